@@ -1,0 +1,195 @@
+//! Assembly and lifecycle: open the store, bind the listener, wire Socket.IO and the HTTP API
+//! into one axum router, serve, and shut down in order.
+//!
+//! Shutdown order: stop accepting, close every socket's transport (clients see the connection
+//! drop and may reconnect elsewhere), let in-flight HTTP requests finish, then close the database.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderValue, Method, header};
+use socketioxide::SocketIo;
+use tokio::net::{TcpListener, TcpSocket};
+use tower_http::cors::CorsLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{Authenticator, JwtSecret};
+use crate::handlers;
+use crate::http_api::{self, ApiState};
+use crate::rate_limit::{EventRateLimiter, RateQuota};
+use crate::socket_service::SocketService;
+use crate::store::{Store, StoreError};
+
+/// Pending connections the kernel may queue; reconnect storms need far more than the default 128.
+/// The kernel caps it at `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: u32 = 65_535;
+
+/// Largest Engine.IO packet accepted, in bytes, the same on every transport.
+pub const MAX_PAYLOAD: u64 = 100_000;
+
+/// Everything the server needs to run, independent of how it was configured.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub host: IpAddr,
+    pub port: u16,
+    pub secret: JwtSecret,
+    pub frontend_url: String,
+    pub database_url: String,
+    pub rate_quota: RateQuota,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("FRONTEND_URL {0:?} is not a valid origin")]
+    InvalidFrontendUrl(String),
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// State shared by the Socket.IO handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub auth: Authenticator,
+    pub limiter: EventRateLimiter,
+}
+
+/// A bound, ready server; [`Server::run`] serves until the shutdown future completes.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    io: SocketIo,
+    state: AppState,
+}
+
+impl Server {
+    pub async fn bind(config: ServerConfig) -> Result<Self, ServerError> {
+        let store = Store::open(&config.database_url).await?;
+        let origin = HeaderValue::from_str(config.frontend_url.trim_end_matches('/'))
+            .map_err(|_| ServerError::InvalidFrontendUrl(config.frontend_url.clone()))?;
+        let state = AppState {
+            auth: Authenticator::new(&config.secret, store.clone()),
+            limiter: EventRateLimiter::new(config.rate_quota),
+            store,
+        };
+
+        let (socket_layer, io) = SocketIo::builder()
+            .ping_interval(Duration::from_secs(25))
+            .ping_timeout(Duration::from_secs(20))
+            .max_payload(MAX_PAYLOAD)
+            .ws_read_buffer_size(1024)
+            .with_state(state.clone())
+            .build_layer();
+        handlers::register(&io);
+
+        let api = ApiState {
+            store: state.store.clone(),
+            auth: state.auth.clone(),
+            sockets: SocketService::new(io.clone()),
+        };
+        let cors = CorsLayer::new()
+            .allow_origin(origin)
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::OPTIONS])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+        let router = http_api::router(api)
+            .layer(socket_layer)
+            .layer(cors)
+            .layer(TraceLayer::new_for_http());
+
+        let addr = SocketAddr::new(config.host, config.port);
+        let listener = listen(addr).map_err(|source| ServerError::Bind { addr, source })?;
+        Ok(Self {
+            listener,
+            router,
+            io,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The socket service, for code in the same process that pushes events.
+    pub fn sockets(&self) -> SocketService {
+        SocketService::new(self.io.clone())
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Serves until `shutdown` completes, then shuts down gracefully.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let Self {
+            listener,
+            router,
+            io,
+            state,
+        } = self;
+        let pruner = state.limiter.spawn_pruner();
+        let closing_io = io.clone();
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: closing socket connections");
+                closing_io.close().await;
+                tracing::info!("socket connections closed");
+            })
+            .await;
+        pruner.abort();
+        state.store.close().await;
+        tracing::info!("database closed");
+        served.map_err(ServerError::Serve)
+    }
+}
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

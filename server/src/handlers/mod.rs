@@ -1,0 +1,114 @@
+//! Socket.IO handlers: the handshake (authentication) and the events of the seed.
+//!
+//! [`register`] installs everything on a [`SocketIo`]. The connect middleware authenticates and
+//! attaches an [`AuthUser`] to the socket; every event then passes the per-user rate limiter
+//! before its handler runs, and answers bad input with an error event instead of failing.
+
+mod notifications;
+mod status;
+
+use serde::Serialize;
+use serde_json::Value;
+use socketioxide::SocketIo;
+use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::DisconnectReason;
+
+use crate::app::AppState;
+use crate::auth::{self, AuthError, AuthUser};
+use crate::socket_service::single_arg;
+
+/// Installs the handshake middleware and the event handlers on the main namespace.
+pub fn register(io: &SocketIo) {
+    io.ns("/", on_connect.with(authenticate));
+}
+
+async fn authenticate(
+    socket: SocketRef,
+    TryData(auth): TryData<Value>,
+    State(app): State<AppState>,
+) -> Result<(), AuthError> {
+    let auth = auth.unwrap_or(Value::Null);
+    let header = socket
+        .req_parts()
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let token = auth::handshake_token(&auth, header);
+    match app.auth.authenticate(token).await {
+        Ok(user) => {
+            socket.extensions.insert(user);
+            Ok(())
+        }
+        Err(error) => {
+            tracing::warn!(socket_id = %socket.id, reason = %error, "socket authentication refused");
+            Err(error)
+        }
+    }
+}
+
+async fn on_connect(socket: SocketRef) {
+    let Some(user) = socket.extensions.get::<AuthUser>() else {
+        // The middleware always attaches the user; without one the socket has no business here.
+        tracing::error!(socket_id = %socket.id, "connected socket has no user");
+        return;
+    };
+    tracing::info!(user_id = %user.id, socket_id = %socket.id, "client connected");
+    status::register(&socket);
+    notifications::register(&socket);
+    socket.on_disconnect(async |socket: SocketRef, reason: DisconnectReason| {
+        let user_id = socket.extensions.get::<AuthUser>().map(|u| u.id);
+        tracing::info!(user_id = ?user_id, socket_id = %socket.id, %reason, "client disconnected");
+    });
+}
+
+/// What a handler needs: who sent the event, on which socket, and the server's state.
+pub(crate) struct EventContext {
+    pub socket: SocketRef,
+    pub user: AuthUser,
+    pub app: AppState,
+}
+
+impl EventContext {
+    /// Builds the context for `event` if the user still has allowance for it; otherwise tells the
+    /// client the event was dropped and returns `None`.
+    fn admit(socket: SocketRef, app: AppState, event: &'static str) -> Option<Self> {
+        let user = socket.extensions.get::<AuthUser>()?;
+        if !app.limiter.allow(&user.id, event) {
+            tracing::warn!(user_id = %user.id, socket_id = %socket.id, event, "rate limit exceeded");
+            let ctx = Self { socket, user, app };
+            ctx.emit(
+                "error",
+                &serde_json::json!({ "message": "Rate limit exceeded", "event": event }),
+            );
+            return None;
+        }
+        Some(Self { socket, user, app })
+    }
+
+    /// Emits one event with one argument to this socket only.
+    fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) {
+        if let Err(error) = self.socket.emit(event.to_owned(), &single_arg(data)) {
+            tracing::warn!(socket_id = %self.socket.id, event, %error, "could not emit to socket");
+        }
+    }
+}
+
+/// Registers `handler` for `event` behind the rate limiter. The handler gets the first argument
+/// of the event (if any) still unvalidated, so it can answer bad input itself.
+fn on_event<F, Fut>(socket: &SocketRef, event: &'static str, handler: F)
+where
+    F: Fn(EventContext, Option<Value>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    socket.on(
+        event,
+        async move |socket: SocketRef,
+                    State(app): State<AppState>,
+                    TryData(arg): TryData<Value>| {
+            if let Some(ctx) = EventContext::admit(socket, app, event) {
+                handler(ctx, arg.ok()).await;
+            }
+        },
+    );
+}

@@ -1,0 +1,53 @@
+//! Service status events: subscribe, unsubscribe, and the admin-only refresh.
+
+use socketioxide::extract::SocketRef;
+
+use super::{EventContext, on_event};
+use crate::rooms::STATUS_UPDATES;
+use crate::socket_service::NO_ARGS;
+
+pub(super) fn register(socket: &SocketRef) {
+    on_event(socket, "subscribe:status", async |ctx: EventContext, _| {
+        ctx.socket.join(STATUS_UPDATES);
+        tracing::info!(user_id = %ctx.user.id, socket_id = %ctx.socket.id, "subscribed to status updates");
+        match ctx.app.store.service_statuses().await {
+            Ok(statuses) => ctx.emit("status:current", &statuses),
+            Err(error) => {
+                tracing::error!(%error, "could not load service statuses");
+                ctx.emit(
+                    "error",
+                    &serde_json::json!({ "message": "Could not load service status" }),
+                );
+            }
+        }
+    });
+
+    on_event(
+        socket,
+        "unsubscribe:status",
+        async |ctx: EventContext, _| {
+            ctx.socket.leave(STATUS_UPDATES);
+            tracing::info!(user_id = %ctx.user.id, socket_id = %ctx.socket.id, "unsubscribed from status updates");
+        },
+    );
+
+    on_event(
+        socket,
+        "admin:refresh-status",
+        async |ctx: EventContext, _| {
+            if !ctx.user.is_admin() {
+                tracing::warn!(user_id = %ctx.user.id, "non-admin asked for a status refresh");
+                ctx.emit("error", &serde_json::json!({ "message": "Unauthorized" }));
+                return;
+            }
+            if let Err(error) = ctx
+                .socket
+                .within(STATUS_UPDATES)
+                .emit("status:refreshing", &NO_ARGS)
+                .await
+            {
+                tracing::error!(%error, "could not broadcast status:refreshing");
+            }
+        },
+    );
+}

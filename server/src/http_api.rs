@@ -1,0 +1,232 @@
+//! The HTTP API other backend code uses to reach the socket service, plus `/health`.
+//!
+//! `POST /api/v1/notifications` and `PUT /api/v1/status/{service}` store first and push second,
+//! so a client that reconnects and reloads sees what it missed. Errors are JSON
+//! `{"error": "..."}` with 400, 401, 403 or 404.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{self, AuthError, AuthUser, Authenticator};
+use crate::socket_service::SocketService;
+use crate::store::{NewNotification, StatusReport, Store};
+
+/// Largest request body accepted by the API.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+const MAX_TITLE_LEN: usize = 200;
+const MAX_MESSAGE_LEN: usize = 4000;
+const MAX_SHORT_FIELD_LEN: usize = 64;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub auth: Authenticator,
+    pub sockets: SocketService,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route(
+            "/api/v1/notifications",
+            post(create_notification).get(list_notifications),
+        )
+        .route("/api/v1/status/{service}", put(record_status))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// An API failure, rendered as a JSON error with its status code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(AuthError),
+    #[error("Admin role required")]
+    Forbidden,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("Internal server error")]
+    Internal,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(error: crate::store::StoreError) -> Self {
+        tracing::error!(%error, "database error in HTTP API");
+        ApiError::Internal
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}
+
+/// The authenticated caller of an API request.
+pub struct Caller(pub AuthUser);
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(auth::bearer_token);
+        state
+            .auth
+            .authenticate(token)
+            .await
+            .map(Caller)
+            .map_err(ApiError::Unauthorized)
+    }
+}
+
+impl Caller {
+    fn require_admin(&self) -> Result<(), ApiError> {
+        if self.0.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+async fn health(State(state): State<ApiState>) -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "connections": state.sockets.connected_sockets() }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateNotification {
+    user_id: String,
+    title: String,
+    message: String,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+async fn create_notification(
+    State(state): State<ApiState>,
+    caller: Caller,
+    body: Result<Json<CreateNotification>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_admin()?;
+    let Json(body) = body?;
+    let user_id = required_text("userId", body.user_id, MAX_SHORT_FIELD_LEN)?;
+    let title = required_text("title", body.title, MAX_TITLE_LEN)?;
+    let message = required_text("message", body.message, MAX_MESSAGE_LEN)?;
+    let kind = match body.kind {
+        Some(kind) => required_text("type", kind, MAX_SHORT_FIELD_LEN)?,
+        None => "info".to_owned(),
+    };
+    if state.store.find_user(&user_id).await?.is_none() {
+        return Err(ApiError::NotFound("User not found".to_owned()));
+    }
+    let notification = state
+        .store
+        .create_notification(NewNotification {
+            user_id,
+            title,
+            message,
+            kind,
+        })
+        .await?;
+    if let Err(error) = state.sockets.send_notification(&notification).await {
+        tracing::error!(%error, "stored notification could not be pushed");
+    }
+    Ok((StatusCode::CREATED, Json(notification)))
+}
+
+async fn list_notifications(
+    State(state): State<ApiState>,
+    Caller(user): Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(state.store.notifications_for(&user.id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RecordStatus {
+    status: String,
+    response_time: Option<i64>,
+    uptime: Option<f64>,
+}
+
+async fn record_status(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(service): Path<String>,
+    body: Result<Json<RecordStatus>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_admin()?;
+    let Json(body) = body?;
+    let service = required_text("service", service, MAX_SHORT_FIELD_LEN)?;
+    let status = required_text("status", body.status, MAX_SHORT_FIELD_LEN)?;
+    if body.response_time.is_some_and(|ms| ms < 0) {
+        return Err(ApiError::BadRequest(
+            "responseTime must not be negative".to_owned(),
+        ));
+    }
+    if body.uptime.is_some_and(|u| !(0.0..=100.0).contains(&u)) {
+        return Err(ApiError::BadRequest(
+            "uptime must be between 0 and 100".to_owned(),
+        ));
+    }
+    let stored = state
+        .store
+        .record_status(
+            &service,
+            StatusReport {
+                status,
+                response_time: body.response_time,
+                uptime: body.uptime,
+            },
+        )
+        .await?;
+    if let Err(error) = state
+        .sockets
+        .broadcast_status_update(&stored.service, &stored.status)
+        .await
+    {
+        tracing::error!(%error, "stored status could not be broadcast");
+    }
+    Ok(Json(stored))
+}
+
+/// A trimmed, non-empty field of at most `max` characters.
+fn required_text(field: &str, value: String, max: usize) -> Result<String, ApiError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(ApiError::BadRequest(format!("{field} must not be empty")));
+    }
+    if trimmed.chars().count() > max {
+        return Err(ApiError::BadRequest(format!(
+            "{field} must be at most {max} characters"
+        )));
+    }
+    Ok(trimmed.to_owned())
+}

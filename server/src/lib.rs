@@ -1,0 +1,21 @@
+//! `realtime-server`: the seed's Socket.IO server (JWT handshakes, status and notification
+//! rooms, an admin-only event, rate limiting, a socket service, graceful shutdown) in Rust.
+//!
+//! How the pieces fit: [`app::Server`] opens the [`store`] and builds one axum router that
+//! carries socketioxide's layer and the [`http_api`]. The Socket.IO [`handlers`] authenticate each
+//! handshake with [`auth`], join [`rooms`], and pass every event through the [`rate_limit`]er.
+//! Other code pushes events through the [`socket_service`]. [`cli`] and [`demo`] are the edges.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod demo;
+pub mod handlers;
+pub mod http_api;
+pub mod rate_limit;
+pub mod rooms;
+pub mod socket_service;
+pub mod store;
+
+pub use app::{Server, ServerConfig, ServerError};

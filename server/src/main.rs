@@ -1,0 +1,95 @@
+//! `realtime-server` binary: parses the command line and runs one command.
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use realtime_server::app::shutdown_signal;
+use realtime_server::auth::JwtSecret;
+use realtime_server::cli::{Cli, Command, DbCommand, LogFormat, NetworkArgs, ServeArgs};
+use realtime_server::store::Store;
+use realtime_server::{Server, ServerConfig, demo};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Serve(args) if args.demo => run_demo(args.network).await,
+        Command::Serve(args) => serve(args).await,
+        Command::Demo(network) => run_demo(network).await,
+        Command::Db {
+            command: DbCommand::Seed { file, database_url },
+        } => {
+            let sql = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let store = Store::open(&database_url)
+                .await
+                .context("cannot open the database")?;
+            store
+                .run_script(&sql)
+                .await
+                .with_context(|| format!("{} failed; nothing was applied", file.display()))?;
+            store.close().await;
+            println!("seeded {database_url} from {}", file.display());
+            Ok(())
+        }
+        Command::Token(args) => {
+            let secret = JwtSecret::new(&args.jwt_secret)?;
+            println!("{}", secret.mint(&args.user, args.ttl));
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let Some(secret) = args.jwt_secret.as_deref() else {
+        bail!(
+            "JWT_SECRET (or --jwt-secret) is required; use `realtime-server demo` to try it without one"
+        );
+    };
+    let config = ServerConfig {
+        host: args.network.host,
+        port: args.network.port,
+        secret: JwtSecret::new(secret)?,
+        frontend_url: args.network.frontend_url.clone(),
+        database_url: args.database_url,
+        rate_quota: args.network.rate_quota(),
+    };
+    let server = Server::bind(config).await?;
+    let addr = server.local_addr()?;
+    tracing::info!(%addr, "listening on http://{addr}");
+    server.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn run_demo(network: NetworkArgs) -> Result<()> {
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let database_url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let secret = JwtSecret::generate();
+    let config = ServerConfig {
+        host: network.host,
+        port: network.port,
+        secret: secret.clone(),
+        frontend_url: network.frontend_url.clone(),
+        database_url,
+        rate_quota: network.rate_quota(),
+    };
+    let server = Server::bind(config).await?;
+    let addr = server.local_addr()?;
+    let guide = demo::prepare(server.store(), &secret, &format!("http://{addr}")).await?;
+    println!("{guide}");
+    tracing::info!(%addr, "listening on http://{addr} (demo)");
+    server.run(shutdown_signal()).await?;
+    Ok(())
+}

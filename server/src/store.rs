@@ -1,0 +1,279 @@
+//! Persistence: users, notifications and service statuses in SQL (SQLite by default).
+//!
+//! Every query lives here so the rest of the server speaks in domain types. The schema is
+//! applied by the embedded migrations in `server/migrations/` when the store opens.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Row, SqlitePool};
+
+use crate::clock;
+
+/// Errors from the database layer; their text never includes query parameters.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A user as the authentication and authorisation code sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    pub status: String,
+}
+
+impl User {
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    User,
+}
+
+impl Role {
+    fn parse(text: &str) -> Self {
+        // The schema's CHECK constraint admits only these two; anything else is least privilege.
+        if text == "admin" {
+            Role::Admin
+        } else {
+            Role::User
+        }
+    }
+}
+
+/// A notification in its wire shape (`notification:new`, `GET /api/v1/notifications`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub id: String,
+    pub user_id: String,
+    pub title: String,
+    pub message: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created_at: String,
+    pub read_at: Option<String>,
+}
+
+/// What a caller supplies to create a notification.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub user_id: String,
+    pub title: String,
+    pub message: String,
+    pub kind: String,
+}
+
+/// A row of `service_status` in its wire shape (`status:current`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    pub service: String,
+    pub status: String,
+    pub response_time: Option<i64>,
+    pub last_check: String,
+    pub uptime: Option<f64>,
+}
+
+/// What a caller supplies to record a service's status.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    pub status: String,
+    pub response_time: Option<i64>,
+    pub uptime: Option<f64>,
+}
+
+/// Outcome of marking a notification read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkRead {
+    Marked,
+    /// No such notification for this user (someone else's counts as not found, so ids do not leak).
+    NotFound,
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if missing) the database at `url` and applies the migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Runs a SQL script (fixtures) in one transaction: all of it applies or none.
+    pub async fn run_script(&self, sql: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Waits for open connections to finish and closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query("SELECT id, email, role, status FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(user_from_row))
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query("SELECT id, email, role, status FROM users ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(user_from_row).collect())
+    }
+
+    pub async fn create_notification(
+        &self,
+        new: NewNotification,
+    ) -> Result<Notification, StoreError> {
+        let notification = Notification {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: new.user_id,
+            title: new.title,
+            message: new.message,
+            kind: new.kind,
+            created_at: clock::now_iso(),
+            read_at: None,
+        };
+        sqlx::query(
+            "INSERT INTO notifications (id, user_id, title, message, type, created_at, read_at) \
+             VALUES (?, ?, ?, ?, ?, ?, NULL)",
+        )
+        .bind(&notification.id)
+        .bind(&notification.user_id)
+        .bind(&notification.title)
+        .bind(&notification.message)
+        .bind(&notification.kind)
+        .bind(&notification.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(notification)
+    }
+
+    /// The user's notifications, newest first.
+    pub async fn notifications_for(&self, user_id: &str) -> Result<Vec<Notification>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, title, message, type, created_at, read_at FROM notifications \
+             WHERE user_id = ? ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Notification {
+                id: row.get("id"),
+                user_id: row.get("user_id"),
+                title: row.get("title"),
+                message: row.get("message"),
+                kind: row.get("type"),
+                created_at: row.get("created_at"),
+                read_at: row.get("read_at"),
+            })
+            .collect())
+    }
+
+    /// Marks the notification read if it belongs to `user_id`; reading twice keeps the first time.
+    pub async fn mark_read(&self, id: &str, user_id: &str) -> Result<MarkRead, StoreError> {
+        let result = sqlx::query(
+            "UPDATE notifications SET read_at = COALESCE(read_at, ?) WHERE id = ? AND user_id = ?",
+        )
+        .bind(clock::now_iso())
+        .bind(id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(if result.rows_affected() == 0 {
+            MarkRead::NotFound
+        } else {
+            MarkRead::Marked
+        })
+    }
+
+    pub async fn service_statuses(&self) -> Result<Vec<ServiceStatus>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT service_name, status, response_time_ms, last_check_at, uptime_percentage \
+             FROM service_status ORDER BY service_name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(status_from_row).collect())
+    }
+
+    /// Inserts or replaces the status of `service`, stamped with the current time.
+    pub async fn record_status(
+        &self,
+        service: &str,
+        report: StatusReport,
+    ) -> Result<ServiceStatus, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO service_status \
+               (service_name, status, response_time_ms, last_check_at, uptime_percentage) \
+             VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (service_name) DO UPDATE SET status = excluded.status, \
+               response_time_ms = excluded.response_time_ms, \
+               last_check_at = excluded.last_check_at, \
+               uptime_percentage = excluded.uptime_percentage \
+             RETURNING service_name, status, response_time_ms, last_check_at, uptime_percentage",
+        )
+        .bind(service)
+        .bind(&report.status)
+        .bind(report.response_time)
+        .bind(clock::now_iso())
+        .bind(report.uptime)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(status_from_row(row))
+    }
+}
+
+fn user_from_row(row: sqlx::sqlite::SqliteRow) -> User {
+    User {
+        id: row.get("id"),
+        email: row.get("email"),
+        role: Role::parse(row.get::<&str, _>("role")),
+        status: row.get("status"),
+    }
+}
+
+fn status_from_row(row: sqlx::sqlite::SqliteRow) -> ServiceStatus {
+    ServiceStatus {
+        service: row.get("service_name"),
+        status: row.get("status"),
+        response_time: row.get("response_time_ms"),
+        last_check: row.get("last_check_at"),
+        uptime: row.get("uptime_percentage"),
+    }
+}
