@@ -86,6 +86,8 @@ impl Server {
             .ping_interval(Duration::from_secs(25))
             .ping_timeout(Duration::from_secs(20))
             .max_payload(MAX_PAYLOAD)
+            .ws_max_message_size(MAX_PAYLOAD as usize)
+            .ws_max_frame_size(MAX_PAYLOAD as usize)
             .ws_read_buffer_size(1024)
             .with_state(state.clone())
             .build_layer();

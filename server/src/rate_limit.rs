@@ -123,7 +123,7 @@ mod tests {
     fn prune_drops_idle_keys_only() {
         let limiter = EventRateLimiter::new(quota(1, 50));
         limiter.allow("idle", "e");
-        std::thread::sleep(Duration::from_millis(80));
+        std::thread::sleep(Duration::from_millis(150));
         limiter.allow("busy", "e");
         limiter.prune();
         assert_eq!(limiter.tracked_keys(), 1);

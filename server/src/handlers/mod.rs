@@ -5,7 +5,10 @@
 //! before its handler runs, and answers bad input with an error event instead of failing.
 
 mod notifications;
+mod ordering;
 mod status;
+
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -17,6 +20,7 @@ use socketioxide::socket::DisconnectReason;
 use crate::app::AppState;
 use crate::auth::{self, AuthError, AuthUser};
 use crate::socket_service::single_arg;
+use ordering::{Ticket, Turnstile};
 
 /// Installs the handshake middleware and the event handlers on the main namespace.
 pub fn register(io: &SocketIo) {
@@ -38,6 +42,7 @@ async fn authenticate(
     match app.auth.authenticate(token).await {
         Ok(user) => {
             socket.extensions.insert(user);
+            socket.extensions.insert(Arc::new(Turnstile::default()));
             Ok(())
         }
         Err(error) => {
@@ -94,8 +99,8 @@ impl EventContext {
     }
 }
 
-/// Registers `handler` for `event` behind the rate limiter. The handler gets the first argument
-/// of the event (if any) still unvalidated, so it can answer bad input itself.
+/// Registers `handler` for `event` behind the rate limiter, in the socket's arrival order. The
+/// handler gets the event's first argument (if any) unvalidated, so it can answer bad input.
 fn on_event<F, Fut>(socket: &SocketRef, event: &'static str, handler: F)
 where
     F: Fn(EventContext, Option<Value>) -> Fut + Clone + Send + Sync + 'static,
@@ -103,9 +108,11 @@ where
 {
     socket.on(
         event,
-        async move |socket: SocketRef,
+        async move |ticket: Ticket,
+                    socket: SocketRef,
                     State(app): State<AppState>,
                     TryData(arg): TryData<Value>| {
+            let _turn = ticket.turn().await;
             if let Some(ctx) = EventContext::admit(socket, app, event) {
                 handler(ctx, arg.ok()).await;
             }

@@ -1,0 +1,548 @@
+//! Engine.IO transports: websocket, long-polling, and polling upgraded to websocket.
+//!
+//! [`open`] performs the handshake on the chosen transport and returns a [`Link`]: a stream of
+//! incoming Engine.IO packets and a sender for outgoing ones, the same whatever the transport.
+//! The upgrade is done before the link is handed over (probe, pause polling, `5`), so the
+//! Socket.IO layer above always starts on the final transport and transcripts are stable.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::codec::engine::{self, EnginePacket, Frame, Handshake};
+
+/// How a client reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    #[default]
+    Websocket,
+    Polling,
+    /// Long-polling first, then upgraded to websocket (the browser client's default).
+    Upgrade,
+}
+
+/// Where and how to open an Engine.IO session.
+#[derive(Debug, Clone)]
+pub struct EndpointOptions {
+    /// `http://host:port` of the server.
+    pub base_url: String,
+    /// Engine.IO path, `/socket.io/` by default.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub transport: TransportKind,
+    pub timeout: Duration,
+    /// Websocket read buffer; small values keep thousands of load-test clients cheap.
+    pub ws_read_buffer: usize,
+    /// HTTP client shared by polling transports (cheap to clone).
+    pub http: reqwest::Client,
+}
+
+impl EndpointOptions {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            path: "/socket.io/".to_owned(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            transport: TransportKind::Websocket,
+            timeout: Duration::from_secs(5),
+            ws_read_buffer: 4096,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self, scheme_ws: bool, transport: &str, sid: Option<&str>) -> String {
+        let base = if scheme_ws {
+            self.base_url.replacen("http", "ws", 1)
+        } else {
+            self.base_url.clone()
+        };
+        let mut url = format!("{base}{}?EIO=4&transport={transport}", self.path);
+        if let Some(sid) = sid {
+            url.push_str("&sid=");
+            url.push_str(&urlencode(sid));
+        }
+        for (key, value) in &self.query {
+            url.push('&');
+            url.push_str(&urlencode(key));
+            url.push('=');
+            url.push_str(&urlencode(value));
+        }
+        url
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// Why a transport could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    /// Named as the official client names it: `websocket error` or `xhr poll error`.
+    #[error("{kind}: {detail}")]
+    Transport { kind: &'static str, detail: String },
+    #[error("timed out opening the transport")]
+    Timeout,
+    #[error("unexpected handshake: {0}")]
+    Handshake(String),
+    #[error("upgrade failed: {0}")]
+    Upgrade(String),
+}
+
+impl OpenError {
+    /// The message the official client reports for this failure.
+    pub fn client_message(&self) -> String {
+        match self {
+            OpenError::Transport { kind, .. } => (*kind).to_owned(),
+            OpenError::Timeout => "timeout".to_owned(),
+            OpenError::Handshake(_) => "parse error".to_owned(),
+            OpenError::Upgrade(_) => "probe error".to_owned(),
+        }
+    }
+}
+
+/// What the transport tells the layer above.
+#[derive(Debug)]
+pub enum LinkEvent {
+    Packet(EnginePacket),
+    /// Bytes that are not an Engine.IO packet.
+    Malformed(String),
+    /// The transport is gone: `transport close` or `transport error`.
+    Closed {
+        reason: &'static str,
+        detail: String,
+    },
+}
+
+/// What the layer above asks of the transport.
+#[derive(Debug)]
+pub enum LinkCommand {
+    Send(EnginePacket),
+    /// Bytes sent as they are, for malformed-input tests.
+    Raw(Frame),
+    Close,
+}
+
+/// An open Engine.IO session.
+pub struct Link {
+    pub handshake: Handshake,
+    pub transport: TransportKind,
+    pub events: mpsc::UnboundedReceiver<LinkEvent>,
+    pub commands: mpsc::UnboundedSender<LinkCommand>,
+}
+
+/// Opens a session on the configured transport, upgrading if asked.
+pub async fn open(options: &EndpointOptions) -> Result<Link, OpenError> {
+    tokio::time::timeout(options.timeout, open_inner(options))
+        .await
+        .map_err(|_| OpenError::Timeout)?
+}
+
+async fn open_inner(options: &EndpointOptions) -> Result<Link, OpenError> {
+    match options.transport {
+        TransportKind::Websocket => {
+            let mut ws = connect_ws(options, None).await?;
+            let handshake = match next_ws_packet(&mut ws).await? {
+                EnginePacket::Open(handshake) => handshake,
+                other => {
+                    return Err(OpenError::Handshake(format!(
+                        "expected open, got {other:?}"
+                    )));
+                }
+            };
+            Ok(spawn_ws_link(
+                ws,
+                handshake,
+                TransportKind::Websocket,
+                Vec::new(),
+            ))
+        }
+        TransportKind::Polling => {
+            let (handshake, early) = polling_handshake(options).await?;
+            Ok(spawn_polling_link(options.clone(), handshake, early))
+        }
+        TransportKind::Upgrade => upgrade(options).await,
+    }
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn connect_ws(options: &EndpointOptions, sid: Option<&str>) -> Result<Ws, OpenError> {
+    let ws_error = |detail: String| OpenError::Transport {
+        kind: "websocket error",
+        detail,
+    };
+    let mut request = options
+        .url(true, "websocket", sid)
+        .into_client_request()
+        .map_err(|e| ws_error(e.to_string()))?;
+    for (name, value) in &options.headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| ws_error(e.to_string()))?;
+        let value = HeaderValue::from_str(value).map_err(|e| ws_error(e.to_string()))?;
+        request.headers_mut().append(name, value);
+    }
+    let config = WebSocketConfig::default()
+        .read_buffer_size(options.ws_read_buffer)
+        .write_buffer_size(0);
+    let (ws, _response) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+        .await
+        .map_err(|e| ws_error(e.to_string()))?;
+    Ok(ws)
+}
+
+async fn next_ws_packet(ws: &mut Ws) -> Result<EnginePacket, OpenError> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => {
+                return EnginePacket::decode_text(text.as_str())
+                    .map_err(|e| OpenError::Handshake(e.to_string()));
+            }
+            Some(Ok(Message::Binary(bytes))) => return Ok(EnginePacket::Binary(bytes.to_vec())),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => {
+                return Err(OpenError::Transport {
+                    kind: "websocket error",
+                    detail: e.to_string(),
+                });
+            }
+            None => {
+                return Err(OpenError::Transport {
+                    kind: "websocket error",
+                    detail: "closed during handshake".into(),
+                });
+            }
+        }
+    }
+}
+
+fn to_message(frame: Frame) -> Message {
+    match frame {
+        Frame::Text(text) => Message::text(text),
+        Frame::Binary(bytes) => Message::binary(bytes),
+    }
+}
+
+/// Maps how a websocket ended to the official client's reason.
+fn ws_close_reason(error: Option<&tungstenite::Error>) -> &'static str {
+    match error {
+        None
+        | Some(tungstenite::Error::ConnectionClosed)
+        | Some(tungstenite::Error::AlreadyClosed)
+        | Some(tungstenite::Error::Protocol(
+            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+        )) => "transport close",
+        Some(_) => "transport error",
+    }
+}
+
+fn spawn_ws_link(
+    ws: Ws,
+    handshake: Handshake,
+    transport: TransportKind,
+    early: Vec<EnginePacket>,
+) -> Link {
+    let (event_tx, events) = mpsc::unbounded_channel();
+    let (commands, mut command_rx) = mpsc::unbounded_channel::<LinkCommand>();
+    for packet in early {
+        let _ = event_tx.send(LinkEvent::Packet(packet));
+    }
+    let (mut sink, mut stream) = ws.split();
+    let reader_tx = event_tx.clone();
+    let reader = tokio::spawn(async move {
+        loop {
+            let event = match stream.next().await {
+                Some(Ok(Message::Text(text))) => match EnginePacket::decode_text(text.as_str()) {
+                    Ok(packet) => LinkEvent::Packet(packet),
+                    Err(e) => LinkEvent::Malformed(e.to_string()),
+                },
+                Some(Ok(Message::Binary(bytes))) => {
+                    LinkEvent::Packet(EnginePacket::Binary(bytes.to_vec()))
+                }
+                Some(Ok(Message::Close(frame))) => LinkEvent::Closed {
+                    reason: "transport close",
+                    detail: frame
+                        .map(|f| format!("close frame {}", f.code))
+                        .unwrap_or_default(),
+                },
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => LinkEvent::Closed {
+                    reason: ws_close_reason(Some(&e)),
+                    detail: e.to_string(),
+                },
+                None => LinkEvent::Closed {
+                    reason: "transport close",
+                    detail: "stream ended".into(),
+                },
+            };
+            let closed = matches!(event, LinkEvent::Closed { .. });
+            if reader_tx.send(event).is_err() || closed {
+                return;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(command) = command_rx.recv().await {
+            let message = match command {
+                LinkCommand::Send(packet) => to_message(packet.to_frame()),
+                LinkCommand::Raw(frame) => to_message(frame),
+                LinkCommand::Close => break,
+            };
+            if let Err(e) = sink.send(message).await {
+                let _ = event_tx.send(LinkEvent::Closed {
+                    reason: ws_close_reason(Some(&e)),
+                    detail: e.to_string(),
+                });
+                break;
+            }
+        }
+        // Client-side close: the reader must stop too, or it would report the close as a loss.
+        reader.abort();
+        let _ = sink.close().await;
+    });
+    Link {
+        handshake,
+        transport,
+        events,
+        commands,
+    }
+}
+
+fn poll_error(detail: impl std::fmt::Display) -> OpenError {
+    OpenError::Transport {
+        kind: "xhr poll error",
+        detail: detail.to_string(),
+    }
+}
+
+async fn polling_get(options: &EndpointOptions, sid: Option<&str>) -> Result<String, OpenError> {
+    let mut request = options.http.get(options.url(false, "polling", sid));
+    for (name, value) in &options.headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.map_err(poll_error)?;
+    let status = response.status();
+    let body = response.text().await.map_err(poll_error)?;
+    if !status.is_success() {
+        return Err(poll_error(format!("HTTP {status}: {body}")));
+    }
+    Ok(body)
+}
+
+async fn polling_post(options: &EndpointOptions, sid: &str, body: String) -> Result<(), OpenError> {
+    let mut request = options
+        .http
+        .post(options.url(false, "polling", Some(sid)))
+        .header("content-type", "text/plain;charset=UTF-8")
+        .body(body);
+    for (name, value) in &options.headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.map_err(poll_error)?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        return Err(poll_error(format!("HTTP {status}: {body}")));
+    }
+    Ok(())
+}
+
+async fn polling_handshake(
+    options: &EndpointOptions,
+) -> Result<(Handshake, Vec<EnginePacket>), OpenError> {
+    let body = polling_get(options, None).await?;
+    let mut packets = engine::decode_payload(&body)
+        .map_err(|e| OpenError::Handshake(e.to_string()))?
+        .into_iter();
+    match packets.next() {
+        Some(EnginePacket::Open(handshake)) => Ok((handshake, packets.collect())),
+        other => Err(OpenError::Handshake(format!(
+            "expected open, got {other:?}"
+        ))),
+    }
+}
+
+/// Runs the GET loop until the session ends or `paused` is set; returns whether it was paused.
+async fn poll_loop(
+    options: EndpointOptions,
+    sid: String,
+    events: mpsc::UnboundedSender<LinkEvent>,
+    paused: Arc<AtomicBool>,
+) -> bool {
+    loop {
+        if paused.load(Ordering::SeqCst) {
+            return true;
+        }
+        let body = match polling_get(&options, Some(&sid)).await {
+            Ok(body) => body,
+            Err(e) => {
+                let _ = events.send(LinkEvent::Closed {
+                    reason: "transport error",
+                    detail: e.to_string(),
+                });
+                return false;
+            }
+        };
+        for record in body.split('\x1e') {
+            let event = match EnginePacket::decode_text(record) {
+                Ok(EnginePacket::Close) => {
+                    let _ = events.send(LinkEvent::Closed {
+                        reason: "transport close",
+                        detail: "close packet".into(),
+                    });
+                    return false;
+                }
+                Ok(packet) => LinkEvent::Packet(packet),
+                Err(e) => LinkEvent::Malformed(e.to_string()),
+            };
+            if events.send(event).is_err() {
+                return false;
+            }
+        }
+    }
+}
+
+fn spawn_polling_link(
+    options: EndpointOptions,
+    handshake: Handshake,
+    early: Vec<EnginePacket>,
+) -> Link {
+    let (event_tx, events) = mpsc::unbounded_channel();
+    let (commands, mut command_rx) = mpsc::unbounded_channel::<LinkCommand>();
+    for packet in early {
+        let _ = event_tx.send(LinkEvent::Packet(packet));
+    }
+    let sid = handshake.sid.clone();
+    let reader = tokio::spawn(poll_loop(
+        options.clone(),
+        sid.clone(),
+        event_tx.clone(),
+        Arc::default(),
+    ));
+    tokio::spawn(async move {
+        while let Some(first) = command_rx.recv().await {
+            // Batch whatever is queued into one POST, as the reference client does.
+            let mut batch = vec![first];
+            while let Ok(more) = command_rx.try_recv() {
+                batch.push(more);
+            }
+            let closing = batch.iter().any(|c| matches!(c, LinkCommand::Close));
+            let mut packets = Vec::new();
+            let mut bodies = Vec::new();
+            for command in batch {
+                match command {
+                    LinkCommand::Send(packet) => packets.push(packet),
+                    LinkCommand::Raw(Frame::Text(text)) => bodies.push(text),
+                    LinkCommand::Raw(Frame::Binary(bytes)) => {
+                        bodies.push(String::from_utf8_lossy(&bytes).into_owned())
+                    }
+                    LinkCommand::Close => packets.push(EnginePacket::Close),
+                }
+            }
+            if !packets.is_empty() {
+                bodies.insert(0, engine::encode_payload(&packets));
+            }
+            for body in bodies {
+                if let Err(e) = polling_post(&options, &sid, body).await {
+                    if !closing {
+                        let _ = event_tx.send(LinkEvent::Closed {
+                            reason: "transport error",
+                            detail: e.to_string(),
+                        });
+                    }
+                    reader.abort();
+                    return;
+                }
+            }
+            if closing {
+                reader.abort();
+                return;
+            }
+        }
+        reader.abort();
+    });
+    Link {
+        handshake,
+        transport: TransportKind::Polling,
+        events,
+        commands,
+    }
+}
+
+/// Polling handshake, websocket probe, pause polling, `5`: then everything goes over websocket.
+async fn upgrade(options: &EndpointOptions) -> Result<Link, OpenError> {
+    let (handshake, early) = polling_handshake(options).await?;
+    if !handshake.upgrades.iter().any(|u| u == "websocket") {
+        return Err(OpenError::Upgrade(
+            "server offers no websocket upgrade".into(),
+        ));
+    }
+    let (poll_tx, mut poll_rx) = mpsc::unbounded_channel();
+    let paused = Arc::new(AtomicBool::new(false));
+    let poller = tokio::spawn(poll_loop(
+        options.clone(),
+        handshake.sid.clone(),
+        poll_tx,
+        paused.clone(),
+    ));
+
+    // Pause first: the GET in flight then ends (the server answers it with a noop once it sees
+    // the probe) and no new one starts behind it.
+    paused.store(true, Ordering::SeqCst);
+    let mut ws = connect_ws(options, Some(&handshake.sid)).await?;
+    ws.send(Message::text("2probe"))
+        .await
+        .map_err(|e| OpenError::Upgrade(e.to_string()))?;
+    match next_ws_packet(&mut ws).await? {
+        EnginePacket::Pong(data) if data == "probe" => {}
+        other => {
+            return Err(OpenError::Upgrade(format!(
+                "expected 3probe, got {other:?}"
+            )));
+        }
+    }
+    let paused_cleanly = poller.await.unwrap_or(false);
+    if !paused_cleanly {
+        return Err(OpenError::Upgrade(
+            "polling ended during the upgrade".into(),
+        ));
+    }
+    ws.send(Message::text("5"))
+        .await
+        .map_err(|e| OpenError::Upgrade(e.to_string()))?;
+    let mut carried = early;
+    while let Ok(event) = poll_rx.try_recv() {
+        if let LinkEvent::Packet(packet) = event {
+            if packet != EnginePacket::Noop {
+                carried.push(packet);
+            }
+        }
+    }
+    Ok(spawn_ws_link(
+        ws,
+        handshake,
+        TransportKind::Upgrade,
+        carried,
+    ))
+}

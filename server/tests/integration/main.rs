@@ -1,0 +1,13 @@
+//! Integration tests: the real server on a free loopback port, a real SQLite file, and real
+//! Socket.IO clients (the harness client) over websocket and long-polling.
+
+mod common;
+
+mod auth;
+mod http_api;
+mod notifications;
+mod process;
+mod rate_limit;
+mod robustness;
+mod rooms;
+mod shutdown;
