@@ -8,3 +8,7 @@
 pub mod client;
 pub mod codec;
 pub mod transport;
+pub mod scenario;
+pub mod jwt;
+pub mod matcher;
+pub mod template;

@@ -1,0 +1,496 @@
+//! Scenario files as data. Field names are the YAML keys; unknown keys are errors.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+use crate::transport::TransportKind;
+
+/// A parsed file: its scenarios, and its text for error messages.
+#[derive(Debug, Clone)]
+pub struct ScenarioFile {
+    pub path: String,
+    pub source: String,
+    pub scenarios: Vec<Scenario>,
+}
+
+/// One scenario.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Values for `{{name}}` in later steps.
+    #[serde(default)]
+    pub vars: BTreeMap<String, Value>,
+    /// Tokens minted before the first step, available as `{{name}}`.
+    #[serde(default)]
+    pub tokens: BTreeMap<String, TokenSpec>,
+    /// Default timeout of `expect` steps (default 2s).
+    #[serde(default)]
+    pub timeout: Option<Millis>,
+    /// Keep reconnect attempts and errors in the transcript (their count depends on timing).
+    #[serde(default)]
+    pub record_reconnect_attempts: bool,
+    pub steps: Vec<Spanned<Step>>,
+    /// Line of the scenario in its file, set by the parser.
+    #[serde(skip)]
+    pub line: u64,
+}
+
+/// A top-level document: one scenario inline, or a list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Document {
+    #[serde(default)]
+    pub scenarios: Option<Vec<Spanned<Scenario>>>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub vars: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub tokens: BTreeMap<String, TokenSpec>,
+    #[serde(default)]
+    pub timeout: Option<Millis>,
+    #[serde(default)]
+    pub record_reconnect_attempts: bool,
+    #[serde(default)]
+    pub steps: Option<Vec<Spanned<Step>>>,
+}
+
+/// A JWT to mint, deliberately bad ones included.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSpec {
+    /// Sets the `userId` claim.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Extra or overriding claims.
+    #[serde(default)]
+    pub claims: BTreeMap<String, Value>,
+    /// Lifetime from now; negative for an expired token; `null` for no `exp` at all.
+    #[serde(default = "default_expiry")]
+    pub expires_in: Option<SignedMillis>,
+    /// `HS256` (default), `HS384`, `HS512` or `none`.
+    #[serde(default = "default_alg")]
+    pub alg: String,
+    /// Sign with this secret instead of the target's.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Change the payload after signing, so the signature no longer matches.
+    #[serde(default)]
+    pub tamper: bool,
+}
+
+fn default_expiry() -> Option<SignedMillis> {
+    Some(SignedMillis(3_600_000))
+}
+
+fn default_alg() -> String {
+    "HS256".to_owned()
+}
+
+/// One step. YAML: a map with exactly one of these keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    Connect(ConnectStep),
+    Emit(EmitStep),
+    Expect(ExpectStep),
+    ExpectNone(ExpectNoneStep),
+    Ack(AckStep),
+    Http(HttpStep),
+    Cut(CutStep),
+    Restore(ClientRef),
+    Server(ServerAction),
+    Disconnect(DisconnectStep),
+    Sleep(Millis),
+    Raw(RawStep),
+}
+
+impl Step {
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Step::Connect(_) => "connect",
+            Step::Emit(_) => "emit",
+            Step::Expect(_) => "expect",
+            Step::ExpectNone(_) => "expect_none",
+            Step::Ack(_) => "ack",
+            Step::Http(_) => "http",
+            Step::Cut(_) => "cut",
+            Step::Restore(_) => "restore",
+            Step::Server(_) => "server",
+            Step::Disconnect(_) => "disconnect",
+            Step::Sleep(_) => "sleep",
+            Step::Raw(_) => "raw",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRef {
+    pub client: String,
+}
+
+/// What `connect` waits for before the next step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectOutcome {
+    #[default]
+    Connect,
+    ConnectError,
+    /// Do not wait.
+    Nothing,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectStep {
+    pub client: String,
+    #[serde(default = "root_namespace")]
+    pub namespace: String,
+    #[serde(default)]
+    pub transport: TransportKind,
+    #[serde(default)]
+    pub auth: Option<Value>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    /// `false` to disable, or the policy; default: no reconnection.
+    #[serde(default)]
+    pub reconnection: Option<Reconnection>,
+    /// Emitted on every (re)connect, in order.
+    #[serde(default)]
+    pub on_connect: Vec<EmitSpec>,
+    #[serde(default)]
+    pub expect: ConnectOutcome,
+    #[serde(default)]
+    pub timeout: Option<Millis>,
+}
+
+pub fn root_namespace() -> String {
+    "/".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Reconnection {
+    Enabled(bool),
+    Policy(ReconnectionPolicy),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconnectionPolicy {
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    #[serde(default)]
+    pub delay: Option<Millis>,
+    #[serde(default)]
+    pub delay_max: Option<Millis>,
+    #[serde(default)]
+    pub randomization: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmitSpec {
+    pub event: String,
+    #[serde(default)]
+    pub args: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmitStep {
+    pub client: String,
+    #[serde(default = "root_namespace")]
+    pub namespace: String,
+    pub event: String,
+    #[serde(default)]
+    pub args: Vec<Value>,
+    /// Repeat the emit this many times (floods).
+    #[serde(default)]
+    pub repeat: Option<u32>,
+    /// Ask for an ack and wait for it.
+    #[serde(default)]
+    pub ack: Option<AckExpectation>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AckExpectation {
+    #[serde(default)]
+    pub timeout: Option<Millis>,
+    /// Expected ack arguments (exact, matchers allowed).
+    #[serde(default)]
+    pub args: Option<Vec<Value>>,
+}
+
+/// How a list of expected events must arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    #[default]
+    Strict,
+    Any,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventMatch {
+    pub event: String,
+    #[serde(default)]
+    pub args: Option<Vec<Value>>,
+    /// Objects may carry keys the expectation does not name.
+    #[serde(default)]
+    pub partial: bool,
+    #[serde(default)]
+    pub capture: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectStep {
+    #[serde(default)]
+    pub client: Option<String>,
+    /// The same expectation for each of these clients.
+    #[serde(default)]
+    pub clients: Vec<String>,
+    #[serde(default = "root_namespace")]
+    pub namespace: String,
+    /// One event (with `args`, `partial`, `capture`, `count`).
+    #[serde(default)]
+    pub event: Option<String>,
+    #[serde(default)]
+    pub args: Option<Vec<Value>>,
+    #[serde(default)]
+    pub partial: bool,
+    #[serde(default)]
+    pub capture: BTreeMap<String, String>,
+    /// Expect the event this many times.
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// Several events.
+    #[serde(default)]
+    pub events: Option<Vec<EventMatch>>,
+    #[serde(default)]
+    pub order: Order,
+    #[serde(default)]
+    pub connect: Option<Empty>,
+    #[serde(default)]
+    pub connect_error: Option<ConnectErrorMatch>,
+    #[serde(default)]
+    pub disconnect: Option<DisconnectMatch>,
+    #[serde(default)]
+    pub reconnect: Option<Empty>,
+    #[serde(default)]
+    pub reconnect_failed: Option<Empty>,
+    #[serde(default)]
+    pub timeout: Option<Millis>,
+}
+
+/// An empty map, for expectations without parameters (`connect: {}`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectErrorMatch {
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub data: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisconnectMatch {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectNoneStep {
+    #[serde(default)]
+    pub client: Option<String>,
+    #[serde(default)]
+    pub clients: Vec<String>,
+    /// Only these events count; default: any event.
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(rename = "for")]
+    pub window: Millis,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AckStep {
+    pub client: String,
+    #[serde(default = "root_namespace")]
+    pub namespace: String,
+    /// The server's ack id, usually `{{captured}}`.
+    pub id: Value,
+    #[serde(default)]
+    pub args: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpStep {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub path: String,
+    /// Sent as `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: Option<Value>,
+    /// Sent as it is (for malformed bodies).
+    #[serde(default)]
+    pub raw_body: Option<String>,
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Expected JSON body (matchers allowed).
+    #[serde(default)]
+    pub expect_body: Option<Value>,
+    #[serde(default)]
+    pub partial: bool,
+    #[serde(default)]
+    pub capture: BTreeMap<String, String>,
+}
+
+fn default_method() -> String {
+    "GET".to_owned()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CutMode {
+    /// Reset every connection of the client, and refuse new ones until `restore`.
+    #[default]
+    Reset,
+    /// Keep connections open but let no byte through, so only a ping timeout can tell.
+    Blackhole,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CutStep {
+    pub client: String,
+    #[serde(default)]
+    pub mode: CutMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerAction {
+    /// SIGTERM, then wait for the exit.
+    Stop,
+    /// SIGKILL.
+    Kill,
+    Start,
+    Restart,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisconnectStep {
+    pub client: String,
+    /// Only this namespace; default: the whole client.
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub client: String,
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Base64 bytes sent as a binary frame.
+    #[serde(default)]
+    pub binary: Option<String>,
+    /// Repeat `text` this many times (oversized payloads).
+    #[serde(default)]
+    pub repeat_text: Option<usize>,
+}
+
+/// A duration written `250ms`, `2s`, `1m`, or a number of milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Millis(pub Duration);
+
+/// A duration that may be negative (`-1h`), for token expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedMillis(pub i64);
+
+/// Parses `250ms`, `2s`, `1m`, `1h`, `-1h` into milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let split = body.find(|c: char| !c.is_ascii_digit()).unwrap_or(body.len());
+    let (number, unit) = body.split_at(split);
+    let number: i64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 250ms, 2s or 1h"))?;
+    let factor = match unit {
+        "ms" | "" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => return Err(format!("unknown duration unit {other:?}: use ms, s, m, h or d")),
+    };
+    let ms = number.checked_mul(factor).ok_or_else(|| format!("{text:?} is too long"))?;
+    Ok(if negative { -ms } else { ms })
+}
+
+struct DurationVisitor;
+
+impl de::Visitor<'_> for DurationVisitor {
+    type Value = i64;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a duration such as 250ms, 2s or 1h")
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+        Ok(v)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+        i64::try_from(v).map_err(|_| E::custom("duration too long"))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
+        parse_duration_ms(v).map_err(E::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Millis {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let ms = d.deserialize_any(DurationVisitor)?;
+        u64::try_from(ms)
+            .map(|ms| Millis(Duration::from_millis(ms)))
+            .map_err(|_| de::Error::custom("a duration here cannot be negative"))
+    }
+}
+
+impl<'de> Deserialize<'de> for SignedMillis {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(DurationVisitor).map(SignedMillis)
+    }
+}
