@@ -1,1 +1,241 @@
-fn main() {}
+//! `sio-harness` command line: `run`, `diff`, `check` (and `storm` for load).
+//!
+//! Exit codes: 0 all passed; 1 an expectation failed or a transcript differs; 2 usage error;
+//! 3 a scenario file has an error; 4 a target could not be started or reached.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use sio_harness::report;
+use sio_harness::runner::RunSettings;
+use sio_harness::snapshot::{self, UpdateMode};
+use sio_harness::suite::{self, Outcome, SuiteOptions};
+use sio_harness::target::Target;
+
+const EXIT_FAILED: u8 = 1;
+const EXIT_SCENARIO_ERROR: u8 = 3;
+const EXIT_TARGET_ERROR: u8 = 4;
+
+#[derive(Parser)]
+#[command(name = "sio-harness", version, about = "Socket.IO v4 protocol harness: scenarios, transcripts, snapshots")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios against a target and compare transcripts with snapshots.
+    Run {
+        /// A URL (http://host:port) or a name in the targets file.
+        #[arg(long)]
+        target: String,
+        #[command(flatten)]
+        common: Common,
+        /// Snapshot directory.
+        #[arg(long, default_value = "snapshots")]
+        snapshots: PathBuf,
+        /// Overwrite snapshots with this run's transcripts.
+        #[arg(long)]
+        update: bool,
+        #[arg(long)]
+        report_junit: Option<PathBuf>,
+        #[arg(long)]
+        report_json: Option<PathBuf>,
+    },
+    /// Run the same scenarios against two targets and show where their transcripts differ.
+    Diff {
+        /// Exactly two targets.
+        #[arg(long = "target", num_args = 1, required = true)]
+        targets: Vec<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Parse and validate scenario files without a server.
+    Check {
+        #[arg(default_value = "scenarios")]
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// Scenario files or directories.
+    #[arg(default_value = "scenarios")]
+    paths: Vec<PathBuf>,
+    /// Named launch specs.
+    #[arg(long, default_value = "scenarios/targets.yaml")]
+    targets_file: PathBuf,
+    /// Only scenarios whose name contains this.
+    #[arg(long)]
+    filter: Option<String>,
+    /// A variable for every scenario: `--var name=value`.
+    #[arg(long = "var", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    /// Multiply every timeout by this (slow machines).
+    #[arg(long, default_value_t = 1.0)]
+    timeout_scale: f64,
+    /// Scenarios run at once (each with its own launched target).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// JWT secret of a URL target, for minting tokens (else JWT_SECRET).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{text:?} is not name=value"))
+}
+
+impl Common {
+    fn settings(&self) -> RunSettings {
+        let vars: BTreeMap<_, _> = self
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        RunSettings { timeout_scale: self.timeout_scale, vars }
+    }
+
+    fn load(&self) -> Result<Vec<sio_harness::scenario::ScenarioFile>, ExitCode> {
+        let files = suite::discover(&self.paths).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_SCENARIO_ERROR)
+        })?;
+        if files.is_empty() {
+            eprintln!("error: no scenario files in {:?}", self.paths);
+            return Err(ExitCode::from(EXIT_SCENARIO_ERROR));
+        }
+        suite::load(&files).map_err(|e| {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_SCENARIO_ERROR)
+        })
+    }
+
+    fn target(&self, name: &str) -> Result<Target, ExitCode> {
+        Target::resolve(name, &self.targets_file, self.jwt_secret.clone()).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_TARGET_ERROR)
+        })
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { paths } => check(&paths),
+        Command::Run { target, common, snapshots, update, report_junit, report_json } => {
+            run(&target, &common, snapshots, update, report_junit, report_json).await
+        }
+        Command::Diff { targets, common } => diff(&targets, &common).await,
+    };
+    result.unwrap_or_else(|code| code)
+}
+
+fn check(paths: &[PathBuf]) -> Result<ExitCode, ExitCode> {
+    let files = suite::discover(paths).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_SCENARIO_ERROR)
+    })?;
+    let mut failed = false;
+    for file in &files {
+        match sio_harness::scenario::load_file(file) {
+            Ok(parsed) => println!("ok  {} ({} scenarios)", file.display(), parsed.scenarios.len()),
+            Err(error) => {
+                failed = true;
+                eprintln!("{error}\n");
+            }
+        }
+    }
+    Ok(if failed { ExitCode::from(EXIT_SCENARIO_ERROR) } else { ExitCode::SUCCESS })
+}
+
+async fn run(
+    target: &str,
+    common: &Common,
+    snapshots: PathBuf,
+    update: bool,
+    junit: Option<PathBuf>,
+    json: Option<PathBuf>,
+) -> Result<ExitCode, ExitCode> {
+    let files = common.load()?;
+    let target = common.target(target)?;
+    let options = SuiteOptions {
+        settings: common.settings(),
+        filter: common.filter.clone(),
+        jobs: common.jobs,
+        snapshots: Some((snapshots, UpdateMode::from_env(update))),
+    };
+    let results = suite::run(&files, &target, &options).await;
+    print!("{}", report::terminal(&results));
+    if let Some(path) = junit {
+        write_report(&path, &report::junit(&results))?;
+    }
+    if let Some(path) = json {
+        write_report(&path, &format!("{:#}\n", report::json(&results)))?;
+    }
+    Ok(exit_code(results.iter().map(|r| &r.outcome)))
+}
+
+fn write_report(path: &PathBuf, text: &str) -> Result<(), ExitCode> {
+    std::fs::write(path, text).map_err(|e| {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+fn exit_code<'a>(outcomes: impl Iterator<Item = &'a Outcome>) -> ExitCode {
+    let outcomes: Vec<&Outcome> = outcomes.collect();
+    if outcomes.iter().any(|o| matches!(o, Outcome::TargetFailed(_))) {
+        ExitCode::from(EXIT_TARGET_ERROR)
+    } else if outcomes.iter().all(|o| o.passed()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
+}
+
+async fn diff(targets: &[String], common: &Common) -> Result<ExitCode, ExitCode> {
+    let [left, right] = targets else {
+        eprintln!("error: diff takes exactly two --target");
+        return Err(ExitCode::from(2));
+    };
+    let files = common.load()?;
+    let (left, right) = (common.target(left)?, common.target(right)?);
+    let options = SuiteOptions {
+        settings: common.settings(),
+        filter: common.filter.clone(),
+        jobs: common.jobs,
+        snapshots: None,
+    };
+    let left_results = suite::run(&files, &left, &options).await;
+    let right_results = suite::run(&files, &right, &options).await;
+    let mut differing = 0;
+    let mut broken = false;
+    for (l, r) in left_results.iter().zip(&right_results) {
+        let failed: Vec<_> = [l, r].into_iter().filter(|x| !x.outcome.passed()).collect();
+        if !failed.is_empty() {
+            broken = true;
+            for result in failed {
+                print!("{}", report::terminal(std::slice::from_ref(result)).lines().take_while(|l| !l.ends_with(" failed")).map(|l| format!("{l}\n")).collect::<String>());
+            }
+            continue;
+        }
+        if l.transcript == r.transcript {
+            println!("   same  {} :: {}", l.file, l.scenario);
+        } else {
+            differing += 1;
+            println!("DIFFERS  {} :: {}", l.file, l.scenario);
+            for line in snapshot::diff(&l.transcript, &r.transcript, left.name(), right.name()).lines() {
+                println!("         {line}");
+            }
+        }
+    }
+    println!("{} scenarios, {differing} differ", left_results.len());
+    Ok(if broken || differing > 0 { ExitCode::from(EXIT_FAILED) } else { ExitCode::SUCCESS })
+}

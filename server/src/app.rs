@@ -38,6 +38,22 @@ pub struct ServerConfig {
     pub frontend_url: String,
     pub database_url: String,
     pub rate_quota: RateQuota,
+    pub heartbeat: Heartbeat,
+}
+
+/// Engine.IO heartbeat: the server pings every `interval` and drops a client that has not
+/// answered within `timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for Heartbeat {
+    /// socket.io's defaults.
+    fn default() -> Self {
+        Self { interval: Duration::from_secs(25), timeout: Duration::from_secs(20) }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,8 +99,8 @@ impl Server {
         };
 
         let (socket_layer, io) = SocketIo::builder()
-            .ping_interval(Duration::from_secs(25))
-            .ping_timeout(Duration::from_secs(20))
+            .ping_interval(config.heartbeat.interval)
+            .ping_timeout(config.heartbeat.timeout)
             .max_payload(MAX_PAYLOAD)
             .ws_max_message_size(MAX_PAYLOAD as usize)
             .ws_max_frame_size(MAX_PAYLOAD as usize)

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::app::Heartbeat;
 use crate::rate_limit::RateQuota;
 
 #[derive(Debug, Parser)]
@@ -71,9 +72,22 @@ pub struct NetworkArgs {
     /// The rate limit window, in milliseconds.
     #[arg(long, env = "RATE_LIMIT_WINDOW_MS", default_value_t = 10_000)]
     pub rate_limit_window_ms: u64,
+    /// Engine.IO ping interval, in milliseconds.
+    #[arg(long, env = "PING_INTERVAL_MS", default_value_t = 25_000)]
+    pub ping_interval_ms: u64,
+    /// How long a client may take to answer a ping, in milliseconds.
+    #[arg(long, env = "PING_TIMEOUT_MS", default_value_t = 20_000)]
+    pub ping_timeout_ms: u64,
 }
 
 impl NetworkArgs {
+    pub fn heartbeat(&self) -> Heartbeat {
+        Heartbeat {
+            interval: Duration::from_millis(self.ping_interval_ms.max(1)),
+            timeout: Duration::from_millis(self.ping_timeout_ms.max(1)),
+        }
+    }
+
     pub fn rate_quota(&self) -> RateQuota {
         RateQuota {
             events: self.rate_limit_events,

@@ -65,6 +65,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         frontend_url: args.network.frontend_url.clone(),
         database_url: args.database_url,
         rate_quota: args.network.rate_quota(),
+        heartbeat: args.network.heartbeat(),
     };
     let server = Server::bind(config).await?;
     let addr = server.local_addr()?;
@@ -84,6 +85,7 @@ async fn run_demo(network: NetworkArgs) -> Result<()> {
         frontend_url: network.frontend_url.clone(),
         database_url,
         rate_quota: network.rate_quota(),
+        heartbeat: network.heartbeat(),
     };
     let server = Server::bind(config).await?;
     let addr = server.local_addr()?;

@@ -88,10 +88,19 @@ fn scenarios_of(file: &str, source: &str, document: Document) -> Result<Vec<Scen
             if list.is_empty() {
                 return Err(ParseError::at(file, source, 1, 1, "`scenarios` is empty"));
             }
+            // File-level vars, tokens and settings apply to every scenario that does not set its own.
             Ok(list
                 .into_iter()
                 .map(|Spanned { value: mut scenario, referenced, .. }| {
                     scenario.line = referenced.line();
+                    for (name, value) in &document.vars {
+                        scenario.vars.entry(name.clone()).or_insert_with(|| value.clone());
+                    }
+                    for (name, token) in &document.tokens {
+                        scenario.tokens.entry(name.clone()).or_insert_with(|| token.clone());
+                    }
+                    scenario.timeout = scenario.timeout.or(document.timeout);
+                    scenario.record_reconnect_attempts |= document.record_reconnect_attempts;
                     scenario
                 })
                 .collect())

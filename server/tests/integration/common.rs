@@ -42,6 +42,7 @@ impl TestServer {
             frontend_url: "http://localhost:3000".into(),
             database_url,
             rate_quota,
+            heartbeat: realtime_server::app::Heartbeat::default(),
         };
         let server = Server::bind(config).await.expect("server binds");
         server

@@ -1,0 +1,529 @@
+//! Runs one scenario against a running target: executes its steps in order, records every
+//! client's transcript, and says where and why a step failed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::client::{Client, ClientOptions, Command, NamespaceOptions, Observed, ReconnectPolicy};
+use crate::codec::engine::Frame;
+use crate::jwt;
+use crate::matcher::{self, select};
+use crate::proxy::Proxy;
+use crate::scenario::{
+    ConnectOutcome, ConnectStep, EmitStep, ExpectNoneStep, ExpectStep, HttpStep, Order, Reconnection, Scenario,
+    ScenarioFile, ServerAction, Step,
+};
+use crate::target::RunningTarget;
+use crate::template::Vars;
+use crate::transcript::{self, HttpExchange, Recording};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a closed client may take to report its last observations.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Run-wide settings.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// Multiplies every timeout and `expect_none` window (slow machines).
+    pub timeout_scale: f64,
+    /// `--var k=v`, visible to every scenario.
+    pub vars: BTreeMap<String, Value>,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self { timeout_scale: 1.0, vars: BTreeMap::new() }
+    }
+}
+
+/// Why a step failed.
+#[derive(Debug, Clone)]
+pub struct StepFailure {
+    pub index: usize,
+    pub keyword: &'static str,
+    pub line: u64,
+    pub column: u64,
+    pub source_line: String,
+    pub message: String,
+    /// What the clients involved saw recently and no step took.
+    pub recent: Vec<String>,
+}
+
+impl std::fmt::Display for StepFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "step {} ({}) at line {}:{} failed", self.index + 1, self.keyword, self.line, self.column)?;
+        writeln!(f, "  {} | {}", self.line, self.source_line.trim_end())?;
+        for line in self.message.lines() {
+            writeln!(f, "  {line}")?;
+        }
+        if !self.recent.is_empty() {
+            writeln!(f, "  arrived instead (not taken by any step):")?;
+            for line in &self.recent {
+                writeln!(f, "    {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The outcome of running a scenario's steps.
+pub struct ScenarioRun {
+    pub transcript: String,
+    pub failure: Option<StepFailure>,
+}
+
+struct Slot {
+    client: Client,
+    proxy: Proxy,
+}
+
+struct Runner<'a> {
+    scenario: &'a Scenario,
+    target: &'a mut RunningTarget,
+    settings: &'a RunSettings,
+    vars: Vars,
+    clients: Vec<(String, Slot)>,
+    http: Vec<HttpExchange>,
+    http_client: reqwest::Client,
+}
+
+/// Runs `scenario` from `file` against `target`.
+pub async fn run(file: &ScenarioFile, scenario: &Scenario, target: &mut RunningTarget, settings: &RunSettings) -> ScenarioRun {
+    let mut runner = Runner {
+        scenario,
+        target,
+        settings,
+        vars: Vars::default(),
+        clients: Vec::new(),
+        http: Vec::new(),
+        http_client: reqwest::Client::new(),
+    };
+    let mut failure = None;
+    if let Err(message) = runner.prepare_vars() {
+        failure = Some(runner.failure_at(file, 0, message));
+    }
+    if failure.is_none() {
+        for (index, step) in scenario.steps.iter().enumerate() {
+            if let Err(message) = runner.step(&step.value).await {
+                failure = Some(runner.failure_at(file, index, message));
+                break;
+            }
+        }
+    }
+    let recording = runner.finish().await;
+    ScenarioRun { transcript: transcript::render(&recording), failure }
+}
+
+impl Runner<'_> {
+    fn failure_at(&self, file: &ScenarioFile, index: usize, message: String) -> StepFailure {
+        let step = self.scenario.steps.get(index);
+        let (line, column) = step.map_or((self.scenario.line, 1), |s| (s.referenced.line(), s.referenced.column()));
+        let source_line = file.source.lines().nth(line.saturating_sub(1) as usize).unwrap_or_default().to_owned();
+        let recent = self
+            .clients
+            .iter()
+            .flat_map(|(name, slot)| {
+                slot.client
+                    .unconsumed()
+                    .filter(|o| !matches!(o.what, Observed::Emit { .. } | Observed::Open { .. }))
+                    .map(move |o| format!("{name}: {}", transcript::describe(&o.what)))
+            })
+            .collect::<Vec<_>>();
+        let recent = recent[recent.len().saturating_sub(12)..].to_vec();
+        StepFailure {
+            index,
+            keyword: step.map_or("scenario", |s| s.value.keyword()),
+            line,
+            column,
+            source_line,
+            message,
+            recent,
+        }
+    }
+
+    fn prepare_vars(&mut self) -> Result<(), String> {
+        for (name, value) in self.settings.vars.iter().chain(&self.scenario.vars) {
+            self.vars.set(name.clone(), value.clone());
+        }
+        let secret = self.vars.get("jwt_secret").and_then(Value::as_str).map(str::to_owned).or_else(|| self.target.secret.clone());
+        for (name, spec) in &self.scenario.tokens {
+            let token = jwt::mint(spec, secret.as_deref()).map_err(|e| format!("token {name:?}: {e}"))?;
+            self.vars.set(name.clone(), Value::String(token));
+        }
+        Ok(())
+    }
+
+    fn scaled(&self, timeout: Option<Duration>) -> Duration {
+        let base = timeout.or(self.scenario.timeout.map(|m| m.0)).unwrap_or(DEFAULT_TIMEOUT);
+        base.mul_f64(self.settings.timeout_scale.max(0.01))
+    }
+
+    fn slot(&mut self, name: &str) -> Result<&mut Slot, String> {
+        self.clients
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .map(|(_, slot)| slot)
+            .ok_or_else(|| format!("client {name:?} is not connected"))
+    }
+
+    fn render(&self, value: &Value) -> Result<Value, String> {
+        self.vars.value(value).map_err(|e| e.to_string())
+    }
+
+    fn render_all(&self, values: &[Value]) -> Result<Vec<Value>, String> {
+        values.iter().map(|v| self.render(v)).collect()
+    }
+
+    fn text(&self, text: &str) -> Result<String, String> {
+        self.vars.text(text).map_err(|e| e.to_string())
+    }
+
+    async fn step(&mut self, step: &Step) -> Result<(), String> {
+        match step {
+            Step::Connect(connect) => self.connect(connect).await,
+            Step::Emit(emit) => self.emit(emit).await,
+            Step::Expect(expect) => {
+                let names: Vec<String> = expect.client.iter().chain(&expect.clients).cloned().collect();
+                for name in names {
+                    self.expect(&name, expect).await.map_err(|m| format!("{name}: {m}"))?;
+                }
+                Ok(())
+            }
+            Step::ExpectNone(none) => self.expect_none(none).await,
+            Step::Ack(ack) => {
+                let id = self.render(&ack.id)?;
+                let id = id.as_u64().or_else(|| id.as_str().and_then(|s| s.parse().ok())).ok_or(format!("ack id {id} is not a number"))?;
+                let args = self.render_all(&ack.args)?;
+                self.slot(&ack.client)?.client.ack(&ack.namespace, id, args).map_err(|e| e.to_string())
+            }
+            Step::Http(http) => self.http(http).await,
+            Step::Cut(cut) => {
+                self.slot(&cut.client)?.proxy.cut(cut.mode);
+                Ok(())
+            }
+            Step::Restore(restore) => {
+                self.slot(&restore.client)?.proxy.restore();
+                Ok(())
+            }
+            Step::Server(action) => {
+                let result = match action {
+                    ServerAction::Stop => self.target.stop().await,
+                    ServerAction::Kill => self.target.kill().await,
+                    ServerAction::Start => self.target.start().await,
+                    ServerAction::Restart => match self.target.stop().await {
+                        Ok(()) => self.target.start().await,
+                        Err(e) => Err(e),
+                    },
+                };
+                result.map_err(|e| e.to_string())
+            }
+            Step::Disconnect(disconnect) => {
+                let slot = self.slot(&disconnect.client)?;
+                let command = match &disconnect.namespace {
+                    Some(nsp) => Command::DisconnectNamespace(nsp.clone()),
+                    None => Command::Close,
+                };
+                slot.client.send(command).map_err(|e| e.to_string())
+            }
+            Step::Sleep(duration) => {
+                tokio::time::sleep(duration.0).await;
+                Ok(())
+            }
+            Step::Raw(raw) => {
+                let frame = match (&raw.text, &raw.binary) {
+                    (Some(text), _) => Frame::Text(self.text(text)?.repeat(raw.repeat_text.unwrap_or(1))),
+                    (None, Some(encoded)) => Frame::Binary(
+                        base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|e| format!("binary is not base64: {e}"))?,
+                    ),
+                    (None, None) => return Err("`raw` needs `text` or `binary`".into()),
+                };
+                self.slot(&raw.client)?.client.send(Command::Raw(frame)).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    async fn connect(&mut self, step: &ConnectStep) -> Result<(), String> {
+        let auth = step.auth.as_ref().map(|a| self.render(a)).transpose()?;
+        let on_connect = step
+            .on_connect
+            .iter()
+            .map(|e| Ok((self.text(&e.event)?, self.render_all(&e.args)?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        let namespace = NamespaceOptions { nsp: step.namespace.clone(), auth, on_connect };
+        if let Ok(slot) = self.slot(&step.client) {
+            slot.client.send(Command::Connect(namespace)).map_err(|e| e.to_string())?;
+        } else {
+            let proxy = Proxy::start(self.target.addr).await.map_err(|e| format!("cannot start the client's proxy: {e}"))?;
+            let mut options = ClientOptions::new(format!("http://{}", proxy.addr));
+            options.endpoint.transport = step.transport;
+            options.endpoint.timeout = self.scaled(Some(Duration::from_secs(5)));
+            if let Some(path) = &step.path {
+                options.endpoint.path = path.clone();
+            }
+            for (key, value) in &step.headers {
+                options.endpoint.headers.push((key.clone(), self.text(value)?));
+            }
+            for (key, value) in &step.query {
+                options.endpoint.query.push((key.clone(), self.text(value)?));
+            }
+            options.namespaces = vec![namespace];
+            options.reconnect = reconnect_policy(step.reconnection.as_ref());
+            let client = Client::connect(options);
+            self.clients.push((step.client.clone(), Slot { client, proxy }));
+        }
+        let timeout = self.scaled(step.timeout.map(|m| m.0));
+        let nsp = step.namespace.clone();
+        let outcome = step.expect;
+        if outcome == ConnectOutcome::Nothing {
+            return Ok(());
+        }
+        let slot = self.slot(&step.client)?;
+        let seen = slot
+            .client
+            .wait_for(timeout, |o| matches!(o, Observed::Connect { nsp: n, .. } | Observed::ConnectError { nsp: n, .. } if *n == nsp))
+            .await;
+        match (outcome, seen.map(|o| o.what)) {
+            (ConnectOutcome::Connect, Some(Observed::Connect { .. })) => Ok(()),
+            (ConnectOutcome::ConnectError, Some(Observed::ConnectError { .. })) => Ok(()),
+            (_, Some(other)) => Err(format!("expected {outcome:?} on {nsp}, got: {}", transcript::describe(&other))),
+            (_, None) => Err(format!("expected {outcome:?} on {nsp} within {timeout:?}, nothing came")),
+        }
+    }
+
+    async fn emit(&mut self, step: &EmitStep) -> Result<(), String> {
+        let event = self.text(&step.event)?;
+        let args = self.render_all(&step.args)?;
+        let expected_ack = step.ack.as_ref().and_then(|a| a.args.as_ref()).map(|a| self.render_all(a)).transpose()?;
+        let ack_timeout = step.ack.as_ref().map(|a| self.scaled(a.timeout.map(|m| m.0)));
+        let nsp = step.namespace.clone();
+        let slot = self.slot(&step.client)?;
+        for _ in 0..step.repeat.unwrap_or(1) {
+            slot.client.emit(&nsp, &event, args.clone(), ack_timeout).map_err(|e| e.to_string())?;
+            let Some(timeout) = ack_timeout else { continue };
+            let reply = slot
+                .client
+                .wait_for(timeout + Duration::from_millis(100), |o| {
+                    matches!(o, Observed::Ack { nsp: n, .. } | Observed::AckError { nsp: n, .. } if *n == nsp)
+                })
+                .await;
+            match reply.map(|o| o.what) {
+                Some(Observed::Ack { args, .. }) => {
+                    if let Some(expected) = &expected_ack {
+                        matcher::check(&Value::Array(expected.clone()), &Value::Array(args), false)
+                            .map_err(|m| format!("ack of {event:?}: {m}"))?;
+                    }
+                }
+                Some(other) => return Err(format!("no ack for {event:?}: {}", transcript::describe(&other))),
+                None => return Err(format!("no ack for {event:?} within {timeout:?}")),
+            }
+        }
+        Ok(())
+    }
+
+    async fn expect(&mut self, name: &str, step: &ExpectStep) -> Result<(), String> {
+        let timeout = self.scaled(step.timeout.map(|m| m.0));
+        let nsp = step.namespace.clone();
+        if let Some(event) = &step.event {
+            let single = crate::scenario::EventMatch {
+                event: event.clone(),
+                args: step.args.clone(),
+                partial: step.partial,
+                capture: step.capture.clone(),
+            };
+            for _ in 0..step.count.unwrap_or(1) {
+                self.expect_events(name, &nsp, std::slice::from_ref(&single), Order::Strict, timeout).await?;
+            }
+            return Ok(());
+        }
+        if let Some(events) = &step.events {
+            return self.expect_events(name, &nsp, events, step.order, timeout).await;
+        }
+        let slot = self.slot(name)?;
+        let (what, seen) = if step.connect.is_some() {
+            ("connect", slot.client.wait_for(timeout, |o| matches!(o, Observed::Connect { nsp: n, .. } if *n == nsp)).await)
+        } else if step.connect_error.is_some() {
+            ("connect_error", slot.client.wait_for(timeout, |o| matches!(o, Observed::ConnectError { nsp: n, .. } if *n == nsp)).await)
+        } else if step.disconnect.is_some() {
+            ("disconnect", slot.client.wait_for(timeout, |o| matches!(o, Observed::Disconnect { nsp: n, .. } if *n == nsp)).await)
+        } else if step.reconnect.is_some() {
+            ("reconnect", slot.client.wait_for(timeout, |o| matches!(o, Observed::Reconnect { .. })).await)
+        } else {
+            ("reconnect_failed", slot.client.wait_for(timeout, |o| matches!(o, Observed::ReconnectFailed)).await)
+        };
+        let seen = seen.ok_or_else(|| format!("expected {what} on {nsp} within {timeout:?}"))?;
+        match (&seen.what, &step.connect_error, &step.disconnect) {
+            (Observed::ConnectError { message, data, .. }, Some(want), _) => {
+                if let Some(expected) = &want.message {
+                    if expected != message {
+                        return Err(format!("connect_error message: expected {expected:?}, got {message:?}"));
+                    }
+                }
+                if let Some(expected) = &want.data {
+                    matcher::check(expected, data.as_ref().unwrap_or(&Value::Null), false)
+                        .map_err(|m| format!("connect_error data: {m}"))?;
+                }
+            }
+            (Observed::Disconnect { reason, .. }, _, Some(want)) => {
+                if let Some(expected) = &want.reason {
+                    if expected != reason {
+                        return Err(format!("disconnect reason: expected {expected:?}, got {reason:?}"));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn expect_events(
+        &mut self,
+        name: &str,
+        nsp: &str,
+        events: &[crate::scenario::EventMatch],
+        order: Order,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let expected: Vec<(String, Option<Value>)> = events
+            .iter()
+            .map(|e| Ok((self.text(&e.event)?, e.args.as_ref().map(|a| self.render_all(a)).transpose()?.map(Value::Array))))
+            .collect::<Result<_, String>>()?;
+        let mut captured = Vec::new();
+        for (i, ((event, args), spec)) in expected.iter().zip(events).enumerate() {
+            let slot = self.slot(name)?;
+            let wanted_names: Vec<&str> = match order {
+                Order::Strict => expected[i..].iter().map(|(e, _)| e.as_str()).collect(),
+                Order::Any => vec![event.as_str()],
+            };
+            let seen = slot
+                .client
+                .wait_for(timeout, |o| match o {
+                    Observed::Event { nsp: n, event: e, args: got, .. } if n == nsp && wanted_names.contains(&e.as_str()) => {
+                        order == Order::Strict
+                            || e != event
+                            || args.as_ref().is_none_or(|a| matcher::check(a, &Value::Array(got.clone()), spec.partial).is_ok())
+                    }
+                    _ => false,
+                })
+                .await;
+            let Some(seen) = seen else {
+                return Err(format!("expected event {event:?} on {nsp} within {timeout:?}{}", describe_args(args.as_ref())));
+            };
+            let Observed::Event { event: got_event, args: got_args, .. } = seen.what else {
+                return Err("internal: matched a non-event".into());
+            };
+            if got_event != *event {
+                return Err(format!("expected event {event:?} next, got {got_event:?} {}", Value::Array(got_args)));
+            }
+            let got = Value::Array(got_args);
+            if let Some(args) = args {
+                matcher::check(args, &got, spec.partial).map_err(|m| format!("event {event:?} args {m}\n  got: {got}"))?;
+            }
+            for (var, path) in &spec.capture {
+                let value = select(&got, path).ok_or_else(|| format!("capture {var:?}: no {path:?} in {got}"))?;
+                captured.push((var.clone(), value.clone()));
+            }
+        }
+        for (var, value) in captured {
+            self.vars.set(var, value);
+        }
+        Ok(())
+    }
+
+    async fn expect_none(&mut self, step: &ExpectNoneStep) -> Result<(), String> {
+        let window = self.scaled(Some(step.window.0));
+        let names: Vec<String> = step.client.iter().chain(&step.clients).cloned().collect();
+        let mut pumps = Vec::new();
+        for (name, slot) in self.clients.iter_mut() {
+            if names.contains(name) {
+                pumps.push(slot.client.pump_for(window));
+            }
+        }
+        futures_util::future::join_all(pumps).await;
+        for name in &names {
+            let slot = self.slot(name)?;
+            let unwanted: Vec<String> = slot
+                .client
+                .unconsumed()
+                .filter(|o| match &o.what {
+                    Observed::Event { event, .. } => step.events.is_empty() || step.events.contains(event),
+                    _ => false,
+                })
+                .map(|o| transcript::describe(&o.what))
+                .collect();
+            if !unwanted.is_empty() {
+                return Err(format!("{name} expected no event for {window:?}, got:\n  {}", unwanted.join("\n  ")));
+            }
+        }
+        Ok(())
+    }
+
+    async fn http(&mut self, step: &HttpStep) -> Result<(), String> {
+        let method = reqwest::Method::from_bytes(step.method.to_uppercase().as_bytes()).map_err(|e| e.to_string())?;
+        let path = self.text(&step.path)?;
+        let mut request = self.http_client.request(method.clone(), format!("{}{path}", self.target.base_url));
+        if let Some(token) = &step.token {
+            request = request.bearer_auth(self.text(token)?);
+        }
+        for (key, value) in &step.headers {
+            request = request.header(key, self.text(value)?);
+        }
+        if let Some(body) = &step.body {
+            request = request.json(&self.render(body)?);
+        } else if let Some(raw) = &step.raw_body {
+            request = request.header("content-type", "application/json").body(self.text(raw)?);
+        }
+        let response = request.send().await.map_err(|e| format!("{method} {path}: {e}"))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        self.http.push(HttpExchange { method: method.to_string(), path: path.clone(), status, body: body.clone() });
+        if let Some(expected) = step.status {
+            if expected != status {
+                return Err(format!("{method} {path}: expected status {expected}, got {status} {body}"));
+            }
+        }
+        if let Some(expected) = &step.expect_body {
+            matcher::check(&self.render(expected)?, &body, step.partial).map_err(|m| format!("{method} {path} body {m}\n  got: {body}"))?;
+        }
+        let exchange = json!({ "status": status, "body": body });
+        for (var, selector) in &step.capture {
+            let value = select(&exchange, selector).ok_or_else(|| format!("capture {var:?}: no {selector:?} in {exchange}"))?;
+            self.vars.set(var.clone(), value.clone());
+        }
+        Ok(())
+    }
+
+    /// Closes every client and collects what they recorded.
+    async fn finish(self) -> Recording {
+        let mut clients = Vec::new();
+        for (name, mut slot) in self.clients {
+            slot.client.close();
+            let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
+            while tokio::time::Instant::now() < deadline && slot.client.pump_for(Duration::from_millis(20)).await {}
+            clients.push((name, slot.client.history().to_vec()));
+        }
+        Recording { clients, http: self.http, record_reconnect_attempts: self.scenario.record_reconnect_attempts }
+    }
+}
+
+fn describe_args(args: Option<&Value>) -> String {
+    args.map(|a| format!(" with args {a}")).unwrap_or_default()
+}
+
+fn reconnect_policy(reconnection: Option<&Reconnection>) -> ReconnectPolicy {
+    let defaults = ReconnectPolicy::default();
+    match reconnection {
+        None | Some(Reconnection::Enabled(false)) => ReconnectPolicy { enabled: false, ..defaults },
+        Some(Reconnection::Enabled(true)) => defaults,
+        Some(Reconnection::Policy(policy)) => ReconnectPolicy {
+            enabled: true,
+            attempts: policy.attempts.or(defaults.attempts),
+            delay: policy.delay.map_or(defaults.delay, |m| m.0),
+            delay_max: policy.delay_max.map_or(defaults.delay_max, |m| m.0),
+            randomization: policy.randomization.unwrap_or(defaults.randomization),
+        },
+    }
+}
