@@ -538,7 +538,9 @@ impl Driver {
         let mut assembler = Assembler::default();
         let end = loop {
             let ack_deadline = self.next_ack_deadline();
+            // Commands first: what the user did before a reply arrived is recorded before it.
             tokio::select! {
+                biased;
                 command = self.commands.recv() => {
                     if let Some(end) = self.on_command(&link, command) { break end; }
                 }

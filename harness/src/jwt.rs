@@ -22,7 +22,10 @@ pub enum JwtError {
 
 /// Mints the token `spec` describes, signed with `spec.secret` or else `default_secret`.
 pub fn mint(spec: &TokenSpec, default_secret: Option<&str>) -> Result<String, JwtError> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let mut claims = Map::new();
     if let Some(user) = &spec.user {
         claims.insert("userId".into(), json!(user));
@@ -37,7 +40,11 @@ pub fn mint(spec: &TokenSpec, default_secret: Option<&str>) -> Result<String, Jw
     let claims = Value::Object(claims);
 
     let token = if spec.alg.eq_ignore_ascii_case("none") {
-        format!("{}.{}.", B64.encode(r#"{"alg":"none","typ":"JWT"}"#), B64.encode(claims.to_string()))
+        format!(
+            "{}.{}.",
+            B64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            B64.encode(claims.to_string())
+        )
     } else {
         let algorithm = match spec.alg.as_str() {
             "HS256" => Algorithm::HS256,
@@ -45,11 +52,23 @@ pub fn mint(spec: &TokenSpec, default_secret: Option<&str>) -> Result<String, Jw
             "HS512" => Algorithm::HS512,
             other => return Err(JwtError::Algorithm(other.to_owned())),
         };
-        let secret = spec.secret.as_deref().or(default_secret).ok_or(JwtError::NoSecret)?;
-        jsonwebtoken::encode(&Header::new(algorithm), &claims, &EncodingKey::from_secret(secret.as_bytes()))
-            .map_err(|e| JwtError::Sign(e.to_string()))?
+        let secret = spec
+            .secret
+            .as_deref()
+            .or(default_secret)
+            .ok_or(JwtError::NoSecret)?;
+        jsonwebtoken::encode(
+            &Header::new(algorithm),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .map_err(|e| JwtError::Sign(e.to_string()))?
     };
-    Ok(if spec.tamper { tamper(&token, &claims) } else { token })
+    Ok(if spec.tamper {
+        tamper(&token, &claims)
+    } else {
+        token
+    })
 }
 
 /// Swaps the payload for one that claims more, keeping the old signature.
@@ -83,23 +102,58 @@ mod tests {
     }
 
     fn verify(token: &str, secret: &str) -> bool {
-        jsonwebtoken::decode::<Value>(token, &DecodingKey::from_secret(secret.as_bytes()), &Validation::new(Algorithm::HS256))
-            .is_ok()
+        jsonwebtoken::decode::<Value>(
+            token,
+            &DecodingKey::from_secret(secret.as_bytes()),
+            &Validation::new(Algorithm::HS256),
+        )
+        .is_ok()
     }
 
     #[test]
     fn good_and_bad_tokens() {
         let secret = "a-secret-of-at-least-thirty-two-bytes!!";
         assert!(verify(&mint(&spec(), Some(secret)).expect("mints"), secret));
-        let expired = TokenSpec { expires_in: Some(SignedMillis(-3_600_000)), ..spec() };
-        assert!(!verify(&mint(&expired, Some(secret)).expect("mints"), secret));
-        let tampered = TokenSpec { tamper: true, ..spec() };
-        assert!(!verify(&mint(&tampered, Some(secret)).expect("mints"), secret));
-        let wrong = TokenSpec { secret: Some("another-secret-also-thirty-two-bytes".into()), ..spec() };
+        let expired = TokenSpec {
+            expires_in: Some(SignedMillis(-3_600_000)),
+            ..spec()
+        };
+        assert!(!verify(
+            &mint(&expired, Some(secret)).expect("mints"),
+            secret
+        ));
+        let tampered = TokenSpec {
+            tamper: true,
+            ..spec()
+        };
+        assert!(!verify(
+            &mint(&tampered, Some(secret)).expect("mints"),
+            secret
+        ));
+        let wrong = TokenSpec {
+            secret: Some("another-secret-also-thirty-two-bytes".into()),
+            ..spec()
+        };
         assert!(!verify(&mint(&wrong, Some(secret)).expect("mints"), secret));
-        let none = mint(&TokenSpec { alg: "none".into(), ..spec() }, None).expect("mints");
+        let none = mint(
+            &TokenSpec {
+                alg: "none".into(),
+                ..spec()
+            },
+            None,
+        )
+        .expect("mints");
         assert!(none.ends_with('.') && !verify(&none, secret));
         assert_eq!(mint(&spec(), None), Err(JwtError::NoSecret));
-        assert!(matches!(mint(&TokenSpec { alg: "RS256".into(), ..spec() }, Some(secret)), Err(JwtError::Algorithm(_))));
+        assert!(matches!(
+            mint(
+                &TokenSpec {
+                    alg: "RS256".into(),
+                    ..spec()
+                },
+                Some(secret)
+            ),
+            Err(JwtError::Algorithm(_))
+        ));
     }
 }

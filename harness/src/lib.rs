@@ -7,15 +7,15 @@
 
 pub mod client;
 pub mod codec;
-pub mod transport;
-pub mod scenario;
 pub mod jwt;
 pub mod matcher;
-pub mod template;
 pub mod proxy;
-pub mod target;
-pub mod snapshot;
-pub mod transcript;
-pub mod runner;
 pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod snapshot;
 pub mod suite;
+pub mod target;
+pub mod template;
+pub mod transcript;
+pub mod transport;

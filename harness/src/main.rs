@@ -19,7 +19,11 @@ const EXIT_SCENARIO_ERROR: u8 = 3;
 const EXIT_TARGET_ERROR: u8 = 4;
 
 #[derive(Parser)]
-#[command(name = "sio-harness", version, about = "Socket.IO v4 protocol harness: scenarios, transcripts, snapshots")]
+#[command(
+    name = "sio-harness",
+    version,
+    about = "Socket.IO v4 protocol harness: scenarios, transcripts, snapshots"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -98,7 +102,10 @@ impl Common {
             .iter()
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
             .collect();
-        RunSettings { timeout_scale: self.timeout_scale, vars }
+        RunSettings {
+            timeout_scale: self.timeout_scale,
+            vars,
+        }
     }
 
     fn load(&self) -> Result<Vec<sio_harness::scenario::ScenarioFile>, ExitCode> {
@@ -129,8 +136,23 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { paths } => check(&paths),
-        Command::Run { target, common, snapshots, update, report_junit, report_json } => {
-            run(&target, &common, snapshots, update, report_junit, report_json).await
+        Command::Run {
+            target,
+            common,
+            snapshots,
+            update,
+            report_junit,
+            report_json,
+        } => {
+            run(
+                &target,
+                &common,
+                snapshots,
+                update,
+                report_junit,
+                report_json,
+            )
+            .await
         }
         Command::Diff { targets, common } => diff(&targets, &common).await,
     };
@@ -145,14 +167,22 @@ fn check(paths: &[PathBuf]) -> Result<ExitCode, ExitCode> {
     let mut failed = false;
     for file in &files {
         match sio_harness::scenario::load_file(file) {
-            Ok(parsed) => println!("ok  {} ({} scenarios)", file.display(), parsed.scenarios.len()),
+            Ok(parsed) => println!(
+                "ok  {} ({} scenarios)",
+                file.display(),
+                parsed.scenarios.len()
+            ),
             Err(error) => {
                 failed = true;
                 eprintln!("{error}\n");
             }
         }
     }
-    Ok(if failed { ExitCode::from(EXIT_SCENARIO_ERROR) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(EXIT_SCENARIO_ERROR)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn run(
@@ -191,7 +221,10 @@ fn write_report(path: &PathBuf, text: &str) -> Result<(), ExitCode> {
 
 fn exit_code<'a>(outcomes: impl Iterator<Item = &'a Outcome>) -> ExitCode {
     let outcomes: Vec<&Outcome> = outcomes.collect();
-    if outcomes.iter().any(|o| matches!(o, Outcome::TargetFailed(_))) {
+    if outcomes
+        .iter()
+        .any(|o| matches!(o, Outcome::TargetFailed(_)))
+    {
         ExitCode::from(EXIT_TARGET_ERROR)
     } else if outcomes.iter().all(|o| o.passed()) {
         ExitCode::SUCCESS
@@ -222,7 +255,14 @@ async fn diff(targets: &[String], common: &Common) -> Result<ExitCode, ExitCode>
         if !failed.is_empty() {
             broken = true;
             for result in failed {
-                print!("{}", report::terminal(std::slice::from_ref(result)).lines().take_while(|l| !l.ends_with(" failed")).map(|l| format!("{l}\n")).collect::<String>());
+                print!(
+                    "{}",
+                    report::terminal(std::slice::from_ref(result))
+                        .lines()
+                        .take_while(|l| !l.ends_with(" failed"))
+                        .map(|l| format!("{l}\n"))
+                        .collect::<String>()
+                );
             }
             continue;
         }
@@ -231,11 +271,17 @@ async fn diff(targets: &[String], common: &Common) -> Result<ExitCode, ExitCode>
         } else {
             differing += 1;
             println!("DIFFERS  {} :: {}", l.file, l.scenario);
-            for line in snapshot::diff(&l.transcript, &r.transcript, left.name(), right.name()).lines() {
+            for line in
+                snapshot::diff(&l.transcript, &r.transcript, left.name(), right.name()).lines()
+            {
                 println!("         {line}");
             }
         }
     }
     println!("{} scenarios, {differing} differ", left_results.len());
-    Ok(if broken || differing > 0 { ExitCode::from(EXIT_FAILED) } else { ExitCode::SUCCESS })
+    Ok(if broken || differing > 0 {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

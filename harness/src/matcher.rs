@@ -20,7 +20,10 @@ pub fn check(expected: &Value, actual: &Value, partial: bool) -> Result<(), Mism
 }
 
 fn fail(path: &str, message: String) -> Result<(), Mismatch> {
-    Err(Mismatch { path: path.to_owned(), message })
+    Err(Mismatch {
+        path: path.to_owned(),
+        message,
+    })
 }
 
 fn check_at(path: &str, expected: &Value, actual: &Value, partial: bool) -> Result<(), Mismatch> {
@@ -29,7 +32,11 @@ fn check_at(path: &str, expected: &Value, actual: &Value, partial: bool) -> Resu
             check_matcher(path, pattern, actual)
         }
         (Value::String(literal), Value::String(got)) if literal.starts_with("$$") => {
-            if literal[1..] == *got { Ok(()) } else { fail(path, format!("expected {:?}, got {got:?}", &literal[1..])) }
+            if literal[1..] == *got {
+                Ok(())
+            } else {
+                fail(path, format!("expected {:?}, got {got:?}", &literal[1..]))
+            }
         }
         (Value::Object(want), Value::Object(got)) => {
             for (key, value) in want {
@@ -47,7 +54,10 @@ fn check_at(path: &str, expected: &Value, actual: &Value, partial: bool) -> Resu
         }
         (Value::Array(want), Value::Array(got)) => {
             if want.len() != got.len() {
-                return fail(path, format!("expected {} items, got {}", want.len(), got.len()));
+                return fail(
+                    path,
+                    format!("expected {} items, got {}", want.len(), got.len()),
+                );
             }
             want.iter()
                 .zip(got)
@@ -74,14 +84,25 @@ fn check_matcher(path: &str, pattern: &str, actual: &Value) -> Result<(), Mismat
         "$uuid" => actual.as_str().is_some_and(is_uuid),
         _ => match pattern.strip_prefix("$regex:") {
             Some(re) => {
-                let regex = regex::Regex::new(re)
-                    .map_err(|e| Mismatch { path: path.to_owned(), message: format!("bad regex {re:?}: {e}") })?;
+                let regex = regex::Regex::new(re).map_err(|e| Mismatch {
+                    path: path.to_owned(),
+                    message: format!("bad regex {re:?}: {e}"),
+                })?;
                 actual.as_str().is_some_and(|s| regex.is_match(s))
             }
-            None => return fail(path, format!("unknown matcher {pattern:?} (write $$ for a literal $)")),
+            None => {
+                return fail(
+                    path,
+                    format!("unknown matcher {pattern:?} (write $$ for a literal $)"),
+                );
+            }
         },
     };
-    if ok { Ok(()) } else { fail(path, format!("expected {pattern}, got {actual}")) }
+    if ok {
+        Ok(())
+    } else {
+        fail(path, format!("expected {pattern}, got {actual}"))
+    }
 }
 
 pub fn is_rfc3339(text: &str) -> bool {
@@ -99,11 +120,13 @@ pub fn is_uuid(text: &str) -> bool {
 
 /// Follows a dotted path (`0.id`, `body.items.2`) into a value.
 pub fn select<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').filter(|s| !s.is_empty()).try_fold(value, |current, segment| match current {
-        Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
-        Value::Object(map) => map.get(segment),
-        _ => None,
-    })
+    path.split('.')
+        .filter(|s| !s.is_empty())
+        .try_fold(value, |current, segment| match current {
+            Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+            Value::Object(map) => map.get(segment),
+            _ => None,
+        })
 }
 
 #[cfg(test)]
@@ -125,7 +148,14 @@ mod tests {
     fn matchers() {
         assert!(check(&json!("$time"), &json!("2026-01-01T00:00:00.000Z"), false).is_ok());
         assert!(check(&json!("$time"), &json!("yesterday"), false).is_err());
-        assert!(check(&json!("$uuid"), &json!("0b9e1f3c-7d1a-4c55-9a53-0f1e2d3c4b5a"), false).is_ok());
+        assert!(
+            check(
+                &json!("$uuid"),
+                &json!("0b9e1f3c-7d1a-4c55-9a53-0f1e2d3c4b5a"),
+                false
+            )
+            .is_ok()
+        );
         assert!(check(&json!("$regex:^n-"), &json!("n-alice-1"), false).is_ok());
         assert!(check(&json!("$integer"), &json!(1.5), false).is_err());
         assert!(check(&json!("$$literal"), &json!("$literal"), false).is_ok());

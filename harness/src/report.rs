@@ -33,10 +33,18 @@ pub fn terminal(results: &[ScenarioResult]) -> String {
                 }
             }
             Outcome::SnapshotMissing { pending } => {
-                let _ = writeln!(out, "         no snapshot yet{}", pending_note(pending.as_ref()));
+                let _ = writeln!(
+                    out,
+                    "         no snapshot yet{}",
+                    pending_note(pending.as_ref())
+                );
             }
             Outcome::SnapshotDiffers { diff, pending } => {
-                let _ = writeln!(out, "         transcript differs from the snapshot{}", pending_note(pending.as_ref()));
+                let _ = writeln!(
+                    out,
+                    "         transcript differs from the snapshot{}",
+                    pending_note(pending.as_ref())
+                );
                 for line in diff.lines() {
                     let _ = writeln!(out, "         {line}");
                 }
@@ -56,7 +64,12 @@ pub fn terminal(results: &[ScenarioResult]) -> String {
 
 fn pending_note(pending: Option<&std::path::PathBuf>) -> String {
     pending
-        .map(|p| format!(" (new transcript in {}; review with `cargo insta review` or accept with --update)", p.display()))
+        .map(|p| {
+            format!(
+                " (new transcript in {}; review with `cargo insta review` or accept with --update)",
+                p.display()
+            )
+        })
         .unwrap_or_default()
 }
 
@@ -65,7 +78,9 @@ fn message(outcome: &Outcome) -> Option<String> {
         Outcome::Passed | Outcome::SnapshotWritten => None,
         Outcome::Failed(failure) => Some(failure.to_string()),
         Outcome::SnapshotMissing { .. } => Some("no snapshot".into()),
-        Outcome::SnapshotDiffers { diff, .. } => Some(format!("transcript differs from the snapshot\n{diff}")),
+        Outcome::SnapshotDiffers { diff, .. } => {
+            Some(format!("transcript differs from the snapshot\n{diff}"))
+        }
         Outcome::TargetFailed(error) => Some(error.clone()),
     }
 }

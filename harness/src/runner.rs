@@ -13,8 +13,8 @@ use crate::jwt;
 use crate::matcher::{self, select};
 use crate::proxy::Proxy;
 use crate::scenario::{
-    ConnectOutcome, ConnectStep, EmitStep, ExpectNoneStep, ExpectStep, HttpStep, Order, Reconnection, Scenario,
-    ScenarioFile, ServerAction, Step,
+    ConnectOutcome, ConnectStep, EmitStep, ExpectNoneStep, ExpectStep, HttpStep, Order,
+    Reconnection, Scenario, ScenarioFile, ServerAction, Step,
 };
 use crate::target::RunningTarget;
 use crate::template::Vars;
@@ -35,7 +35,10 @@ pub struct RunSettings {
 
 impl Default for RunSettings {
     fn default() -> Self {
-        Self { timeout_scale: 1.0, vars: BTreeMap::new() }
+        Self {
+            timeout_scale: 1.0,
+            vars: BTreeMap::new(),
+        }
     }
 }
 
@@ -54,7 +57,14 @@ pub struct StepFailure {
 
 impl std::fmt::Display for StepFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "step {} ({}) at line {}:{} failed", self.index + 1, self.keyword, self.line, self.column)?;
+        writeln!(
+            f,
+            "step {} ({}) at line {}:{} failed",
+            self.index + 1,
+            self.keyword,
+            self.line,
+            self.column
+        )?;
         writeln!(f, "  {} | {}", self.line, self.source_line.trim_end())?;
         for line in self.message.lines() {
             writeln!(f, "  {line}")?;
@@ -91,7 +101,12 @@ struct Runner<'a> {
 }
 
 /// Runs `scenario` from `file` against `target`.
-pub async fn run(file: &ScenarioFile, scenario: &Scenario, target: &mut RunningTarget, settings: &RunSettings) -> ScenarioRun {
+pub async fn run(
+    file: &ScenarioFile,
+    scenario: &Scenario,
+    target: &mut RunningTarget,
+    settings: &RunSettings,
+) -> ScenarioRun {
     let mut runner = Runner {
         scenario,
         target,
@@ -114,14 +129,24 @@ pub async fn run(file: &ScenarioFile, scenario: &Scenario, target: &mut RunningT
         }
     }
     let recording = runner.finish().await;
-    ScenarioRun { transcript: transcript::render(&recording), failure }
+    ScenarioRun {
+        transcript: transcript::render(&recording),
+        failure,
+    }
 }
 
 impl Runner<'_> {
     fn failure_at(&self, file: &ScenarioFile, index: usize, message: String) -> StepFailure {
         let step = self.scenario.steps.get(index);
-        let (line, column) = step.map_or((self.scenario.line, 1), |s| (s.referenced.line(), s.referenced.column()));
-        let source_line = file.source.lines().nth(line.saturating_sub(1) as usize).unwrap_or_default().to_owned();
+        let (line, column) = step.map_or((self.scenario.line, 1), |s| {
+            (s.referenced.line(), s.referenced.column())
+        });
+        let source_line = file
+            .source
+            .lines()
+            .nth(line.saturating_sub(1) as usize)
+            .unwrap_or_default()
+            .to_owned();
         let recent = self
             .clients
             .iter()
@@ -148,16 +173,24 @@ impl Runner<'_> {
         for (name, value) in self.settings.vars.iter().chain(&self.scenario.vars) {
             self.vars.set(name.clone(), value.clone());
         }
-        let secret = self.vars.get("jwt_secret").and_then(Value::as_str).map(str::to_owned).or_else(|| self.target.secret.clone());
+        let secret = self
+            .vars
+            .get("jwt_secret")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| self.target.secret.clone());
         for (name, spec) in &self.scenario.tokens {
-            let token = jwt::mint(spec, secret.as_deref()).map_err(|e| format!("token {name:?}: {e}"))?;
+            let token =
+                jwt::mint(spec, secret.as_deref()).map_err(|e| format!("token {name:?}: {e}"))?;
             self.vars.set(name.clone(), Value::String(token));
         }
         Ok(())
     }
 
     fn scaled(&self, timeout: Option<Duration>) -> Duration {
-        let base = timeout.or(self.scenario.timeout.map(|m| m.0)).unwrap_or(DEFAULT_TIMEOUT);
+        let base = timeout
+            .or(self.scenario.timeout.map(|m| m.0))
+            .unwrap_or(DEFAULT_TIMEOUT);
         base.mul_f64(self.settings.timeout_scale.max(0.01))
     }
 
@@ -186,18 +219,31 @@ impl Runner<'_> {
             Step::Connect(connect) => self.connect(connect).await,
             Step::Emit(emit) => self.emit(emit).await,
             Step::Expect(expect) => {
-                let names: Vec<String> = expect.client.iter().chain(&expect.clients).cloned().collect();
+                let names: Vec<String> = expect
+                    .client
+                    .iter()
+                    .chain(&expect.clients)
+                    .cloned()
+                    .collect();
                 for name in names {
-                    self.expect(&name, expect).await.map_err(|m| format!("{name}: {m}"))?;
+                    self.expect(&name, expect)
+                        .await
+                        .map_err(|m| format!("{name}: {m}"))?;
                 }
                 Ok(())
             }
             Step::ExpectNone(none) => self.expect_none(none).await,
             Step::Ack(ack) => {
                 let id = self.render(&ack.id)?;
-                let id = id.as_u64().or_else(|| id.as_str().and_then(|s| s.parse().ok())).ok_or(format!("ack id {id} is not a number"))?;
+                let id = id
+                    .as_u64()
+                    .or_else(|| id.as_str().and_then(|s| s.parse().ok()))
+                    .ok_or(format!("ack id {id} is not a number"))?;
                 let args = self.render_all(&ack.args)?;
-                self.slot(&ack.client)?.client.ack(&ack.namespace, id, args).map_err(|e| e.to_string())
+                self.slot(&ack.client)?
+                    .client
+                    .ack(&ack.namespace, id, args)
+                    .map_err(|e| e.to_string())
             }
             Step::Http(http) => self.http(http).await,
             Step::Cut(cut) => {
@@ -234,13 +280,23 @@ impl Runner<'_> {
             }
             Step::Raw(raw) => {
                 let frame = match (&raw.text, &raw.binary) {
-                    (Some(text), _) => Frame::Text(self.text(text)?.repeat(raw.repeat_text.unwrap_or(1))),
+                    (Some(text), _) => Frame::Text(format!(
+                        "{}{}{}",
+                        self.text(raw.prefix.as_deref().unwrap_or_default())?,
+                        self.text(text)?.repeat(raw.repeat_text.unwrap_or(1)),
+                        self.text(raw.suffix.as_deref().unwrap_or_default())?,
+                    )),
                     (None, Some(encoded)) => Frame::Binary(
-                        base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|e| format!("binary is not base64: {e}"))?,
+                        base64::engine::general_purpose::STANDARD
+                            .decode(encoded)
+                            .map_err(|e| format!("binary is not base64: {e}"))?,
                     ),
                     (None, None) => return Err("`raw` needs `text` or `binary`".into()),
                 };
-                self.slot(&raw.client)?.client.send(Command::Raw(frame)).map_err(|e| e.to_string())
+                self.slot(&raw.client)?
+                    .client
+                    .send(Command::Raw(frame))
+                    .map_err(|e| e.to_string())
             }
         }
     }
@@ -252,11 +308,19 @@ impl Runner<'_> {
             .iter()
             .map(|e| Ok((self.text(&e.event)?, self.render_all(&e.args)?)))
             .collect::<Result<Vec<_>, String>>()?;
-        let namespace = NamespaceOptions { nsp: step.namespace.clone(), auth, on_connect };
+        let namespace = NamespaceOptions {
+            nsp: step.namespace.clone(),
+            auth,
+            on_connect,
+        };
         if let Ok(slot) = self.slot(&step.client) {
-            slot.client.send(Command::Connect(namespace)).map_err(|e| e.to_string())?;
+            slot.client
+                .send(Command::Connect(namespace))
+                .map_err(|e| e.to_string())?;
         } else {
-            let proxy = Proxy::start(self.target.addr).await.map_err(|e| format!("cannot start the client's proxy: {e}"))?;
+            let proxy = Proxy::start(self.target.addr)
+                .await
+                .map_err(|e| format!("cannot start the client's proxy: {e}"))?;
             let mut options = ClientOptions::new(format!("http://{}", proxy.addr));
             options.endpoint.transport = step.transport;
             options.endpoint.timeout = self.scaled(Some(Duration::from_secs(5)));
@@ -264,15 +328,22 @@ impl Runner<'_> {
                 options.endpoint.path = path.clone();
             }
             for (key, value) in &step.headers {
-                options.endpoint.headers.push((key.clone(), self.text(value)?));
+                options
+                    .endpoint
+                    .headers
+                    .push((key.clone(), self.text(value)?));
             }
             for (key, value) in &step.query {
-                options.endpoint.query.push((key.clone(), self.text(value)?));
+                options
+                    .endpoint
+                    .query
+                    .push((key.clone(), self.text(value)?));
             }
             options.namespaces = vec![namespace];
             options.reconnect = reconnect_policy(step.reconnection.as_ref());
             let client = Client::connect(options);
-            self.clients.push((step.client.clone(), Slot { client, proxy }));
+            self.clients
+                .push((step.client.clone(), Slot { client, proxy }));
         }
         let timeout = self.scaled(step.timeout.map(|m| m.0));
         let nsp = step.namespace.clone();
@@ -288,20 +359,35 @@ impl Runner<'_> {
         match (outcome, seen.map(|o| o.what)) {
             (ConnectOutcome::Connect, Some(Observed::Connect { .. })) => Ok(()),
             (ConnectOutcome::ConnectError, Some(Observed::ConnectError { .. })) => Ok(()),
-            (_, Some(other)) => Err(format!("expected {outcome:?} on {nsp}, got: {}", transcript::describe(&other))),
-            (_, None) => Err(format!("expected {outcome:?} on {nsp} within {timeout:?}, nothing came")),
+            (_, Some(other)) => Err(format!(
+                "expected {outcome:?} on {nsp}, got: {}",
+                transcript::describe(&other)
+            )),
+            (_, None) => Err(format!(
+                "expected {outcome:?} on {nsp} within {timeout:?}, nothing came"
+            )),
         }
     }
 
     async fn emit(&mut self, step: &EmitStep) -> Result<(), String> {
         let event = self.text(&step.event)?;
         let args = self.render_all(&step.args)?;
-        let expected_ack = step.ack.as_ref().and_then(|a| a.args.as_ref()).map(|a| self.render_all(a)).transpose()?;
-        let ack_timeout = step.ack.as_ref().map(|a| self.scaled(a.timeout.map(|m| m.0)));
+        let expected_ack = step
+            .ack
+            .as_ref()
+            .and_then(|a| a.args.as_ref())
+            .map(|a| self.render_all(a))
+            .transpose()?;
+        let ack_timeout = step
+            .ack
+            .as_ref()
+            .map(|a| self.scaled(a.timeout.map(|m| m.0)));
         let nsp = step.namespace.clone();
         let slot = self.slot(&step.client)?;
         for _ in 0..step.repeat.unwrap_or(1) {
-            slot.client.emit(&nsp, &event, args.clone(), ack_timeout).map_err(|e| e.to_string())?;
+            slot.client
+                .emit(&nsp, &event, args.clone(), ack_timeout)
+                .map_err(|e| e.to_string())?;
             let Some(timeout) = ack_timeout else { continue };
             let reply = slot
                 .client
@@ -316,7 +402,12 @@ impl Runner<'_> {
                             .map_err(|m| format!("ack of {event:?}: {m}"))?;
                     }
                 }
-                Some(other) => return Err(format!("no ack for {event:?}: {}", transcript::describe(&other))),
+                Some(other) => {
+                    return Err(format!(
+                        "no ack for {event:?}: {}",
+                        transcript::describe(&other)
+                    ));
+                }
                 None => return Err(format!("no ack for {event:?} within {timeout:?}")),
             }
         }
@@ -334,31 +425,76 @@ impl Runner<'_> {
                 capture: step.capture.clone(),
             };
             for _ in 0..step.count.unwrap_or(1) {
-                self.expect_events(name, &nsp, std::slice::from_ref(&single), Order::Strict, timeout).await?;
+                self.expect_events(
+                    name,
+                    &nsp,
+                    std::slice::from_ref(&single),
+                    Order::Strict,
+                    timeout,
+                )
+                .await?;
             }
             return Ok(());
         }
         if let Some(events) = &step.events {
-            return self.expect_events(name, &nsp, events, step.order, timeout).await;
+            return self
+                .expect_events(name, &nsp, events, step.order, timeout)
+                .await;
         }
         let slot = self.slot(name)?;
         let (what, seen) = if step.connect.is_some() {
-            ("connect", slot.client.wait_for(timeout, |o| matches!(o, Observed::Connect { nsp: n, .. } if *n == nsp)).await)
+            (
+                "connect",
+                slot.client
+                    .wait_for(
+                        timeout,
+                        |o| matches!(o, Observed::Connect { nsp: n, .. } if *n == nsp),
+                    )
+                    .await,
+            )
         } else if step.connect_error.is_some() {
-            ("connect_error", slot.client.wait_for(timeout, |o| matches!(o, Observed::ConnectError { nsp: n, .. } if *n == nsp)).await)
+            (
+                "connect_error",
+                slot.client
+                    .wait_for(
+                        timeout,
+                        |o| matches!(o, Observed::ConnectError { nsp: n, .. } if *n == nsp),
+                    )
+                    .await,
+            )
         } else if step.disconnect.is_some() {
-            ("disconnect", slot.client.wait_for(timeout, |o| matches!(o, Observed::Disconnect { nsp: n, .. } if *n == nsp)).await)
+            (
+                "disconnect",
+                slot.client
+                    .wait_for(
+                        timeout,
+                        |o| matches!(o, Observed::Disconnect { nsp: n, .. } if *n == nsp),
+                    )
+                    .await,
+            )
         } else if step.reconnect.is_some() {
-            ("reconnect", slot.client.wait_for(timeout, |o| matches!(o, Observed::Reconnect { .. })).await)
+            (
+                "reconnect",
+                slot.client
+                    .wait_for(timeout, |o| matches!(o, Observed::Reconnect { .. }))
+                    .await,
+            )
         } else {
-            ("reconnect_failed", slot.client.wait_for(timeout, |o| matches!(o, Observed::ReconnectFailed)).await)
+            (
+                "reconnect_failed",
+                slot.client
+                    .wait_for(timeout, |o| matches!(o, Observed::ReconnectFailed))
+                    .await,
+            )
         };
         let seen = seen.ok_or_else(|| format!("expected {what} on {nsp} within {timeout:?}"))?;
         match (&seen.what, &step.connect_error, &step.disconnect) {
             (Observed::ConnectError { message, data, .. }, Some(want), _) => {
                 if let Some(expected) = &want.message {
                     if expected != message {
-                        return Err(format!("connect_error message: expected {expected:?}, got {message:?}"));
+                        return Err(format!(
+                            "connect_error message: expected {expected:?}, got {message:?}"
+                        ));
                     }
                 }
                 if let Some(expected) = &want.data {
@@ -369,7 +505,9 @@ impl Runner<'_> {
             (Observed::Disconnect { reason, .. }, _, Some(want)) => {
                 if let Some(expected) = &want.reason {
                     if expected != reason {
-                        return Err(format!("disconnect reason: expected {expected:?}, got {reason:?}"));
+                        return Err(format!(
+                            "disconnect reason: expected {expected:?}, got {reason:?}"
+                        ));
                     }
                 }
             }
@@ -388,7 +526,16 @@ impl Runner<'_> {
     ) -> Result<(), String> {
         let expected: Vec<(String, Option<Value>)> = events
             .iter()
-            .map(|e| Ok((self.text(&e.event)?, e.args.as_ref().map(|a| self.render_all(a)).transpose()?.map(Value::Array))))
+            .map(|e| {
+                Ok((
+                    self.text(&e.event)?,
+                    e.args
+                        .as_ref()
+                        .map(|a| self.render_all(a))
+                        .transpose()?
+                        .map(Value::Array),
+                ))
+            })
             .collect::<Result<_, String>>()?;
         let mut captured = Vec::new();
         for (i, ((event, args), spec)) in expected.iter().zip(events).enumerate() {
@@ -400,29 +547,49 @@ impl Runner<'_> {
             let seen = slot
                 .client
                 .wait_for(timeout, |o| match o {
-                    Observed::Event { nsp: n, event: e, args: got, .. } if n == nsp && wanted_names.contains(&e.as_str()) => {
+                    Observed::Event {
+                        nsp: n,
+                        event: e,
+                        args: got,
+                        ..
+                    } if n == nsp && wanted_names.contains(&e.as_str()) => {
                         order == Order::Strict
                             || e != event
-                            || args.as_ref().is_none_or(|a| matcher::check(a, &Value::Array(got.clone()), spec.partial).is_ok())
+                            || args.as_ref().is_none_or(|a| {
+                                matcher::check(a, &Value::Array(got.clone()), spec.partial).is_ok()
+                            })
                     }
                     _ => false,
                 })
                 .await;
             let Some(seen) = seen else {
-                return Err(format!("expected event {event:?} on {nsp} within {timeout:?}{}", describe_args(args.as_ref())));
+                return Err(format!(
+                    "expected event {event:?} on {nsp} within {timeout:?}{}",
+                    describe_args(args.as_ref())
+                ));
             };
-            let Observed::Event { event: got_event, args: got_args, .. } = seen.what else {
+            let Observed::Event {
+                event: got_event,
+                args: got_args,
+                ..
+            } = seen.what
+            else {
                 return Err("internal: matched a non-event".into());
             };
             if got_event != *event {
-                return Err(format!("expected event {event:?} next, got {got_event:?} {}", Value::Array(got_args)));
+                return Err(format!(
+                    "expected event {event:?} next, got {got_event:?} {}",
+                    Value::Array(got_args)
+                ));
             }
             let got = Value::Array(got_args);
             if let Some(args) = args {
-                matcher::check(args, &got, spec.partial).map_err(|m| format!("event {event:?} args {m}\n  got: {got}"))?;
+                matcher::check(args, &got, spec.partial)
+                    .map_err(|m| format!("event {event:?} args {m}\n  got: {got}"))?;
             }
             for (var, path) in &spec.capture {
-                let value = select(&got, path).ok_or_else(|| format!("capture {var:?}: no {path:?} in {got}"))?;
+                let value = select(&got, path)
+                    .ok_or_else(|| format!("capture {var:?}: no {path:?} in {got}"))?;
                 captured.push((var.clone(), value.clone()));
             }
         }
@@ -448,22 +615,30 @@ impl Runner<'_> {
                 .client
                 .unconsumed()
                 .filter(|o| match &o.what {
-                    Observed::Event { event, .. } => step.events.is_empty() || step.events.contains(event),
+                    Observed::Event { event, .. } => {
+                        step.events.is_empty() || step.events.contains(event)
+                    }
                     _ => false,
                 })
                 .map(|o| transcript::describe(&o.what))
                 .collect();
             if !unwanted.is_empty() {
-                return Err(format!("{name} expected no event for {window:?}, got:\n  {}", unwanted.join("\n  ")));
+                return Err(format!(
+                    "{name} expected no event for {window:?}, got:\n  {}",
+                    unwanted.join("\n  ")
+                ));
             }
         }
         Ok(())
     }
 
     async fn http(&mut self, step: &HttpStep) -> Result<(), String> {
-        let method = reqwest::Method::from_bytes(step.method.to_uppercase().as_bytes()).map_err(|e| e.to_string())?;
+        let method = reqwest::Method::from_bytes(step.method.to_uppercase().as_bytes())
+            .map_err(|e| e.to_string())?;
         let path = self.text(&step.path)?;
-        let mut request = self.http_client.request(method.clone(), format!("{}{path}", self.target.base_url));
+        let mut request = self
+            .http_client
+            .request(method.clone(), format!("{}{path}", self.target.base_url));
         if let Some(token) = &step.token {
             request = request.bearer_auth(self.text(token)?);
         }
@@ -473,24 +648,38 @@ impl Runner<'_> {
         if let Some(body) = &step.body {
             request = request.json(&self.render(body)?);
         } else if let Some(raw) = &step.raw_body {
-            request = request.header("content-type", "application/json").body(self.text(raw)?);
+            request = request
+                .header("content-type", "application/json")
+                .body(self.text(raw)?);
         }
-        let response = request.send().await.map_err(|e| format!("{method} {path}: {e}"))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("{method} {path}: {e}"))?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(|e| e.to_string())?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        self.http.push(HttpExchange { method: method.to_string(), path: path.clone(), status, body: body.clone() });
+        self.http.push(HttpExchange {
+            method: method.to_string(),
+            path: path.clone(),
+            status,
+            body: body.clone(),
+        });
         if let Some(expected) = step.status {
             if expected != status {
-                return Err(format!("{method} {path}: expected status {expected}, got {status} {body}"));
+                return Err(format!(
+                    "{method} {path}: expected status {expected}, got {status} {body}"
+                ));
             }
         }
         if let Some(expected) = &step.expect_body {
-            matcher::check(&self.render(expected)?, &body, step.partial).map_err(|m| format!("{method} {path} body {m}\n  got: {body}"))?;
+            matcher::check(&self.render(expected)?, &body, step.partial)
+                .map_err(|m| format!("{method} {path} body {m}\n  got: {body}"))?;
         }
         let exchange = json!({ "status": status, "body": body });
         for (var, selector) in &step.capture {
-            let value = select(&exchange, selector).ok_or_else(|| format!("capture {var:?}: no {selector:?} in {exchange}"))?;
+            let value = select(&exchange, selector)
+                .ok_or_else(|| format!("capture {var:?}: no {selector:?} in {exchange}"))?;
             self.vars.set(var.clone(), value.clone());
         }
         Ok(())
@@ -502,10 +691,16 @@ impl Runner<'_> {
         for (name, mut slot) in self.clients {
             slot.client.close();
             let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
-            while tokio::time::Instant::now() < deadline && slot.client.pump_for(Duration::from_millis(20)).await {}
+            while tokio::time::Instant::now() < deadline
+                && slot.client.pump_for(Duration::from_millis(20)).await
+            {}
             clients.push((name, slot.client.history().to_vec()));
         }
-        Recording { clients, http: self.http, record_reconnect_attempts: self.scenario.record_reconnect_attempts }
+        Recording {
+            clients,
+            http: self.http,
+            record_reconnect_attempts: self.scenario.record_reconnect_attempts,
+        }
     }
 }
 
@@ -516,7 +711,10 @@ fn describe_args(args: Option<&Value>) -> String {
 fn reconnect_policy(reconnection: Option<&Reconnection>) -> ReconnectPolicy {
     let defaults = ReconnectPolicy::default();
     match reconnection {
-        None | Some(Reconnection::Enabled(false)) => ReconnectPolicy { enabled: false, ..defaults },
+        None | Some(Reconnection::Enabled(false)) => ReconnectPolicy {
+            enabled: false,
+            ..defaults
+        },
         Some(Reconnection::Enabled(true)) => defaults,
         Some(Reconnection::Policy(policy)) => ReconnectPolicy {
             enabled: true,

@@ -39,13 +39,21 @@ pub enum Verdict {
     Matched,
     /// Written (update mode, or a first snapshot with `--update`).
     Written,
-    Missing { pending: Option<PathBuf> },
-    Differs { diff: String, pending: Option<PathBuf> },
+    Missing {
+        pending: Option<PathBuf>,
+    },
+    Differs {
+        diff: String,
+        pending: Option<PathBuf>,
+    },
 }
 
 /// The snapshot file of a scenario.
 pub fn path_for(dir: &Path, scenario_file: &str, scenario: &str) -> PathBuf {
-    let stem = Path::new(scenario_file).file_stem().and_then(|s| s.to_str()).unwrap_or("scenarios");
+    let stem = Path::new(scenario_file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("scenarios");
     dir.join(format!("{}__{}.snap", slug(stem), slug(scenario)))
 }
 
@@ -75,7 +83,13 @@ pub fn body(file_text: &str) -> &str {
 }
 
 /// Compares `transcript` with the scenario's snapshot and writes what `mode` says.
-pub fn check(path: &Path, source: &str, scenario: &str, transcript: &str, mode: UpdateMode) -> std::io::Result<Verdict> {
+pub fn check(
+    path: &Path,
+    source: &str,
+    scenario: &str,
+    transcript: &str,
+    mode: UpdateMode,
+) -> std::io::Result<Verdict> {
     let pending_path = PathBuf::from(format!("{}.new", path.display()));
     let existing = std::fs::read_to_string(path).ok();
     if existing.as_deref().map(body) == Some(transcript) {
@@ -103,13 +117,20 @@ pub fn check(path: &Path, source: &str, scenario: &str, transcript: &str, mode: 
     let pending = (mode == UpdateMode::New).then_some(pending_path);
     Ok(match existing {
         None => Verdict::Missing { pending },
-        Some(old) => Verdict::Differs { diff: diff(body(&old), transcript, "snapshot", "this run"), pending },
+        Some(old) => Verdict::Differs {
+            diff: diff(body(&old), transcript, "snapshot", "this run"),
+            pending,
+        },
     })
 }
 
 /// A unified diff of two transcripts.
 pub fn diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
-    TextDiff::from_lines(old, new).unified_diff().context_radius(3).header(old_name, new_name).to_string()
+    TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(old_name, new_name)
+        .to_string()
 }
 
 #[cfg(test)]
@@ -123,9 +144,19 @@ mod tests {
         assert!(path.ends_with("auth__auth-no-token.snap"));
         let verdict = check(&path, "scenarios/auth.yaml", "x", "a\n", UpdateMode::New).expect("io");
         assert!(matches!(verdict, Verdict::Missing { pending: Some(_) }));
-        assert_eq!(check(&path, "s", "x", "a\n", UpdateMode::Always).expect("io"), Verdict::Written);
-        assert_eq!(check(&path, "s", "x", "a\n", UpdateMode::No).expect("io"), Verdict::Matched);
-        let Verdict::Differs { diff, pending: None } = check(&path, "s", "x", "b\n", UpdateMode::No).expect("io") else {
+        assert_eq!(
+            check(&path, "s", "x", "a\n", UpdateMode::Always).expect("io"),
+            Verdict::Written
+        );
+        assert_eq!(
+            check(&path, "s", "x", "a\n", UpdateMode::No).expect("io"),
+            Verdict::Matched
+        );
+        let Verdict::Differs {
+            diff,
+            pending: None,
+        } = check(&path, "s", "x", "b\n", UpdateMode::No).expect("io")
+        else {
             panic!("expected a difference");
         };
         assert!(diff.contains("-a") && diff.contains("+b"), "{diff}");

@@ -29,8 +29,13 @@ pub enum Outcome {
     SnapshotWritten,
     /// A step's expectation failed.
     Failed(StepFailure),
-    SnapshotMissing { pending: Option<PathBuf> },
-    SnapshotDiffers { diff: String, pending: Option<PathBuf> },
+    SnapshotMissing {
+        pending: Option<PathBuf>,
+    },
+    SnapshotDiffers {
+        diff: String,
+        pending: Option<PathBuf>,
+    },
     /// The target could not be started or reached.
     TargetFailed(String),
 }
@@ -79,22 +84,38 @@ pub fn load(files: &[PathBuf]) -> Result<Vec<ScenarioFile>, ParseError> {
 }
 
 /// Runs every selected scenario against `target`, `jobs` at a time.
-pub async fn run(files: &[ScenarioFile], target: &Target, options: &SuiteOptions) -> Vec<ScenarioResult> {
+pub async fn run(
+    files: &[ScenarioFile],
+    target: &Target,
+    options: &SuiteOptions,
+) -> Vec<ScenarioResult> {
     let work: Vec<(&ScenarioFile, usize)> = files
         .iter()
         .flat_map(|file| (0..file.scenarios.len()).map(move |i| (file, i)))
-        .filter(|(file, i)| options.filter.as_ref().is_none_or(|f| file.scenarios[*i].name.contains(f.as_str())))
+        .filter(|(file, i)| {
+            options
+                .filter
+                .as_ref()
+                .is_none_or(|f| file.scenarios[*i].name.contains(f.as_str()))
+        })
         .collect();
-    let mut results: Vec<(usize, ScenarioResult)> = futures_util::stream::iter(work.into_iter().enumerate())
-        .map(|(order, (file, i))| async move { (order, run_one(file, i, target, options).await) })
-        .buffer_unordered(options.jobs.max(1))
-        .collect()
-        .await;
+    let mut results: Vec<(usize, ScenarioResult)> = futures_util::stream::iter(
+        work.into_iter().enumerate(),
+    )
+    .map(|(order, (file, i))| async move { (order, run_one(file, i, target, options).await) })
+    .buffer_unordered(options.jobs.max(1))
+    .collect()
+    .await;
     results.sort_by_key(|(order, _)| *order);
     results.into_iter().map(|(_, r)| r).collect()
 }
 
-async fn run_one(file: &ScenarioFile, index: usize, target: &Target, options: &SuiteOptions) -> ScenarioResult {
+async fn run_one(
+    file: &ScenarioFile,
+    index: usize,
+    target: &Target,
+    options: &SuiteOptions,
+) -> ScenarioResult {
     let scenario = &file.scenarios[index];
     let started = Instant::now();
     let result = |outcome, transcript| ScenarioResult {
@@ -124,7 +145,9 @@ async fn run_one(file: &ScenarioFile, index: usize, target: &Target, options: &S
         Ok(Verdict::Written) => Outcome::SnapshotWritten,
         Ok(Verdict::Missing { pending }) => Outcome::SnapshotMissing { pending },
         Ok(Verdict::Differs { diff, pending }) => Outcome::SnapshotDiffers { diff, pending },
-        Err(error) => Outcome::TargetFailed(format!("cannot write snapshot {}: {error}", path.display())),
+        Err(error) => {
+            Outcome::TargetFailed(format!("cannot write snapshot {}: {error}", path.display()))
+        }
     };
     result(outcome, run.transcript)
 }

@@ -21,7 +21,12 @@ pub enum TargetError {
     #[error("cannot start {name}: {detail}")]
     Launch { name: String, detail: String },
     #[error("{name} did not become ready on port {port} within {timeout:?}{log}")]
-    NotReady { name: String, port: u16, timeout: Duration, log: String },
+    NotReady {
+        name: String,
+        port: u16,
+        timeout: Duration,
+        log: String,
+    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -60,18 +65,35 @@ fn default_ready() -> String {
 /// What `--target` named.
 #[derive(Debug, Clone)]
 pub enum Target {
-    Url { url: String, secret: Option<String> },
-    Launch { name: String, spec: LaunchSpec, base: PathBuf },
+    Url {
+        url: String,
+        secret: Option<String>,
+    },
+    Launch {
+        name: String,
+        spec: LaunchSpec,
+        base: PathBuf,
+    },
 }
 
 impl Target {
     /// `http://…` is a URL; anything else names a spec in `targets_file`.
-    pub fn resolve(name: &str, targets_file: &Path, secret: Option<String>) -> Result<Self, TargetError> {
+    pub fn resolve(
+        name: &str,
+        targets_file: &Path,
+        secret: Option<String>,
+    ) -> Result<Self, TargetError> {
         if name.starts_with("http://") || name.starts_with("https://") {
-            return Ok(Target::Url { url: name.trim_end_matches('/').to_owned(), secret });
+            return Ok(Target::Url {
+                url: name.trim_end_matches('/').to_owned(),
+                secret,
+            });
         }
         let text = std::fs::read_to_string(targets_file).map_err(|e| {
-            TargetError::Config(format!("target {name:?} is not a URL and {} cannot be read: {e}", targets_file.display()))
+            TargetError::Config(format!(
+                "target {name:?} is not a URL and {} cannot be read: {e}",
+                targets_file.display()
+            ))
         })?;
         let file: TargetsFile = serde_saphyr::from_str(&text)
             .map_err(|e| TargetError::Config(format!("{}: {e}", targets_file.display())))?;
@@ -82,8 +104,15 @@ impl Target {
                 file.targets.keys().cloned().collect::<Vec<_>>().join(", ")
             ))
         })?;
-        let base = targets_file.parent().unwrap_or(Path::new(".")).to_path_buf();
-        Ok(Target::Launch { name: name.to_owned(), spec, base })
+        let base = targets_file
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        Ok(Target::Launch {
+            name: name.to_owned(),
+            spec,
+            base,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -98,7 +127,12 @@ impl Target {
         match self {
             Target::Url { url, secret } => {
                 let addr = resolve_addr(url)?;
-                Ok(RunningTarget { base_url: url.clone(), addr, secret: secret.clone(), process: None })
+                Ok(RunningTarget {
+                    base_url: url.clone(),
+                    addr,
+                    secret: secret.clone(),
+                    process: None,
+                })
             }
             Target::Launch { name, spec, base } => {
                 let port = free_port()?;
@@ -107,7 +141,10 @@ impl Target {
                 let mut launched = Launched {
                     name: name.clone(),
                     spec: spec.clone(),
-                    cwd: spec.cwd.as_ref().map_or_else(|| base.clone(), |c| base.join(c)),
+                    cwd: spec
+                        .cwd
+                        .as_ref()
+                        .map_or_else(|| base.clone(), |c| base.join(c)),
                     port,
                     secret: secret.clone(),
                     workdir,
@@ -130,7 +167,11 @@ fn resolve_addr(url: &str) -> Result<SocketAddr, TargetError> {
     use std::net::ToSocketAddrs;
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let host_port = rest.split('/').next().unwrap_or(rest);
-    let with_port = if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:80") };
+    let with_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:80")
+    };
     with_port
         .to_socket_addrs()?
         .next()
@@ -143,7 +184,9 @@ pub fn free_port() -> std::io::Result<u16> {
 }
 
 fn random_secret() -> String {
-    (0..4).map(|_| format!("{:016x}", rand::random::<u64>())).collect()
+    (0..4)
+        .map(|_| format!("{:016x}", rand::random::<u64>()))
+        .collect()
 }
 
 /// A reachable target; launched ones can be stopped, killed and started again.
@@ -157,13 +200,16 @@ pub struct RunningTarget {
 
 impl RunningTarget {
     pub fn pid(&self) -> Option<u32> {
-        self.process.as_ref().and_then(|p| p.child.as_ref()).and_then(Child::id)
+        self.process
+            .as_ref()
+            .and_then(|p| p.child.as_ref())
+            .and_then(Child::id)
     }
 
     fn launched(&mut self) -> Result<&mut Launched, TargetError> {
-        self.process
-            .as_mut()
-            .ok_or_else(|| TargetError::Config("`server` steps need a target the harness launches".into()))
+        self.process.as_mut().ok_or_else(|| {
+            TargetError::Config("`server` steps need a target the harness launches".into())
+        })
     }
 
     /// SIGTERM and wait for the exit (SIGKILL after 10 s).
@@ -217,7 +263,10 @@ impl Launched {
             .split_first()
             .ok_or_else(|| TargetError::Config(format!("target {}: empty command", self.name)))?;
         let mut command = Command::new(self.fill(program));
-        command.args(args.iter().map(|a| self.fill(a))).current_dir(&self.cwd).stdin(Stdio::null());
+        command
+            .args(args.iter().map(|a| self.fill(a)))
+            .current_dir(&self.cwd)
+            .stdin(Stdio::null());
         for (key, value) in &self.spec.env {
             command.env(key, self.fill(value));
         }
@@ -234,14 +283,21 @@ impl Launched {
 
     async fn setup(&self) -> Result<(), TargetError> {
         for argv in &self.spec.setup {
-            let output = self.command(argv)?.output().await.map_err(|e| TargetError::Launch {
-                name: self.name.clone(),
-                detail: format!("setup {argv:?}: {e}"),
-            })?;
+            let output = self
+                .command(argv)?
+                .output()
+                .await
+                .map_err(|e| TargetError::Launch {
+                    name: self.name.clone(),
+                    detail: format!("setup {argv:?}: {e}"),
+                })?;
             if !output.status.success() {
                 return Err(TargetError::Launch {
                     name: self.name.clone(),
-                    detail: format!("setup {argv:?} failed: {}", String::from_utf8_lossy(&output.stderr).trim()),
+                    detail: format!(
+                        "setup {argv:?} failed: {}",
+                        String::from_utf8_lossy(&output.stderr).trim()
+                    ),
                 });
             }
         }
@@ -249,9 +305,15 @@ impl Launched {
     }
 
     async fn spawn(&mut self) -> Result<(), TargetError> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path())?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())?;
         let mut command = self.command(&self.spec.command)?;
-        command.stdout(log.try_clone()?).stderr(log).kill_on_drop(true);
+        command
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true);
         let child = command.spawn().map_err(|e| TargetError::Launch {
             name: self.name.clone(),
             detail: format!("{:?}: {e}", self.spec.command),
@@ -262,35 +324,56 @@ impl Launched {
 
     async fn wait_ready(&mut self, timeout: Duration) -> Result<(), TargetError> {
         let url = format!("http://127.0.0.1:{}{}", self.port, self.spec.ready);
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(1)).build().map_err(|e| TargetError::Config(e.to_string()))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(1))
+            .build()
+            .map_err(|e| TargetError::Config(e.to_string()))?;
         let deadline = tokio::time::Instant::now() + timeout;
         while tokio::time::Instant::now() < deadline {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     return Err(TargetError::Launch {
                         name: self.name.clone(),
-                        detail: format!("exited with {status} before it was ready\n{}", tail(&self.log())),
+                        detail: format!(
+                            "exited with {status} before it was ready\n{}",
+                            tail(&self.log())
+                        ),
                     });
                 }
             }
-            if http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
+            if http
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(TargetError::NotReady { name: self.name.clone(), port: self.port, timeout, log: format!("\n{}", tail(&self.log())) })
+        Err(TargetError::NotReady {
+            name: self.name.clone(),
+            port: self.port,
+            timeout,
+            log: format!("\n{}", tail(&self.log())),
+        })
     }
 
     fn signal(&self, signal: &str) {
         if let Some(pid) = self.child.as_ref().and_then(Child::id) {
-            let _ = std::process::Command::new("kill").args([signal, &pid.to_string()]).status();
+            let _ = std::process::Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status();
         }
     }
 
     async fn stop(&mut self) {
         self.signal("-TERM");
         if let Some(mut child) = self.child.take() {
-            if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(10), child.wait())
+                .await
+                .is_err()
+            {
                 let _ = child.kill().await;
             }
         }

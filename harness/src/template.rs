@@ -26,7 +26,11 @@ impl Vars {
     pub fn get(&self, path: &str) -> Option<&Value> {
         let (head, rest) = path.split_once('.').unwrap_or((path, ""));
         let root = self.0.get(head)?;
-        if rest.is_empty() { Some(root) } else { select(root, rest) }
+        if rest.is_empty() {
+            Some(root)
+        } else {
+            select(root, rest)
+        }
     }
 
     /// Renders a string.
@@ -41,7 +45,12 @@ impl Vars {
     pub fn value(&self, value: &Value) -> Result<Value, TemplateError> {
         Ok(match value {
             Value::String(text) => self.string(text)?,
-            Value::Array(items) => Value::Array(items.iter().map(|v| self.value(v)).collect::<Result<_, _>>()?),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.value(v))
+                    .collect::<Result<_, _>>()?,
+            ),
             Value::Object(map) => Value::Object(
                 map.iter()
                     .map(|(k, v)| Ok((self.text(k)?, self.value(v)?)))
@@ -53,10 +62,16 @@ impl Vars {
 
     fn string(&self, text: &str) -> Result<Value, TemplateError> {
         let trimmed = text.trim();
-        if let Some(name) = trimmed.strip_prefix("{{").and_then(|t| t.strip_suffix("}}")) {
+        if let Some(name) = trimmed
+            .strip_prefix("{{")
+            .and_then(|t| t.strip_suffix("}}"))
+        {
             if !name.contains("{{") && !name.contains("}}") {
                 let name = name.trim();
-                return self.get(name).cloned().ok_or_else(|| TemplateError::Unknown(name.to_owned()));
+                return self
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| TemplateError::Unknown(name.to_owned()));
             }
         }
         let mut out = String::with_capacity(text.len());
@@ -64,7 +79,9 @@ impl Vars {
         while let Some(start) = rest.find("{{") {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
-            let end = after.find("}}").ok_or_else(|| TemplateError::Unclosed(text.to_owned()))?;
+            let end = after
+                .find("}}")
+                .ok_or_else(|| TemplateError::Unclosed(text.to_owned()))?;
             let name = after[..end].trim();
             match self.get(name) {
                 Some(Value::String(s)) => out.push_str(s),
@@ -89,9 +106,21 @@ mod tests {
         vars.set("n", json!(42));
         vars.set("note", json!({"id": "n-1"}));
         assert_eq!(vars.value(&json!("{{n}}")), Ok(json!(42)));
-        assert_eq!(vars.value(&json!("id={{note.id}}, n={{ n }}")), Ok(json!("id=n-1, n=42")));
-        assert_eq!(vars.value(&json!({"k": ["{{note.id}}"]})), Ok(json!({"k": ["n-1"]})));
-        assert_eq!(vars.value(&json!("{{missing}}")), Err(TemplateError::Unknown("missing".into())));
-        assert!(matches!(vars.value(&json!("a {{b")), Err(TemplateError::Unclosed(_))));
+        assert_eq!(
+            vars.value(&json!("id={{note.id}}, n={{ n }}")),
+            Ok(json!("id=n-1, n=42"))
+        );
+        assert_eq!(
+            vars.value(&json!({"k": ["{{note.id}}"]})),
+            Ok(json!({"k": ["n-1"]}))
+        );
+        assert_eq!(
+            vars.value(&json!("{{missing}}")),
+            Err(TemplateError::Unknown("missing".into()))
+        );
+        assert!(matches!(
+            vars.value(&json!("a {{b")),
+            Err(TemplateError::Unclosed(_))
+        ));
     }
 }

@@ -40,19 +40,26 @@ struct Redactor {
 impl Redactor {
     fn placeholder(&mut self, kind: &'static str, value: &str) -> String {
         let next = self.counts.get(kind).copied().unwrap_or(0) + 1;
-        let n = *self.seen.entry((kind, value.to_owned())).or_insert_with(|| {
-            self.counts.insert(kind, next);
-            next
-        });
+        let n = *self
+            .seen
+            .entry((kind, value.to_owned()))
+            .or_insert_with(|| {
+                self.counts.insert(kind, next);
+                next
+            });
         format!("<{kind}:{n}>")
     }
 
     fn json(&mut self, value: &Value) -> Value {
         match value {
             Value::String(text) if is_uuid(text) => Value::String(self.placeholder("uuid", text)),
-            Value::String(text) if looks_like_time(text) => Value::String(self.placeholder("time", text)),
+            Value::String(text) if looks_like_time(text) => {
+                Value::String(self.placeholder("time", text))
+            }
             Value::Array(items) => Value::Array(items.iter().map(|v| self.json(v)).collect()),
-            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), self.json(v))).collect()),
+            Value::Object(map) => {
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), self.json(v))).collect())
+            }
             other => other.clone(),
         }
     }
@@ -73,7 +80,11 @@ pub fn render(recording: &Recording) -> String {
     for (name, observations) in &recording.clients {
         let _ = writeln!(out, "client {name}");
         for observation in observations {
-            if let Some(line) = line(&mut redactor, &observation.what, recording.record_reconnect_attempts) {
+            if let Some(line) = line(
+                &mut redactor,
+                &observation.what,
+                recording.record_reconnect_attempts,
+            ) {
                 let _ = writeln!(out, "  {line}");
             }
         }
@@ -82,7 +93,11 @@ pub fn render(recording: &Recording) -> String {
         let _ = writeln!(out, "http");
         for exchange in &recording.http {
             let body = redactor.json(&exchange.body);
-            let _ = writeln!(out, "  {} {} -> {} {}", exchange.method, exchange.path, exchange.status, body);
+            let _ = writeln!(
+                out,
+                "  {} {} -> {} {}",
+                exchange.method, exchange.path, exchange.status, body
+            );
         }
     }
     out
@@ -90,13 +105,23 @@ pub fn render(recording: &Recording) -> String {
 
 fn line(redactor: &mut Redactor, what: &Observed, attempts: bool) -> Option<String> {
     Some(match what {
-        Observed::Open { transport, sid, ping_interval, ping_timeout, max_payload } => {
+        Observed::Open {
+            transport,
+            sid,
+            ping_interval,
+            ping_timeout,
+            max_payload,
+        } => {
             let transport = serde_json::to_value(transport).ok()?.as_str()?.to_owned();
             // Its own kind: socketioxide reuses the session id as the socket id, Node does not.
             let sid = redactor.placeholder("session", sid);
-            format!("open {transport} sid={sid} pingInterval={ping_interval} pingTimeout={ping_timeout} maxPayload={max_payload}")
+            format!(
+                "open {transport} sid={sid} pingInterval={ping_interval} pingTimeout={ping_timeout} maxPayload={max_payload}"
+            )
         }
-        Observed::Connect { nsp, sid } => format!("connect {nsp} sid={}", redactor.placeholder("sid", sid)),
+        Observed::Connect { nsp, sid } => {
+            format!("connect {nsp} sid={}", redactor.placeholder("sid", sid))
+        }
         Observed::ConnectError { nsp, message, data } => {
             let mut payload = serde_json::json!({ "message": message });
             if let (Some(data), Some(map)) = (data, payload.as_object_mut()) {
@@ -104,22 +129,49 @@ fn line(redactor: &mut Redactor, what: &Observed, attempts: bool) -> Option<Stri
             }
             format!("connect_error {nsp} {}", redactor.json(&payload))
         }
-        Observed::Event { nsp, event, args, ack_id } => {
-            format!("event {nsp} {event} {}{}", redactor.args(args), ack_suffix(*ack_id))
+        Observed::Event {
+            nsp,
+            event,
+            args,
+            ack_id,
+        } => {
+            format!(
+                "event {nsp} {event} {}{}",
+                redactor.args(args),
+                ack_suffix(*ack_id)
+            )
         }
-        Observed::Emit { nsp, event, args, ack_id } => {
-            format!("emit {nsp} {event} {}{}", redactor.args(args), ack_suffix(*ack_id))
+        Observed::Emit {
+            nsp,
+            event,
+            args,
+            ack_id,
+        } => {
+            format!(
+                "emit {nsp} {event} {}{}",
+                redactor.args(args),
+                ack_suffix(*ack_id)
+            )
         }
         Observed::Ack { nsp, id, args } => format!("ack {nsp} {id} {}", redactor.args(args)),
-        Observed::AckSent { nsp, id, args } => format!("ack_sent {nsp} {id} {}", redactor.args(args)),
+        Observed::AckSent { nsp, id, args } => {
+            format!("ack_sent {nsp} {id} {}", redactor.args(args))
+        }
         Observed::AckError { nsp, id, message } => format!("ack_error {nsp} {id} {message}"),
         Observed::Disconnect { nsp, reason } => format!("disconnect {nsp} {reason}"),
-        Observed::ReconnectAttempt { attempt } if attempts => format!("reconnect_attempt {attempt}"),
-        Observed::ReconnectError { attempt, message } if attempts => format!("reconnect_error {attempt} {message}"),
+        Observed::ReconnectAttempt { attempt } if attempts => {
+            format!("reconnect_attempt {attempt}")
+        }
+        Observed::ReconnectError { attempt, message } if attempts => {
+            format!("reconnect_error {attempt} {message}")
+        }
         Observed::Reconnect { attempt } if attempts => format!("reconnect {attempt}"),
         Observed::Reconnect { .. } => "reconnect".to_owned(),
         Observed::ReconnectFailed => "reconnect_failed".to_owned(),
-        Observed::ReconnectAttempt { .. } | Observed::ReconnectError { .. } | Observed::Ping | Observed::Pong => {
+        Observed::ReconnectAttempt { .. }
+        | Observed::ReconnectError { .. }
+        | Observed::Ping
+        | Observed::Pong => {
             return None;
         }
     })
@@ -141,7 +193,10 @@ mod tests {
     use std::time::Duration;
 
     fn at(what: Observed) -> Observation {
-        Observation { at: Duration::ZERO, what }
+        Observation {
+            at: Duration::ZERO,
+            what,
+        }
     }
 
     #[test]
@@ -151,18 +206,28 @@ mod tests {
             clients: vec![(
                 "alice".into(),
                 vec![
-                    at(Observed::Connect { nsp: "/".into(), sid: "abc".into() }),
+                    at(Observed::Connect {
+                        nsp: "/".into(),
+                        sid: "abc".into(),
+                    }),
                     at(Observed::Event {
                         nsp: "/".into(),
                         event: "n".into(),
-                        args: vec![json!({"id": uuid, "at": "2026-11-25T22:34:57.123Z", "again": uuid})],
+                        args: vec![
+                            json!({"id": uuid, "at": "2026-11-25T22:34:57.123Z", "again": uuid}),
+                        ],
                         ack_id: None,
                     }),
                     at(Observed::ReconnectAttempt { attempt: 1 }),
                     at(Observed::Reconnect { attempt: 3 }),
                 ],
             )],
-            http: vec![HttpExchange { method: "GET".into(), path: "/x".into(), status: 200, body: json!([uuid]) }],
+            http: vec![HttpExchange {
+                method: "GET".into(),
+                path: "/x".into(),
+                status: 200,
+                body: json!([uuid]),
+            }],
             record_reconnect_attempts: false,
         };
         assert_eq!(

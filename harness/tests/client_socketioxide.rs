@@ -26,7 +26,11 @@ impl std::fmt::Display for Refused {
 }
 
 async fn admin_gate(Data(auth): Data<Value>) -> Result<(), Refused> {
-    if auth["token"] == "let-me-in" { Ok(()) } else { Err(Refused) }
+    if auth["token"] == "let-me-in" {
+        Ok(())
+    } else {
+        Err(Refused)
+    }
 }
 
 fn test_io() -> (socketioxide::layer::SocketIoLayer, SocketIo) {
@@ -35,11 +39,21 @@ fn test_io() -> (socketioxide::layer::SocketIoLayer, SocketIo) {
         socket.on("echo", async |Data(value): Data<Value>, ack: AckSender| {
             let _ = ack.send(&value);
         });
-        socket.on("echo-bytes", async |Data(value): Data<Bytes>, ack: AckSender| {
-            let _ = ack.send(&value);
-        });
+        socket.on(
+            "echo-bytes",
+            async |Data(value): Data<Bytes>, ack: AckSender| {
+                let _ = ack.send(&value);
+            },
+        );
         socket.on("two-bytes", async |socket: SocketRef| {
-            let _ = socket.emit("bytes", &(Bytes::from_static(&[1, 2, 3]), "mid", Bytes::from_static(&[4, 5])));
+            let _ = socket.emit(
+                "bytes",
+                &(
+                    Bytes::from_static(&[1, 2, 3]),
+                    "mid",
+                    Bytes::from_static(&[4, 5]),
+                ),
+            );
         });
         socket.on("ask", async |socket: SocketRef| {
             if let Ok(stream) = socket.emit_with_ack::<_, Value>("question", &"ping") {
@@ -51,9 +65,13 @@ fn test_io() -> (socketioxide::layer::SocketIoLayer, SocketIo) {
             let _ = socket.disconnect();
         });
     });
-    io.ns("/admin", (async |socket: SocketRef| {
-        let _ = socket.emit("welcome", &"admin");
-    }).with(admin_gate));
+    io.ns(
+        "/admin",
+        (async |socket: SocketRef| {
+            let _ = socket.emit("welcome", &"admin");
+        })
+        .with(admin_gate),
+    );
     (layer, io)
 }
 
@@ -92,7 +110,11 @@ fn options(addr: SocketAddr, transport: TransportKind) -> ClientOptions {
     options
 }
 
-async fn expect(client: &mut Client, what: &str, wanted: impl FnMut(&Observed) -> bool) -> Observed {
+async fn expect(
+    client: &mut Client,
+    what: &str,
+    wanted: impl FnMut(&Observed) -> bool,
+) -> Observed {
     match client.wait_for(WAIT, wanted).await {
         Some(observation) => observation.what,
         None => panic!("expected {what}; saw {:#?}", client.history()),
@@ -100,29 +122,68 @@ async fn expect(client: &mut Client, what: &str, wanted: impl FnMut(&Observed) -
 }
 
 async fn connected(client: &mut Client, nsp: &str) {
-    expect(client, "connect", |o| matches!(o, Observed::Connect { nsp: n, .. } if n == nsp)).await;
+    expect(
+        client,
+        "connect",
+        |o| matches!(o, Observed::Connect { nsp: n, .. } if n == nsp),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn acks_both_ways_on_every_transport() {
     let server = start().await;
-    for transport in [TransportKind::Websocket, TransportKind::Polling, TransportKind::Upgrade] {
+    for transport in [
+        TransportKind::Websocket,
+        TransportKind::Polling,
+        TransportKind::Upgrade,
+    ] {
         let mut client = Client::connect(options(server.addr, transport));
         let open = expect(&mut client, "open", |o| matches!(o, Observed::Open { .. })).await;
-        assert!(matches!(open, Observed::Open { transport: t, ping_interval: 25000, .. } if t == transport));
+        assert!(
+            matches!(open, Observed::Open { transport: t, ping_interval: 25000, .. } if t == transport)
+        );
         connected(&mut client, "/").await;
 
-        client.emit("/", "echo", vec![json!({"a": [1, "two"]})], Some(WAIT)).expect("running");
+        client
+            .emit("/", "echo", vec![json!({"a": [1, "two"]})], Some(WAIT))
+            .expect("running");
         let ack = expect(&mut client, "ack", |o| matches!(o, Observed::Ack { .. })).await;
-        assert_eq!(ack, Observed::Ack { nsp: "/".into(), id: 0, args: vec![json!({"a": [1, "two"]})] });
+        assert_eq!(
+            ack,
+            Observed::Ack {
+                nsp: "/".into(),
+                id: 0,
+                args: vec![json!({"a": [1, "two"]})]
+            }
+        );
 
         client.emit("/", "ask", vec![], None).expect("running");
-        let question = expect(&mut client, "question", |o| matches!(o, Observed::Event { event, .. } if event == "question")).await;
-        let Observed::Event { args, ack_id: Some(id), .. } = question else { panic!("question wants an ack: {question:?}") };
+        let question = expect(
+            &mut client,
+            "question",
+            |o| matches!(o, Observed::Event { event, .. } if event == "question"),
+        )
+        .await;
+        let Observed::Event {
+            args,
+            ack_id: Some(id),
+            ..
+        } = question
+        else {
+            panic!("question wants an ack: {question:?}")
+        };
         assert_eq!(args, vec![json!("ping")]);
         client.ack("/", id, vec![json!("pong")]).expect("running");
-        let answer = expect(&mut client, "answer", |o| matches!(o, Observed::Event { event, .. } if event == "answer")).await;
-        assert!(matches!(answer, Observed::Event { args, .. } if args == vec![json!("pong")] || args == vec![json!(["pong"])]));
+        let answer = expect(
+            &mut client,
+            "answer",
+            |o| matches!(o, Observed::Event { event, .. } if event == "answer"),
+        )
+        .await;
+        assert!(
+            matches!(answer, Observed::Event { args, .. } if args == vec![json!("pong")] || args == vec![json!(["pong"])])
+        );
         client.close();
         expect(&mut client, "client disconnect", |o| {
             matches!(o, Observed::Disconnect { reason, .. } if reason == "io client disconnect")
@@ -138,15 +199,36 @@ async fn binary_attachments_in_both_directions() {
     for transport in [TransportKind::Websocket, TransportKind::Polling] {
         let mut client = Client::connect(options(server.addr, transport));
         connected(&mut client, "/").await;
-        client.emit("/", "two-bytes", vec![], None).expect("running");
-        let event = expect(&mut client, "bytes", |o| matches!(o, Observed::Event { event, .. } if event == "bytes")).await;
+        client
+            .emit("/", "two-bytes", vec![], None)
+            .expect("running");
+        let event = expect(
+            &mut client,
+            "bytes",
+            |o| matches!(o, Observed::Event { event, .. } if event == "bytes"),
+        )
+        .await;
         assert!(
             matches!(&event, Observed::Event { args, .. } if *args == vec![json!({"$binary": "AQID"}), json!("mid"), json!({"$binary": "BAU="})]),
             "{event:?}"
         );
-        client.emit("/", "echo-bytes", vec![json!({"$binary": "CQgH"})], Some(WAIT)).expect("running");
+        client
+            .emit(
+                "/",
+                "echo-bytes",
+                vec![json!({"$binary": "CQgH"})],
+                Some(WAIT),
+            )
+            .expect("running");
         let ack = expect(&mut client, "ack", |o| matches!(o, Observed::Ack { .. })).await;
-        assert_eq!(ack, Observed::Ack { nsp: "/".into(), id: 0, args: vec![json!({"$binary": "CQgH"})] });
+        assert_eq!(
+            ack,
+            Observed::Ack {
+                nsp: "/".into(),
+                id: 0,
+                args: vec![json!({"$binary": "CQgH"})]
+            }
+        );
     }
     server.stop().await;
 }
@@ -162,7 +244,12 @@ async fn namespaces_with_auth_and_connect_error() {
     let mut client = Client::connect(admitted);
     connected(&mut client, "/").await;
     connected(&mut client, "/admin").await;
-    let welcome = expect(&mut client, "welcome", |o| matches!(o, Observed::Event { nsp, .. } if nsp == "/admin")).await;
+    let welcome = expect(
+        &mut client,
+        "welcome",
+        |o| matches!(o, Observed::Event { nsp, .. } if nsp == "/admin"),
+    )
+    .await;
     assert!(matches!(welcome, Observed::Event { args, .. } if args == vec![json!("admin")]));
 
     let mut refused_options = options(server.addr, TransportKind::Websocket);
@@ -172,11 +259,26 @@ async fn namespaces_with_auth_and_connect_error() {
     });
     let mut refused_client = Client::connect(refused_options);
     connected(&mut refused_client, "/").await;
-    let refused = expect(&mut refused_client, "connect_error", |o| matches!(o, Observed::ConnectError { .. })).await;
-    assert_eq!(refused, Observed::ConnectError { nsp: "/admin".into(), message: "not allowed".into(), data: None });
+    let refused = expect(&mut refused_client, "connect_error", |o| {
+        matches!(o, Observed::ConnectError { .. })
+    })
+    .await;
+    assert_eq!(
+        refused,
+        Observed::ConnectError {
+            nsp: "/admin".into(),
+            message: "not allowed".into(),
+            data: None
+        }
+    );
     // The main namespace is unaffected.
-    refused_client.emit("/", "echo", vec![json!(1)], Some(WAIT)).expect("running");
-    expect(&mut refused_client, "ack", |o| matches!(o, Observed::Ack { .. })).await;
+    refused_client
+        .emit("/", "echo", vec![json!(1)], Some(WAIT))
+        .expect("running");
+    expect(&mut refused_client, "ack", |o| {
+        matches!(o, Observed::Ack { .. })
+    })
+    .await;
     server.stop().await;
 }
 
@@ -185,9 +287,26 @@ async fn ack_timeout_is_reported() {
     let server = start().await;
     let mut client = Client::connect(options(server.addr, TransportKind::Websocket));
     connected(&mut client, "/").await;
-    client.emit("/", "no-such-event", vec![], Some(Duration::from_millis(200))).expect("running");
-    let error = expect(&mut client, "ack error", |o| matches!(o, Observed::AckError { .. })).await;
-    assert_eq!(error, Observed::AckError { nsp: "/".into(), id: 0, message: "operation has timed out".into() });
+    client
+        .emit(
+            "/",
+            "no-such-event",
+            vec![],
+            Some(Duration::from_millis(200)),
+        )
+        .expect("running");
+    let error = expect(&mut client, "ack error", |o| {
+        matches!(o, Observed::AckError { .. })
+    })
+    .await;
+    assert_eq!(
+        error,
+        Observed::AckError {
+            nsp: "/".into(),
+            id: 0,
+            message: "operation has timed out".into()
+        }
+    );
     server.stop().await;
 }
 
@@ -195,14 +314,33 @@ async fn ack_timeout_is_reported() {
 async fn server_disconnect_is_final_and_not_retried() {
     let server = start().await;
     let mut options = options(server.addr, TransportKind::Websocket);
-    options.reconnect = ReconnectPolicy { delay: Duration::from_millis(50), ..ReconnectPolicy::default() };
+    options.reconnect = ReconnectPolicy {
+        delay: Duration::from_millis(50),
+        ..ReconnectPolicy::default()
+    };
     let mut client = Client::connect(options);
     connected(&mut client, "/").await;
     client.emit("/", "kick", vec![], None).expect("running");
-    let seen = expect(&mut client, "disconnect", |o| matches!(o, Observed::Disconnect { .. })).await;
-    assert_eq!(seen, Observed::Disconnect { nsp: "/".into(), reason: "io server disconnect".into() });
-    let retried = client.wait_for(Duration::from_millis(400), |o| matches!(o, Observed::ReconnectAttempt { .. })).await;
-    assert!(retried.is_none(), "no reconnection after a server disconnect");
+    let seen = expect(&mut client, "disconnect", |o| {
+        matches!(o, Observed::Disconnect { .. })
+    })
+    .await;
+    assert_eq!(
+        seen,
+        Observed::Disconnect {
+            nsp: "/".into(),
+            reason: "io server disconnect".into()
+        }
+    );
+    let retried = client
+        .wait_for(Duration::from_millis(400), |o| {
+            matches!(o, Observed::ReconnectAttempt { .. })
+        })
+        .await;
+    assert!(
+        retried.is_none(),
+        "no reconnection after a server disconnect"
+    );
     server.stop().await;
 }
 
@@ -212,24 +350,48 @@ async fn reconnects_after_a_restart_and_resends_on_connect_emits() {
     let addr = listener.local_addr().expect("addr");
     let server = start_on(listener).await;
     let mut options = options(addr, TransportKind::Websocket);
-    options.reconnect = ReconnectPolicy { delay: Duration::from_millis(200), randomization: 0.0, ..ReconnectPolicy::default() };
+    options.reconnect = ReconnectPolicy {
+        delay: Duration::from_millis(200),
+        randomization: 0.0,
+        ..ReconnectPolicy::default()
+    };
     options.namespaces[0].on_connect = vec![("echo".into(), vec![json!("hello again")])];
     let mut client = Client::connect(options);
     connected(&mut client, "/").await;
-    expect(&mut client, "first on_connect emit", |o| matches!(o, Observed::Emit { .. })).await;
+    expect(&mut client, "first on_connect emit", |o| {
+        matches!(o, Observed::Emit { .. })
+    })
+    .await;
 
     server.stop().await;
-    let lost = expect(&mut client, "disconnect", |o| matches!(o, Observed::Disconnect { .. })).await;
-    assert!(matches!(lost, Observed::Disconnect { reason, .. } if reason == "transport close" || reason == "transport error"));
-    let attempt = expect(&mut client, "attempt", |o| matches!(o, Observed::ReconnectAttempt { .. })).await;
+    let lost = expect(&mut client, "disconnect", |o| {
+        matches!(o, Observed::Disconnect { .. })
+    })
+    .await;
+    assert!(
+        matches!(lost, Observed::Disconnect { reason, .. } if reason == "transport close" || reason == "transport error")
+    );
+    let attempt = expect(&mut client, "attempt", |o| {
+        matches!(o, Observed::ReconnectAttempt { .. })
+    })
+    .await;
     assert_eq!(attempt, Observed::ReconnectAttempt { attempt: 1 });
-    expect(&mut client, "reconnect error", |o| matches!(o, Observed::ReconnectError { attempt: 1, .. })).await;
+    expect(&mut client, "reconnect error", |o| {
+        matches!(o, Observed::ReconnectError { attempt: 1, .. })
+    })
+    .await;
 
     let server = start_on(TcpListener::bind(addr).await.expect("rebind")).await;
-    let back = expect(&mut client, "reconnect", |o| matches!(o, Observed::Reconnect { .. })).await;
+    let back = expect(&mut client, "reconnect", |o| {
+        matches!(o, Observed::Reconnect { .. })
+    })
+    .await;
     assert!(matches!(back, Observed::Reconnect { attempt } if attempt >= 2));
     connected(&mut client, "/").await;
-    let again = expect(&mut client, "second on_connect emit", |o| matches!(o, Observed::Emit { .. })).await;
+    let again = expect(&mut client, "second on_connect emit", |o| {
+        matches!(o, Observed::Emit { .. })
+    })
+    .await;
     assert!(matches!(again, Observed::Emit { event, .. } if event == "echo"));
     server.stop().await;
 }
@@ -240,12 +402,26 @@ async fn reconnection_gives_up_after_its_attempts() {
     let addr = listener.local_addr().expect("addr");
     drop(listener);
     let mut options = options(addr, TransportKind::Polling);
-    options.reconnect = ReconnectPolicy { attempts: Some(2), delay: Duration::from_millis(20), ..ReconnectPolicy::default() };
+    options.reconnect = ReconnectPolicy {
+        attempts: Some(2),
+        delay: Duration::from_millis(20),
+        ..ReconnectPolicy::default()
+    };
     let mut client = Client::connect(options);
-    let first = expect(&mut client, "connect_error", |o| matches!(o, Observed::ConnectError { .. })).await;
+    let first = expect(&mut client, "connect_error", |o| {
+        matches!(o, Observed::ConnectError { .. })
+    })
+    .await;
     assert!(matches!(first, Observed::ConnectError { message, .. } if message == "xhr poll error"));
-    expect(&mut client, "reconnect_failed", |o| matches!(o, Observed::ReconnectFailed)).await;
-    let attempts = client.history().iter().filter(|o| matches!(o.what, Observed::ReconnectAttempt { .. })).count();
+    expect(&mut client, "reconnect_failed", |o| {
+        matches!(o, Observed::ReconnectFailed)
+    })
+    .await;
+    let attempts = client
+        .history()
+        .iter()
+        .filter(|o| matches!(o.what, Observed::ReconnectAttempt { .. }))
+        .count();
     assert_eq!(attempts, 2);
 }
 
@@ -255,7 +431,9 @@ async fn a_server_that_stops_pinging_is_a_ping_timeout() {
     let addr = listener.local_addr().expect("addr");
     let silent = tokio::spawn(async move {
         let (stream, _) = listener.accept().await.expect("accept");
-        let mut ws = tokio_tungstenite::accept_async(stream).await.expect("handshake");
+        let mut ws = tokio_tungstenite::accept_async(stream)
+            .await
+            .expect("handshake");
         let open = r#"0{"sid":"silent","upgrades":[],"pingInterval":100,"pingTimeout":100,"maxPayload":1000}"#;
         ws.send(open.into()).await.expect("open");
         while let Some(Ok(message)) = ws.next().await {
@@ -266,7 +444,16 @@ async fn a_server_that_stops_pinging_is_a_ping_timeout() {
     });
     let mut client = Client::connect(options(addr, TransportKind::Websocket));
     connected(&mut client, "/").await;
-    let lost = expect(&mut client, "ping timeout", |o| matches!(o, Observed::Disconnect { .. })).await;
-    assert_eq!(lost, Observed::Disconnect { nsp: "/".into(), reason: "ping timeout".into() });
+    let lost = expect(&mut client, "ping timeout", |o| {
+        matches!(o, Observed::Disconnect { .. })
+    })
+    .await;
+    assert_eq!(
+        lost,
+        Observed::Disconnect {
+            nsp: "/".into(),
+            reason: "ping timeout".into()
+        }
+    );
     silent.abort();
 }

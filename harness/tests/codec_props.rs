@@ -18,8 +18,9 @@ fn json_value() -> impl Strategy<Value = Value> {
     json_leaf().prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map("[a-z_]{1,6}", inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().filter(|(k, _)| k != "$binary").collect())),
+            prop::collection::btree_map("[a-z_]{1,6}", inner, 0..4).prop_map(|m| Value::Object(
+                m.into_iter().filter(|(k, _)| k != "$binary").collect()
+            )),
         ]
     })
 }
@@ -53,26 +54,51 @@ fn socket_packet() -> impl Strategy<Value = Packet> {
     let args = || prop::collection::vec(json_value(), 0..4);
     let binaries = || prop::collection::vec(prop::collection::vec(any::<u8>(), 0..16), 0..3);
     prop_oneof![
-        (namespace(), prop::option::of(prop::collection::btree_map("[a-z]{1,5}", json_value(), 0..3)))
-            .prop_map(|(nsp, auth)| Packet::connect(&nsp, auth.map(|m| Value::Object(m.into_iter().collect())))),
+        (
+            namespace(),
+            prop::option::of(prop::collection::btree_map(
+                "[a-z]{1,5}",
+                json_value(),
+                0..3
+            ))
+        )
+            .prop_map(|(nsp, auth)| Packet::connect(
+                &nsp,
+                auth.map(|m| Value::Object(m.into_iter().collect()))
+            )),
         namespace().prop_map(|nsp| Packet::disconnect(&nsp)),
-        (namespace(), "[a-z:]{1,12}".prop_map(String::from), args(), prop::option::of(0u64..1_000_000), binaries()).prop_map(
-            |(nsp, name, mut args, id, bins): (String, String, Vec<Value>, Option<u64>, Vec<Vec<u8>>)| {
-                args.extend(bins.iter().map(|b| json!({"$binary": base64_encode(b)})));
-                Packet::event(&nsp, &name, &args, id).expect("valid event")
-            }
-        ),
+        (
+            namespace(),
+            "[a-z:]{1,12}".prop_map(String::from),
+            args(),
+            prop::option::of(0u64..1_000_000),
+            binaries()
+        )
+            .prop_map(
+                |(nsp, name, mut args, id, bins): (
+                    String,
+                    String,
+                    Vec<Value>,
+                    Option<u64>,
+                    Vec<Vec<u8>>
+                )| {
+                    args.extend(bins.iter().map(|b| json!({"$binary": base64_encode(b)})));
+                    Packet::event(&nsp, &name, &args, id).expect("valid event")
+                }
+            ),
         (namespace(), args(), 0u64..1_000_000, binaries()).prop_map(|(nsp, mut args, id, bins)| {
             args.extend(bins.iter().map(|b| json!({"$binary": base64_encode(b)})));
             Packet::ack(&nsp, id, &args).expect("valid ack")
         }),
-        (namespace(), "[^\"\\\\]{0,20}".prop_map(String::from)).prop_map(|(nsp, message): (String, String)| Packet {
-            kind: PacketKind::ConnectError,
-            nsp,
-            id: None,
-            data: Some(json!({ "message": message })),
-            attachments: Vec::new(),
-        }),
+        (namespace(), "[^\"\\\\]{0,20}".prop_map(String::from)).prop_map(
+            |(nsp, message): (String, String)| Packet {
+                kind: PacketKind::ConnectError,
+                nsp,
+                id: None,
+                data: Some(json!({ "message": message })),
+                attachments: Vec::new(),
+            }
+        ),
     ]
 }
 

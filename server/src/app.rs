@@ -52,7 +52,10 @@ pub struct Heartbeat {
 impl Default for Heartbeat {
     /// socket.io's defaults.
     fn default() -> Self {
-        Self { interval: Duration::from_secs(25), timeout: Duration::from_secs(20) }
+        Self {
+            interval: Duration::from_secs(25),
+            timeout: Duration::from_secs(20),
+        }
     }
 }
 

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use serde::de::{self, Deserializer};
 use serde::Deserialize;
+use serde::de::{self, Deserializer};
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
@@ -427,9 +427,13 @@ pub struct RawStep {
     /// Base64 bytes sent as a binary frame.
     #[serde(default)]
     pub binary: Option<String>,
-    /// Repeat `text` this many times (oversized payloads).
+    /// Repeat `text` this many times (oversized payloads), between `prefix` and `suffix`.
     #[serde(default)]
     pub repeat_text: Option<usize>,
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub suffix: Option<String>,
 }
 
 /// A duration written `250ms`, `2s`, `1m`, or a number of milliseconds.
@@ -447,18 +451,28 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
         Some(rest) => (true, rest),
         None => (false, text),
     };
-    let split = body.find(|c: char| !c.is_ascii_digit()).unwrap_or(body.len());
+    let split = body
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(body.len());
     let (number, unit) = body.split_at(split);
-    let number: i64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 250ms, 2s or 1h"))?;
+    let number: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 250ms, 2s or 1h"))?;
     let factor = match unit {
         "ms" | "" => 1,
         "s" => 1000,
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        other => return Err(format!("unknown duration unit {other:?}: use ms, s, m, h or d")),
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?}: use ms, s, m, h or d"
+            ));
+        }
     };
-    let ms = number.checked_mul(factor).ok_or_else(|| format!("{text:?} is too long"))?;
+    let ms = number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("{text:?} is too long"))?;
     Ok(if negative { -ms } else { ms })
 }
 

@@ -29,21 +29,37 @@ impl fmt::Display for ParseError {
             let gutter = self.line.to_string();
             let pad = " ".repeat(gutter.len());
             let caret = " ".repeat(self.column.saturating_sub(1) as usize);
-            write!(f, "\n{pad} |\n{gutter} | {}\n{pad} | {caret}^", self.source_line)?;
+            write!(
+                f,
+                "\n{pad} |\n{gutter} | {}\n{pad} | {caret}^",
+                self.source_line
+            )?;
         }
         Ok(())
     }
 }
 
 impl ParseError {
-    pub fn at(file: &str, source: &str, line: u64, column: u64, message: impl Into<String>) -> Self {
+    pub fn at(
+        file: &str,
+        source: &str,
+        line: u64,
+        column: u64,
+        message: impl Into<String>,
+    ) -> Self {
         let source_line = usize::try_from(line)
             .ok()
             .and_then(|l| l.checked_sub(1))
             .and_then(|l| source.lines().nth(l))
             .unwrap_or_default()
             .to_owned();
-        Self { file: file.to_owned(), line, column, message: message.into(), source_line }
+        Self {
+            file: file.to_owned(),
+            line,
+            column,
+            message: message.into(),
+            source_line,
+        }
     }
 }
 
@@ -65,11 +81,21 @@ pub fn parse_str(file: &str, source: &str) -> Result<ScenarioFile, ParseError> {
     let mut names = BTreeSet::new();
     for scenario in &scenarios {
         if !names.insert(scenario.name.clone()) {
-            return Err(ParseError::at(file, source, scenario.line, 1, format!("two scenarios are named {:?}", scenario.name)));
+            return Err(ParseError::at(
+                file,
+                source,
+                scenario.line,
+                1,
+                format!("two scenarios are named {:?}", scenario.name),
+            ));
         }
         check_scenario(file, source, scenario)?;
     }
-    Ok(ScenarioFile { path: file.to_owned(), source: source.to_owned(), scenarios })
+    Ok(ScenarioFile {
+        path: file.to_owned(),
+        source: source.to_owned(),
+        scenarios,
+    })
 }
 
 /// serde-saphyr's message without its own location prefix and snippet (we render those).
@@ -91,18 +117,30 @@ fn scenarios_of(file: &str, source: &str, document: Document) -> Result<Vec<Scen
             // File-level vars, tokens and settings apply to every scenario that does not set its own.
             Ok(list
                 .into_iter()
-                .map(|Spanned { value: mut scenario, referenced, .. }| {
-                    scenario.line = referenced.line();
-                    for (name, value) in &document.vars {
-                        scenario.vars.entry(name.clone()).or_insert_with(|| value.clone());
-                    }
-                    for (name, token) in &document.tokens {
-                        scenario.tokens.entry(name.clone()).or_insert_with(|| token.clone());
-                    }
-                    scenario.timeout = scenario.timeout.or(document.timeout);
-                    scenario.record_reconnect_attempts |= document.record_reconnect_attempts;
-                    scenario
-                })
+                .map(
+                    |Spanned {
+                         value: mut scenario,
+                         referenced,
+                         ..
+                     }| {
+                        scenario.line = referenced.line();
+                        for (name, value) in &document.vars {
+                            scenario
+                                .vars
+                                .entry(name.clone())
+                                .or_insert_with(|| value.clone());
+                        }
+                        for (name, token) in &document.tokens {
+                            scenario
+                                .tokens
+                                .entry(name.clone())
+                                .or_insert_with(|| token.clone());
+                        }
+                        scenario.timeout = scenario.timeout.or(document.timeout);
+                        scenario.record_reconnect_attempts |= document.record_reconnect_attempts;
+                        scenario
+                    },
+                )
                 .collect())
         }
         (None, Some(steps)) => {
@@ -127,17 +165,37 @@ fn scenarios_of(file: &str, source: &str, document: Document) -> Result<Vec<Scen
             1,
             "a file has either `scenarios: [...]` or one scenario's `name` and `steps`, not both",
         )),
-        (None, None) => Err(ParseError::at(file, source, 1, 1, "no `steps` and no `scenarios`: nothing to run")),
+        (None, None) => Err(ParseError::at(
+            file,
+            source,
+            1,
+            1,
+            "no `steps` and no `scenarios`: nothing to run",
+        )),
     }
 }
 
 fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), ParseError> {
     if scenario.steps.is_empty() {
-        return Err(ParseError::at(file, source, scenario.line, 1, format!("scenario {:?} has no steps", scenario.name)));
+        return Err(ParseError::at(
+            file,
+            source,
+            scenario.line,
+            1,
+            format!("scenario {:?} has no steps", scenario.name),
+        ));
     }
     let mut clients: BTreeSet<&str> = BTreeSet::new();
     for step in &scenario.steps {
-        let error = |message: String| ParseError::at(file, source, step.referenced.line(), step.referenced.column(), message);
+        let error = |message: String| {
+            ParseError::at(
+                file,
+                source,
+                step.referenced.line(),
+                step.referenced.column(),
+                message,
+            )
+        };
         let mut uses: Vec<&str> = Vec::new();
         match &step.value {
             Step::Connect(connect) => {
@@ -151,7 +209,9 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
             }
             Step::ExpectNone(none) => {
                 if none.client.is_some() == !none.clients.is_empty() {
-                    return Err(error("`expect_none` names either `client` or `clients`".into()));
+                    return Err(error(
+                        "`expect_none` names either `client` or `clients`".into(),
+                    ));
                 }
                 uses.extend(none.client.as_deref());
                 uses.extend(none.clients.iter().map(String::as_str));
@@ -162,7 +222,10 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
                     return Err(error("`http` takes `body` or `raw_body`, not both".into()));
                 }
                 if !http.path.starts_with('/') {
-                    return Err(error(format!("`path` must start with '/': {:?}", http.path)));
+                    return Err(error(format!(
+                        "`path` must start with '/': {:?}",
+                        http.path
+                    )));
                 }
             }
             Step::Cut(cut) => uses.push(&cut.client),
@@ -170,7 +233,9 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
             Step::Disconnect(disconnect) => uses.push(&disconnect.client),
             Step::Raw(raw) => {
                 if raw.text.is_some() == raw.binary.is_some() {
-                    return Err(error("`raw` takes exactly one of `text` and `binary`".into()));
+                    return Err(error(
+                        "`raw` takes exactly one of `text` and `binary`".into(),
+                    ));
                 }
                 uses.push(&raw.client);
             }
@@ -179,7 +244,11 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
         if let Some(unknown) = uses.into_iter().find(|c| !clients.contains(c)) {
             return Err(error(format!(
                 "client {unknown:?} is not connected by an earlier step (known: {})",
-                if clients.is_empty() { "none".to_owned() } else { clients.iter().copied().collect::<Vec<_>>().join(", ") }
+                if clients.is_empty() {
+                    "none".to_owned()
+                } else {
+                    clients.iter().copied().collect::<Vec<_>>().join(", ")
+                }
             )));
         }
     }
@@ -201,10 +270,23 @@ fn check_expect(expect: &ExpectStep) -> Result<(), &'static str> {
     ];
     match kinds.iter().filter(|k| **k).count() {
         1 => {}
-        0 => return Err("`expect` needs one of: event, events, connect, connect_error, disconnect, reconnect, reconnect_failed"),
-        _ => return Err("`expect` takes only one of: event, events, connect, connect_error, disconnect, reconnect, reconnect_failed"),
+        0 => {
+            return Err(
+                "`expect` needs one of: event, events, connect, connect_error, disconnect, reconnect, reconnect_failed",
+            );
+        }
+        _ => {
+            return Err(
+                "`expect` takes only one of: event, events, connect, connect_error, disconnect, reconnect, reconnect_failed",
+            );
+        }
     }
-    if expect.event.is_none() && (expect.args.is_some() || expect.partial || !expect.capture.is_empty() || expect.count.is_some()) {
+    if expect.event.is_none()
+        && (expect.args.is_some()
+            || expect.partial
+            || !expect.capture.is_empty()
+            || expect.count.is_some())
+    {
         return Err("`args`, `partial`, `capture` and `count` go with `event`");
     }
     if expect.events.as_ref().is_some_and(Vec::is_empty) {
