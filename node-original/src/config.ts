@@ -1,0 +1,61 @@
+// Configuration from the environment: the same variables as `realtime-server serve`.
+import { createSecretKey, KeyObject } from 'crypto';
+
+const MIN_SECRET_LEN = 32;
+
+function integer(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) {
+    throw new Error(`${name} must be a non-negative integer`);
+  }
+  return value;
+}
+
+function jwtKey(): KeyObject {
+  const secret = process.env.JWT_SECRET;
+  if (!secret) {
+    throw new Error('JWT_SECRET is required');
+  }
+  if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_LEN) {
+    throw new Error(`JWT secret must be at least ${MIN_SECRET_LEN} bytes long`);
+  }
+  // Made once: jsonwebtoken given a string re-derives the key on every verify (~290 us).
+  return createSecretKey(Buffer.from(secret, 'utf8'));
+}
+
+function databasePath(url: string): string {
+  return url.replace(/^sqlite:\/\//, '').replace(/^sqlite:/, '');
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  frontendUrl: string;
+  databasePath: string;
+  jwt: { secret: KeyObject };
+  rateLimit: { events: number; windowMs: number };
+  heartbeat: { intervalMs: number; timeoutMs: number };
+}
+
+export function loadConfig(): Config {
+  return {
+    host: process.env.HOST || '127.0.0.1',
+    port: integer('PORT', 4000),
+    frontendUrl: process.env.FRONTEND_URL || 'http://localhost:3000',
+    databasePath: databasePath(process.env.DATABASE_URL || 'sqlite://realtime.db'),
+    jwt: { secret: jwtKey() },
+    rateLimit: {
+      events: Math.max(1, integer('RATE_LIMIT_EVENTS', 30)),
+      windowMs: Math.max(1, integer('RATE_LIMIT_WINDOW_MS', 10_000)),
+    },
+    heartbeat: {
+      intervalMs: Math.max(1, integer('PING_INTERVAL_MS', 25_000)),
+      timeoutMs: Math.max(1, integer('PING_TIMEOUT_MS', 20_000)),
+    },
+  };
+}
+
+/** Largest Engine.IO packet, the same as the Rust server's (socket.io's default is 1 MB). */
+export const MAX_PAYLOAD = 100_000;

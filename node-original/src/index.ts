@@ -1,0 +1,57 @@
+// Seed section 7: bootstrap and graceful shutdown.
+import { createServer } from 'http';
+import type { AddressInfo } from 'net';
+import { loadConfig } from './config';
+import { openDatabase } from './db';
+import { createServices } from './services';
+import { createApp } from './http/api';
+import { initializeSocketServer } from './socket';
+import { socketService } from './services/socket.service';
+import { logger } from './utils/logger';
+
+function main(): void {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    process.stderr.write(`Error: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+  const db = openDatabase(config.databasePath);
+  const services = createServices(db);
+  const app = createApp(services, config.jwt.secret, config.frontendUrl);
+
+  // Create HTTP server
+  const httpServer = createServer(app);
+
+  // Initialize Socket.io
+  const io = initializeSocketServer(httpServer, config, services);
+  socketService.initialize(io);
+
+  // Start server; a large backlog so reconnect storms are not dropped by the kernel.
+  httpServer.listen({ port: config.port, host: config.host, backlog: 65535 }, () => {
+    const { address, port } = httpServer.address() as AddressInfo;
+    logger.info(`Server running on port ${port}`, { addr: `${address}:${port}` });
+  });
+
+  // Graceful shutdown
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info(`${signal} received, shutting down gracefully`);
+
+    // Close Socket.io connections, then the HTTP server (io.close closes it too).
+    io.close(() => {
+      logger.info('Socket.io connections closed');
+      logger.info('HTTP server closed');
+      db.close();
+      logger.info('database closed');
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main();

@@ -1,0 +1,14 @@
+import type { Db } from '../db';
+import { createNotificationService } from './notification.service';
+import { createStatusService } from './status.service';
+import { createUserService } from './user.service';
+
+export function createServices(db: Db) {
+  return {
+    users: createUserService(db),
+    notifications: createNotificationService(db),
+    status: createStatusService(db),
+  };
+}
+
+export type Services = ReturnType<typeof createServices>;

@@ -1,0 +1,45 @@
+// Seed section 1: the Socket.IO server on the Express HTTP server.
+import type { Server as HttpServer } from 'http';
+import { Server, Socket } from 'socket.io';
+import { authenticateSocket } from './middleware';
+import { registerHandlers } from './handlers';
+import { SocketRateLimiter } from './rate-limit';
+import type { Services } from '../services';
+import { type Config, MAX_PAYLOAD } from '../config';
+import { logger } from '../utils/logger';
+
+export function initializeSocketServer(httpServer: HttpServer, config: Config, services: Services): Server {
+  const io = new Server(httpServer, {
+    cors: {
+      origin: config.frontendUrl,
+      credentials: true,
+    },
+    transports: ['websocket', 'polling'],
+    pingInterval: config.heartbeat.intervalMs,
+    pingTimeout: config.heartbeat.timeoutMs,
+    maxHttpBufferSize: MAX_PAYLOAD,
+  });
+  const limiter = new SocketRateLimiter(config.rateLimit.events, config.rateLimit.windowMs);
+  io.engine.on('close', () => limiter.close());
+
+  // JWT authentication middleware
+  io.use(authenticateSocket(config.jwt.secret, services.users));
+
+  // Connection handling
+  io.on('connection', (socket: Socket) => {
+    logger.info('Client connected', { userId: socket.data.user?.id, socketId: socket.id });
+
+    // Register event handlers
+    registerHandlers(io, socket, services, limiter);
+
+    socket.on('disconnect', (reason) => {
+      logger.info('Client disconnected', { userId: socket.data.user?.id, socketId: socket.id, reason });
+    });
+
+    socket.on('error', (error) => {
+      logger.error('Socket error', { error: error.message, userId: socket.data.user?.id });
+    });
+  });
+
+  return io;
+}

@@ -1,0 +1,77 @@
+// Seed section 2: the handshake. Token from auth.token, else `Authorization: Bearer`.
+import type { Socket } from 'socket.io';
+import type { ExtendedError } from 'socket.io/dist/namespace';
+import jwt from 'jsonwebtoken';
+import type { KeyObject } from 'crypto';
+import type { UserService } from '../services/user.service';
+import { logger } from '../utils/logger';
+
+export interface SocketUser {
+  id: string;
+  role: 'admin' | 'user';
+  email: string;
+}
+
+interface Claims {
+  userId: string;
+}
+
+/** Verifies an HS256 token with a required `exp`; returns its `userId`, or throws. */
+export function verifyToken(token: string, secret: KeyObject): string {
+  const decoded = jwt.verify(token, secret, { algorithms: ['HS256'] });
+  if (typeof decoded !== 'object' || typeof decoded.exp !== 'number') {
+    throw new Error('token has no expiry');
+  }
+  const { userId } = decoded as jwt.JwtPayload & Partial<Claims>;
+  if (typeof userId !== 'string') {
+    throw new Error('token names no user');
+  }
+  return userId;
+}
+
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header?.startsWith('Bearer ')) return undefined;
+  return header.slice('Bearer '.length).trim() || undefined;
+}
+
+export type AuthOutcome =
+  | { ok: true; user: SocketUser }
+  | { ok: false; message: 'Authentication required' | 'Authentication failed' | 'User not found or inactive' };
+
+/** The whole check, shared by the handshake and the HTTP API. */
+export async function authenticate(token: unknown, secret: KeyObject, users: UserService): Promise<AuthOutcome> {
+  if (typeof token !== 'string' || token === '') {
+    return { ok: false, message: 'Authentication required' };
+  }
+  let userId: string;
+  try {
+    userId = verifyToken(token, secret);
+  } catch {
+    return { ok: false, message: 'Authentication failed' };
+  }
+  try {
+    const user = await users.findById(userId);
+    if (!user || user.status !== 'active') {
+      return { ok: false, message: 'User not found or inactive' };
+    }
+    return { ok: true, user: { id: user.id, role: user.role, email: user.email } };
+  } catch (error) {
+    logger.error('user lookup failed during authentication', { error: (error as Error).message });
+    return { ok: false, message: 'Authentication failed' };
+  }
+}
+
+export function authenticateSocket(secret: KeyObject, users: UserService) {
+  return async (socket: Socket, next: (err?: ExtendedError) => void): Promise<void> => {
+    const fromAuth = socket.handshake.auth?.token;
+    const token =
+      typeof fromAuth === 'string' && fromAuth !== '' ? fromAuth : bearerToken(socket.handshake.headers.authorization);
+    const outcome = await authenticate(token, secret, users);
+    if (!outcome.ok) {
+      logger.warn('socket authentication refused', { socketId: socket.id, reason: outcome.message });
+      return next(new Error(outcome.message));
+    }
+    socket.data.user = outcome.user;
+    next();
+  };
+}

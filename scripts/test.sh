@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The test command (see README.md). Installs what the tests need, then runs, in order:
+# lint, the Rust tests (server and harness, against socketioxide and the official Node
+# socket.io), the Node original's build and tests, the scenario suite against both servers
+# with one snapshot each, their diff, and a smoke run of the load mode.
+# Every server it starts is started on a free loopback port by the test or the harness and
+# stopped by its pid.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain and packages"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq nodejs npm
+fi
+if ! command -v cc >/dev/null || ! command -v make >/dev/null || ! command -v python3 >/dev/null; then
+  # better-sqlite3 builds from source when no prebuilt binary fits.
+  apt-get update -qq && apt-get install -y -qq build-essential python3
+fi
+node --version
+cargo --version
+
+step "Node original: npm ci and tsc (strict)"
+(cd node-original && npm ci --no-audit --no-fund && npm run build)
+node -e "require('$root/node-original/node_modules/better-sqlite3')(':memory:').prepare('select 1').get()" \
+  || { echo "better-sqlite3's native module did not build"; exit 1; }
+
+step "format and lint"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "Rust tests (server, harness; harness also against the official Node socket.io)"
+export SIO_REQUIRE_NODE=1
+cargo build --workspace --quiet
+cargo test --workspace --quiet 2>&1 | tee target/cargo-test.log
+rust_tests=$(grep -E '^test result:' target/cargo-test.log | awk '{p+=$4; f+=$6} END {print p" "f}')
+
+step "Node original: node:test (the browser SocketClient against both servers)"
+(cd node-original && npm test 2>&1 | tee "$root/target/node-test.log")
+
+step "scenario suite against the Rust server"
+./target/debug/sio-harness run --target rust --report-junit target/scenarios-rust.xml
+step "scenario suite against the Node original"
+./target/debug/sio-harness run --target node --report-junit target/scenarios-node.xml
+step "diff: Node original against Rust port"
+./target/debug/sio-harness diff --target node --target rust
+
+step "load mode smoke test (a few clients, loopback)"
+./target/debug/sio-harness storm --target rust --clients 50 --rounds 1
+./target/debug/sio-harness fanout --target rust --clients 50 --messages 5
+
+read -r passed failed <<<"$rust_tests"
+scenarios=$(grep -c '<testcase' target/scenarios-rust.xml target/scenarios-node.xml | awk -F: '{s+=$2} END {print s}')
+echo
+echo "rust tests: ${passed} passed, ${failed} failed; scenario runs: ${scenarios} on two servers"
+echo "test: $((passed + scenarios)) passed, ${failed} failed"
