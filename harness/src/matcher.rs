@@ -45,10 +45,8 @@ fn check_at(path: &str, expected: &Value, actual: &Value, partial: bool) -> Resu
                     None => return fail(path, format!("missing key {key:?}")),
                 }
             }
-            if !partial {
-                if let Some(extra) = got.keys().find(|k| !want.contains_key(*k)) {
-                    return fail(path, format!("unexpected key {extra:?}"));
-                }
+            if !partial && let Some(extra) = got.keys().find(|k| !want.contains_key(*k)) {
+                return fail(path, format!("unexpected key {extra:?}"));
             }
             Ok(())
         }

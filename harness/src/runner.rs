@@ -490,12 +490,12 @@ impl Runner<'_> {
         let seen = seen.ok_or_else(|| format!("expected {what} on {nsp} within {timeout:?}"))?;
         match (&seen.what, &step.connect_error, &step.disconnect) {
             (Observed::ConnectError { message, data, .. }, Some(want), _) => {
-                if let Some(expected) = &want.message {
-                    if expected != message {
-                        return Err(format!(
-                            "connect_error message: expected {expected:?}, got {message:?}"
-                        ));
-                    }
+                if let Some(expected) = &want.message
+                    && expected != message
+                {
+                    return Err(format!(
+                        "connect_error message: expected {expected:?}, got {message:?}"
+                    ));
                 }
                 if let Some(expected) = &want.data {
                     matcher::check(expected, data.as_ref().unwrap_or(&Value::Null), false)
@@ -503,12 +503,12 @@ impl Runner<'_> {
                 }
             }
             (Observed::Disconnect { reason, .. }, _, Some(want)) => {
-                if let Some(expected) = &want.reason {
-                    if expected != reason {
-                        return Err(format!(
-                            "disconnect reason: expected {expected:?}, got {reason:?}"
-                        ));
-                    }
+                if let Some(expected) = &want.reason
+                    && expected != reason
+                {
+                    return Err(format!(
+                        "disconnect reason: expected {expected:?}, got {reason:?}"
+                    ));
                 }
             }
             _ => {}
@@ -665,12 +665,12 @@ impl Runner<'_> {
             status,
             body: body.clone(),
         });
-        if let Some(expected) = step.status {
-            if expected != status {
-                return Err(format!(
-                    "{method} {path}: expected status {expected}, got {status} {body}"
-                ));
-            }
+        if let Some(expected) = step.status
+            && expected != status
+        {
+            return Err(format!(
+                "{method} {path}: expected status {expected}, got {status} {body}"
+            ));
         }
         if let Some(expected) = &step.expect_body {
             matcher::check(&self.render(expected)?, &body, step.partial)

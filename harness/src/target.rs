@@ -330,16 +330,16 @@ impl Launched {
             .map_err(|e| TargetError::Config(e.to_string()))?;
         let deadline = tokio::time::Instant::now() + timeout;
         while tokio::time::Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(TargetError::Launch {
-                        name: self.name.clone(),
-                        detail: format!(
-                            "exited with {status} before it was ready\n{}",
-                            tail(&self.log())
-                        ),
-                    });
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(TargetError::Launch {
+                    name: self.name.clone(),
+                    detail: format!(
+                        "exited with {status} before it was ready\n{}",
+                        tail(&self.log())
+                    ),
+                });
             }
             if http
                 .get(&url)
@@ -369,13 +369,12 @@ impl Launched {
 
     async fn stop(&mut self) {
         self.signal("-TERM");
-        if let Some(mut child) = self.child.take() {
-            if tokio::time::timeout(Duration::from_secs(10), child.wait())
+        if let Some(mut child) = self.child.take()
+            && tokio::time::timeout(Duration::from_secs(10), child.wait())
                 .await
                 .is_err()
-            {
-                let _ = child.kill().await;
-            }
+        {
+            let _ = child.kill().await;
         }
     }
 

@@ -65,14 +65,14 @@ impl Vars {
         if let Some(name) = trimmed
             .strip_prefix("{{")
             .and_then(|t| t.strip_suffix("}}"))
+            && !name.contains("{{")
+            && !name.contains("}}")
         {
-            if !name.contains("{{") && !name.contains("}}") {
-                let name = name.trim();
-                return self
-                    .get(name)
-                    .cloned()
-                    .ok_or_else(|| TemplateError::Unknown(name.to_owned()));
-            }
+            let name = name.trim();
+            return self
+                .get(name)
+                .cloned()
+                .ok_or_else(|| TemplateError::Unknown(name.to_owned()));
         }
         let mut out = String::with_capacity(text.len());
         let mut rest = text;

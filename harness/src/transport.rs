@@ -533,10 +533,10 @@ async fn upgrade(options: &EndpointOptions) -> Result<Link, OpenError> {
         .map_err(|e| OpenError::Upgrade(e.to_string()))?;
     let mut carried = early;
     while let Ok(event) = poll_rx.try_recv() {
-        if let LinkEvent::Packet(packet) = event {
-            if packet != EnginePacket::Noop {
-                carried.push(packet);
-            }
+        if let LinkEvent::Packet(packet) = event
+            && packet != EnginePacket::Noop
+        {
+            carried.push(packet);
         }
     }
     Ok(spawn_ws_link(

@@ -208,7 +208,7 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
                 uses.extend(expect.clients.iter().map(String::as_str));
             }
             Step::ExpectNone(none) => {
-                if none.client.is_some() == !none.clients.is_empty() {
+                if none.client.is_some() != none.clients.is_empty() {
                     return Err(error(
                         "`expect_none` names either `client` or `clients`".into(),
                     ));
@@ -256,7 +256,7 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
 }
 
 fn check_expect(expect: &ExpectStep) -> Result<(), &'static str> {
-    if expect.client.is_some() == !expect.clients.is_empty() {
+    if expect.client.is_some() != expect.clients.is_empty() {
         return Err("`expect` names either `client` or `clients`");
     }
     let kinds = [

@@ -93,7 +93,7 @@ impl EventContext {
 
     /// Emits one event with one argument to this socket only.
     fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) {
-        if let Err(error) = self.socket.emit(event.to_owned(), &single_arg(data)) {
+        if let Err(error) = self.socket.emit(event, &single_arg(data)) {
             tracing::warn!(socket_id = %self.socket.id, event, %error, "could not emit to socket");
         }
     }

@@ -1,0 +1,108 @@
+// Starts either server on a free loopback port with a fresh database loaded with the shared
+// fixtures, and stops it by its pid.
+import { spawn, spawnSync, type ChildProcess } from 'child_process';
+import { createServer } from 'net';
+import { mkdtempSync, rmSync } from 'fs';
+import { tmpdir } from 'os';
+import { join, resolve } from 'path';
+import { randomBytes } from 'crypto';
+import jwt from 'jsonwebtoken';
+
+const ROOT = resolve(__dirname, '../../..');
+const FIXTURES = join(ROOT, 'scenarios/fixtures.sql');
+
+export type Kind = 'rust' | 'node';
+
+const COMMANDS: Record<Kind, { serve: string[]; seed: string[] }> = {
+  rust: {
+    serve: [join(ROOT, 'target/debug/realtime-server'), 'serve'],
+    seed: [join(ROOT, 'target/debug/realtime-server'), 'db', 'seed', FIXTURES],
+  },
+  node: {
+    serve: [process.execPath, join(ROOT, 'node-original/dist/src/index.js')],
+    seed: [process.execPath, join(ROOT, 'node-original/dist/src/db/seed.js'), FIXTURES],
+  },
+};
+
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.once('error', fail);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => done(port));
+    });
+  });
+}
+
+export class TestServer {
+  private child: ChildProcess | null = null;
+  readonly secret = randomBytes(32).toString('hex');
+  private readonly dir = mkdtempSync(join(tmpdir(), 'socket-client-test-'));
+
+  private constructor(
+    readonly kind: Kind,
+    readonly port: number,
+  ) {}
+
+  static async create(kind: Kind): Promise<TestServer> {
+    const server = new TestServer(kind, await freePort());
+    const [program, ...args] = COMMANDS[kind].seed;
+    const seeded = spawnSync(program, args, { env: server.env(), encoding: 'utf8' });
+    if (seeded.status !== 0) throw new Error(`seeding failed: ${seeded.stderr}`);
+    await server.start();
+    return server;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  token(userId: string): string {
+    return jwt.sign({ userId }, this.secret, { algorithm: 'HS256', expiresIn: '1h' });
+  }
+
+  private env(): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      PORT: String(this.port),
+      HOST: '127.0.0.1',
+      JWT_SECRET: this.secret,
+      DATABASE_URL: `sqlite://${join(this.dir, 'test.db')}`,
+      RUST_LOG: 'warn',
+    };
+  }
+
+  async start(): Promise<void> {
+    const [program, ...args] = COMMANDS[this.kind].serve;
+    this.child = spawn(program, args, { env: this.env(), stdio: ['ignore', 'ignore', 'ignore'] });
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      try {
+        const response = await fetch(`${this.url}/health`);
+        if (response.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`${this.kind} server did not start on port ${this.port}`);
+  }
+
+  /** SIGTERM by pid, and wait for the exit. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((done) => {
+      child.once('exit', () => done());
+      child.kill('SIGTERM');
+    });
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
