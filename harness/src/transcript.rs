@@ -5,7 +5,7 @@
 //! Engine.IO session ids (`<session:1>`, `<sid:1>`), UUIDs (`<uuid:1>`), RFC 3339 times (`<time:1>`). Reconnect attempt
 //! counts depend on timing and are left out unless a scenario asks for them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use serde_json::Value;
@@ -35,6 +35,8 @@ pub struct Recording {
 struct Redactor {
     seen: HashMap<(&'static str, String), usize>,
     counts: HashMap<&'static str, usize>,
+    /// Socket ids seen in `connect`: a payload that carries one gets its placeholder too.
+    known_ids: HashSet<String>,
 }
 
 impl Redactor {
@@ -52,6 +54,9 @@ impl Redactor {
 
     fn json(&mut self, value: &Value) -> Value {
         match value {
+            Value::String(text) if self.known_ids.contains(text) => {
+                Value::String(self.placeholder("sid", text))
+            }
             Value::String(text) if is_uuid(text) => Value::String(self.placeholder("uuid", text)),
             Value::String(text) if looks_like_time(text) => {
                 Value::String(self.placeholder("time", text))
@@ -76,6 +81,15 @@ fn looks_like_time(text: &str) -> bool {
 /// Renders a recording as transcript text.
 pub fn render(recording: &Recording) -> String {
     let mut redactor = Redactor::default();
+    redactor.known_ids = recording
+        .clients
+        .iter()
+        .flat_map(|(_, observations)| observations)
+        .filter_map(|o| match &o.what {
+            Observed::Connect { sid, .. } => Some(sid.clone()),
+            _ => None,
+        })
+        .collect();
     let mut out = String::new();
     for (name, observations) in &recording.clients {
         let _ = writeln!(out, "client {name}");

@@ -1,0 +1,205 @@
+//! The runner end to end against in-process socketioxide servers: a passing scenario, a wrong
+//! expectation that fails with a useful message, the snapshot workflow, and `diff` finding a
+//! planted difference between two servers.
+
+use serde_json::Value;
+use sio_harness::runner::RunSettings;
+use sio_harness::scenario::parse_str;
+use sio_harness::snapshot::{self, UpdateMode};
+use sio_harness::suite::{self, Outcome, SuiteOptions};
+use sio_harness::target::Target;
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, Data, SocketRef};
+use tokio::net::TcpListener;
+
+/// A server that greets with `greeting` and acks `echo`.
+async fn server(greeting: &'static str) -> (String, tokio::task::JoinHandle<()>) {
+    let (layer, io) = SocketIo::builder().build_layer();
+    io.ns("/", async move |socket: SocketRef| {
+        let _ = socket.emit(
+            "hello",
+            &serde_json::json!({ "greeting": greeting, "id": socket.id.to_string() }),
+        );
+        socket.on("echo", async |Data(value): Data<Value>, ack: AckSender| {
+            let _ = ack.send(&value);
+        });
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = axum::Router::new().layer(layer);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
+
+const SCENARIO: &str = r#"
+name: greet and echo
+steps:
+  - connect: { client: alice, transport: polling }
+  - expect:
+      client: alice
+      event: hello
+      args: [{ greeting: hi }]
+      partial: true
+      capture: { sid: 0.id }
+  - emit: { client: alice, event: echo, args: ["{{sid}}"], ack: { args: ["{{sid}}"] } }
+  - expect_none: { client: alice, for: 100ms }
+"#;
+
+const WRONG: &str = r#"
+name: wrong expectation
+steps:
+  - connect: { client: alice }
+  - expect:
+      client: alice
+      event: hello
+      args: [{ greeting: bonjour }]
+      partial: true
+      timeout: 500ms
+"#;
+
+const GREET_ONLY: &str = r#"
+name: greet
+steps:
+  - connect: { client: alice }
+  - expect: { client: alice, event: hello }
+"#;
+
+fn options(snapshots: Option<(std::path::PathBuf, UpdateMode)>) -> SuiteOptions {
+    SuiteOptions {
+        settings: RunSettings::default(),
+        filter: None,
+        jobs: 1,
+        snapshots,
+    }
+}
+
+fn target(url: &str) -> Target {
+    Target::Url {
+        url: url.to_owned(),
+        secret: None,
+    }
+}
+
+#[tokio::test]
+async fn a_passing_scenario_records_a_redacted_transcript() {
+    let (url, task) = server("hi").await;
+    let file = parse_str("greet.yaml", SCENARIO).expect("parses");
+    let results = suite::run(std::slice::from_ref(&file), &target(&url), &options(None)).await;
+    assert!(
+        matches!(results[0].outcome, Outcome::Passed),
+        "{:?}",
+        results[0].outcome
+    );
+    let transcript = &results[0].transcript;
+    assert!(
+        transcript.starts_with("client alice\n  open polling sid=<session:1>"),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("event / hello [{\"greeting\":\"hi\",\"id\":\"<sid:1>\"}]"),
+        "{transcript}"
+    );
+    assert!(transcript.contains("ack / 0 ["), "{transcript}");
+    assert!(
+        transcript.ends_with("disconnect / io client disconnect\n"),
+        "{transcript}"
+    );
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_wrong_expectation_says_what_came_instead_and_where() {
+    let (url, task) = server("hi").await;
+    let file = parse_str("wrong.yaml", WRONG).expect("parses");
+    let results = suite::run(std::slice::from_ref(&file), &target(&url), &options(None)).await;
+    let Outcome::Failed(failure) = &results[0].outcome else {
+        panic!("expected a failure, got {:?}", results[0].outcome);
+    };
+    assert_eq!(
+        (failure.index, failure.keyword, failure.line),
+        (1, "expect", 5)
+    );
+    assert_eq!(failure.source_line, "  - expect:");
+    assert!(
+        failure.message.contains("bonjour") && failure.message.contains("\"hi\""),
+        "{}",
+        failure.message
+    );
+    let text = failure.to_string();
+    assert!(
+        text.contains("step 2 (expect) at line 5:5 failed"),
+        "{text}"
+    );
+    task.abort();
+}
+
+#[tokio::test]
+async fn snapshots_are_written_for_review_then_matched() {
+    let (url, task) = server("hi").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = parse_str("greet.yaml", SCENARIO).expect("parses");
+    let run = async |mode| {
+        let results = suite::run(
+            std::slice::from_ref(&file),
+            &target(&url),
+            &options(Some((dir.path().to_path_buf(), mode))),
+        )
+        .await;
+        results.into_iter().next().expect("one result").outcome
+    };
+    assert!(matches!(
+        run(UpdateMode::New).await,
+        Outcome::SnapshotMissing { pending: Some(_) }
+    ));
+    assert!(matches!(
+        run(UpdateMode::Always).await,
+        Outcome::SnapshotWritten
+    ));
+    assert!(matches!(run(UpdateMode::No).await, Outcome::Passed));
+    let snap =
+        std::fs::read_to_string(dir.path().join("greet__greet-and-echo.snap")).expect("snapshot");
+    assert!(snap.starts_with(
+        "---\nsource: greet.yaml\nexpression: \"greet and echo\"\n---\nclient alice\n"
+    ));
+    task.abort();
+}
+
+#[tokio::test]
+async fn diff_finds_a_planted_difference() {
+    let (left_url, left) = server("hi").await;
+    let (right_url, right) = server("hi there").await;
+    let file = parse_str("greet.yaml", GREET_ONLY).expect("parses");
+    let a = suite::run(
+        std::slice::from_ref(&file),
+        &target(&left_url),
+        &options(None),
+    )
+    .await;
+    let b = suite::run(
+        std::slice::from_ref(&file),
+        &target(&right_url),
+        &options(None),
+    )
+    .await;
+    assert!(a[0].outcome.passed() && b[0].outcome.passed());
+    let same = suite::run(
+        std::slice::from_ref(&file),
+        &target(&left_url),
+        &options(None),
+    )
+    .await;
+    assert_eq!(
+        a[0].transcript, same[0].transcript,
+        "two runs against one server give the same text"
+    );
+    let diff = snapshot::diff(&a[0].transcript, &b[0].transcript, "left", "right");
+    assert!(
+        diff.contains("-  event / hello") && diff.contains("+  event / hello"),
+        "{diff}"
+    );
+    assert!(diff.contains("\"hi there\""), "{diff}");
+    left.abort();
+    right.abort();
+}
