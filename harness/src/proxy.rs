@@ -101,6 +101,11 @@ async fn relay(mut client: TcpStream, upstream: SocketAddr, mut mode: watch::Rec
             }
         }
     };
+    // A blackhole lets nothing through, not even the end of a connection: hold the other side
+    // open until the scenario restores or resets the network.
+    if matches!(end, End::Closed) && *mode.borrow() == Mode::Cut(CutMode::Blackhole) {
+        while mode.changed().await.is_ok() && *mode.borrow() == Mode::Cut(CutMode::Blackhole) {}
+    }
     match end {
         End::Reset => {
             let _ = client.set_zero_linger();

@@ -700,6 +700,7 @@ impl Runner<'_> {
             clients,
             http: self.http,
             record_reconnect_attempts: self.scenario.record_reconnect_attempts,
+            merge_transport_reasons: self.scenario.merge_transport_reasons,
         }
     }
 }

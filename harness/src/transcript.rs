@@ -29,6 +29,7 @@ pub struct Recording {
     pub clients: Vec<(String, Vec<Observation>)>,
     pub http: Vec<HttpExchange>,
     pub record_reconnect_attempts: bool,
+    pub merge_transport_reasons: bool,
 }
 
 #[derive(Default)]
@@ -80,8 +81,7 @@ fn looks_like_time(text: &str) -> bool {
 
 /// Renders a recording as transcript text.
 pub fn render(recording: &Recording) -> String {
-    let mut redactor = Redactor::default();
-    redactor.known_ids = recording
+    let known_ids = recording
         .clients
         .iter()
         .flat_map(|(_, observations)| observations)
@@ -90,15 +90,15 @@ pub fn render(recording: &Recording) -> String {
             _ => None,
         })
         .collect();
+    let mut redactor = Redactor {
+        known_ids,
+        ..Redactor::default()
+    };
     let mut out = String::new();
     for (name, observations) in &recording.clients {
         let _ = writeln!(out, "client {name}");
         for observation in observations {
-            if let Some(line) = line(
-                &mut redactor,
-                &observation.what,
-                recording.record_reconnect_attempts,
-            ) {
+            if let Some(line) = line(&mut redactor, &observation.what, recording) {
                 let _ = writeln!(out, "  {line}");
             }
         }
@@ -117,7 +117,8 @@ pub fn render(recording: &Recording) -> String {
     out
 }
 
-fn line(redactor: &mut Redactor, what: &Observed, attempts: bool) -> Option<String> {
+fn line(redactor: &mut Redactor, what: &Observed, recording: &Recording) -> Option<String> {
+    let attempts = recording.record_reconnect_attempts;
     Some(match what {
         Observed::Open {
             transport,
@@ -172,6 +173,12 @@ fn line(redactor: &mut Redactor, what: &Observed, attempts: bool) -> Option<Stri
             format!("ack_sent {nsp} {id} {}", redactor.args(args))
         }
         Observed::AckError { nsp, id, message } => format!("ack_error {nsp} {id} {message}"),
+        Observed::Disconnect { nsp, reason }
+            if recording.merge_transport_reasons
+                && (reason == "transport close" || reason == "transport error") =>
+        {
+            format!("disconnect {nsp} transport lost")
+        }
         Observed::Disconnect { nsp, reason } => format!("disconnect {nsp} {reason}"),
         Observed::ReconnectAttempt { attempt } if attempts => {
             format!("reconnect_attempt {attempt}")
@@ -197,7 +204,11 @@ fn ack_suffix(id: Option<u64>) -> String {
 
 /// One observation as a readable line, unredacted (failure messages).
 pub fn describe(observed: &Observed) -> String {
-    line(&mut Redactor::default(), observed, true).unwrap_or_else(|| format!("{observed:?}"))
+    let everything = Recording {
+        record_reconnect_attempts: true,
+        ..Recording::default()
+    };
+    line(&mut Redactor::default(), observed, &everything).unwrap_or_else(|| format!("{observed:?}"))
 }
 
 #[cfg(test)]
@@ -243,6 +254,7 @@ mod tests {
                 body: json!([uuid]),
             }],
             record_reconnect_attempts: false,
+            merge_transport_reasons: false,
         };
         assert_eq!(
             render(&recording),

@@ -38,6 +38,11 @@ pub struct Scenario {
     /// Keep reconnect attempts and errors in the transcript (their count depends on timing).
     #[serde(default)]
     pub record_reconnect_attempts: bool,
+    /// Record `transport close` and `transport error` alike, as `transport lost`: when a server
+    /// drops a connection that still has unread bytes, the kernel sends a reset or a normal close
+    /// depending on timing.
+    #[serde(default)]
+    pub merge_transport_reasons: bool,
     pub steps: Vec<Spanned<Step>>,
     /// Line of the scenario in its file, set by the parser.
     #[serde(skip)]
@@ -62,6 +67,8 @@ pub(crate) struct Document {
     pub timeout: Option<Millis>,
     #[serde(default)]
     pub record_reconnect_attempts: bool,
+    #[serde(default)]
+    pub merge_transport_reasons: bool,
     #[serde(default)]
     pub steps: Option<Vec<Spanned<Step>>>,
 }

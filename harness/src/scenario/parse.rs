@@ -138,6 +138,7 @@ fn scenarios_of(file: &str, source: &str, document: Document) -> Result<Vec<Scen
                         }
                         scenario.timeout = scenario.timeout.or(document.timeout);
                         scenario.record_reconnect_attempts |= document.record_reconnect_attempts;
+                        scenario.merge_transport_reasons |= document.merge_transport_reasons;
                         scenario
                     },
                 )
@@ -154,6 +155,7 @@ fn scenarios_of(file: &str, source: &str, document: Document) -> Result<Vec<Scen
                 tokens: document.tokens,
                 timeout: document.timeout,
                 record_reconnect_attempts: document.record_reconnect_attempts,
+                merge_transport_reasons: document.merge_transport_reasons,
                 steps,
                 line: 1,
             }])
