@@ -218,6 +218,9 @@ pub enum Command {
     Raw(Frame),
     /// `socket.disconnect()` on every namespace, then close; no reconnection.
     Close,
+    /// Lose the connection as a network failure would (`transport error`), then reconnect
+    /// according to the policy. For load tests.
+    SimulateNetworkLoss,
 }
 
 /// Handle to a running client.
@@ -248,6 +251,12 @@ impl Client {
             history: Vec::new(),
             unconsumed: VecDeque::new(),
         }
+    }
+
+    /// A sender for commands that outlives borrows of the handle (load tests drive many clients
+    /// from one place while each client's observations are read by its own task).
+    pub fn commands(&self) -> mpsc::UnboundedSender<Command> {
+        self.commands.clone()
     }
 
     pub fn send(&self, command: Command) -> Result<(), ClientClosed> {
@@ -284,6 +293,14 @@ impl Client {
     /// Everything observed so far (only what has been pulled by `next` or `wait_for`).
     pub fn history(&self) -> &[Observation] {
         &self.history
+    }
+
+    /// Drops what has been taken (a load-test client keeps no history); what no `wait_for`
+    /// has taken yet stays.
+    pub fn forget(&mut self) {
+        let kept: Vec<Observation> = self.unconsumed().cloned().collect();
+        self.unconsumed = (0..kept.len()).collect();
+        self.history = kept;
     }
 
     /// Observations received but not yet taken by a matching `wait_for`.
@@ -378,6 +395,8 @@ struct Driver {
     commands: mpsc::UnboundedReceiver<Command>,
     observations: mpsc::UnboundedSender<Observation>,
     namespaces: Vec<Namespace>,
+    /// The session is ending by [`Command::SimulateNetworkLoss`]: drop it without a goodbye.
+    network_lost: bool,
 }
 
 impl Driver {
@@ -398,6 +417,7 @@ impl Driver {
             commands,
             observations,
             namespaces,
+            network_lost: false,
         }
     }
 
@@ -495,7 +515,7 @@ impl Driver {
                         if let Some(ns) = self.namespace_mut(&nsp) { ns.active = false; }
                         if !self.any_active() { return false; }
                     }
-                    Some(Command::Ack { .. } | Command::Raw(_)) => {}
+                    Some(Command::Ack { .. } | Command::Raw(_) | Command::SimulateNetworkLoss) => {}
                 },
             }
         }
@@ -563,7 +583,12 @@ impl Driver {
                 () = sleep_until_option(ack_deadline) => self.expire_acks(),
             }
         };
-        let _ = link.commands.send(LinkCommand::Close);
+        let goodbye = match end {
+            SessionEnd::Lost("transport error") if self.network_lost => LinkCommand::Abort,
+            _ => LinkCommand::Close,
+        };
+        self.network_lost = false;
+        let _ = link.commands.send(goodbye);
         end
     }
 
@@ -656,6 +681,10 @@ impl Driver {
             Some(Command::Raw(frame)) => {
                 let _ = link.commands.send(LinkCommand::Raw(frame));
                 None
+            }
+            Some(Command::SimulateNetworkLoss) => {
+                self.network_lost = true;
+                Some(SessionEnd::Lost("transport error"))
             }
         }
     }

@@ -8,6 +8,7 @@
 pub mod client;
 pub mod codec;
 pub mod jwt;
+pub mod load;
 pub mod matcher;
 pub mod proxy;
 pub mod report;

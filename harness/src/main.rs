@@ -8,11 +8,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use sio_harness::load::fanout::{self, FanoutOptions};
+use sio_harness::load::storm::{self, Cause, StormOptions};
 use sio_harness::report;
 use sio_harness::runner::RunSettings;
 use sio_harness::snapshot::{self, UpdateMode};
 use sio_harness::suite::{self, Outcome, SuiteOptions};
-use sio_harness::target::Target;
+use sio_harness::target::{RunningTarget, Target};
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_SCENARIO_ERROR: u8 = 3;
@@ -62,6 +64,80 @@ enum Command {
         #[arg(default_value = "scenarios")]
         paths: Vec<PathBuf>,
     },
+    /// Reconnect storm: N subscribed clients lose their connection at once and come back.
+    Storm {
+        #[command(flatten)]
+        load: LoadArgs,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// 0: all reconnect at once; otherwise spread by the official client's jitter over about this long.
+        #[arg(long, default_value_t = 0)]
+        spread_ms: u64,
+        #[arg(long, value_enum, default_value_t = Cause::Drop)]
+        cause: Cause,
+    },
+    /// Fan-out: one event to N subscribers, repeated.
+    Fanout {
+        #[command(flatten)]
+        load: LoadArgs,
+        #[arg(long, default_value_t = 20)]
+        messages: usize,
+        /// Pause between messages.
+        #[arg(long, default_value_t = 100)]
+        interval_ms: u64,
+    },
+    /// Print the SQL that creates the load mode's users `load-1` … `load-N` (for a server you run).
+    LoadUsers { count: usize },
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// A URL (its users `load-1`… must exist: see `load-users`) or a name in the targets file.
+    #[arg(long)]
+    target: String,
+    #[arg(long, default_value = "scenarios/targets.yaml")]
+    targets_file: PathBuf,
+    #[arg(long, default_value_t = 1000)]
+    clients: usize,
+    /// How long connecting everyone, or one round, may take.
+    #[arg(long, default_value_t = 120)]
+    deadline_s: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// JWT secret of a URL target (else JWT_SECRET).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+}
+
+impl LoadArgs {
+    async fn start(&self) -> Result<(Target, RunningTarget), ExitCode> {
+        let target = Target::resolve(&self.target, &self.targets_file, self.jwt_secret.clone())
+            .map_err(|e| {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_TARGET_ERROR)
+            })?;
+        let sql = sio_harness::load::users_sql(self.clients);
+        let running = target
+            .start_with_sql(matches!(target, Target::Launch { .. }).then_some(sql.as_str()))
+            .await
+            .map_err(|e| {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_TARGET_ERROR)
+            })?;
+        Ok((target, running))
+    }
+
+    fn print<T: serde::Serialize>(&self, report: &T, table: String) {
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(report).unwrap_or_default()
+            );
+        } else {
+            print!("{table}");
+        }
+    }
 }
 
 #[derive(Args)]
@@ -155,6 +231,21 @@ async fn main() -> ExitCode {
             .await
         }
         Command::Diff { targets, common } => diff(&targets, &common).await,
+        Command::Storm {
+            load,
+            rounds,
+            spread_ms,
+            cause,
+        } => storm(&load, rounds, spread_ms, cause).await,
+        Command::Fanout {
+            load,
+            messages,
+            interval_ms,
+        } => fanout(&load, messages, interval_ms).await,
+        Command::LoadUsers { count } => {
+            print!("{}", sio_harness::load::users_sql(count));
+            Ok(ExitCode::SUCCESS)
+        }
     };
     result.unwrap_or_else(|code| code)
 }
@@ -284,4 +375,63 @@ async fn diff(targets: &[String], common: &Common) -> Result<ExitCode, ExitCode>
     } else {
         ExitCode::SUCCESS
     })
+}
+
+async fn storm(
+    load: &LoadArgs,
+    rounds: usize,
+    spread_ms: u64,
+    cause: Cause,
+) -> Result<ExitCode, ExitCode> {
+    let (target, mut running) = load.start().await?;
+    let options = StormOptions {
+        clients: load.clients,
+        rounds,
+        spread: std::time::Duration::from_millis(spread_ms),
+        cause,
+        deadline: std::time::Duration::from_secs(load.deadline_s),
+    };
+    let result = storm::run(&mut running, target.name(), &options).await;
+    running.shutdown().await;
+    match result {
+        Ok(report) => {
+            load.print(&report, storm::table(&report));
+            let failed = report.rounds.iter().any(|r| r.not_back > 0);
+            Ok(if failed {
+                ExitCode::from(EXIT_FAILED)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            Err(ExitCode::from(EXIT_TARGET_ERROR))
+        }
+    }
+}
+
+async fn fanout(load: &LoadArgs, messages: usize, interval_ms: u64) -> Result<ExitCode, ExitCode> {
+    let (target, mut running) = load.start().await?;
+    let options = FanoutOptions {
+        clients: load.clients,
+        messages,
+        interval: std::time::Duration::from_millis(interval_ms),
+        deadline: std::time::Duration::from_secs(load.deadline_s),
+    };
+    let result = fanout::run(&mut running, target.name(), &options).await;
+    running.shutdown().await;
+    match result {
+        Ok(report) => {
+            load.print(&report, fanout::table(&report));
+            Ok(if report.lost > 0 {
+                ExitCode::from(EXIT_FAILED)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            Err(ExitCode::from(EXIT_TARGET_ERROR))
+        }
+    }
 }

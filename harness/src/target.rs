@@ -56,6 +56,9 @@ pub struct LaunchSpec {
     pub ready: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// Loads an extra SQL file (`{sql}`), e.g. the load mode's users; same environment.
+    #[serde(default)]
+    pub seed: Option<Vec<String>>,
 }
 
 fn default_ready() -> String {
@@ -124,6 +127,14 @@ impl Target {
 
     /// Makes the target reachable: launches it if it is a spec.
     pub async fn start(&self) -> Result<RunningTarget, TargetError> {
+        self.start_with_sql(None).await
+    }
+
+    /// Like [`Target::start`], loading `extra_sql` with the spec's `seed` command first.
+    pub async fn start_with_sql(
+        &self,
+        extra_sql: Option<&str>,
+    ) -> Result<RunningTarget, TargetError> {
         match self {
             Target::Url { url, secret } => {
                 let addr = resolve_addr(url)?;
@@ -151,6 +162,9 @@ impl Target {
                     child: None,
                 };
                 launched.setup().await?;
+                if let Some(sql) = extra_sql {
+                    launched.seed(sql).await?;
+                }
                 launched.spawn().await?;
                 Ok(RunningTarget {
                     base_url: format!("http://127.0.0.1:{port}"),
@@ -281,25 +295,44 @@ impl Launched {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    async fn seed(&self, sql: &str) -> Result<(), TargetError> {
+        let argv = self.spec.seed.as_ref().ok_or_else(|| {
+            TargetError::Config(format!(
+                "target {} has no `seed` command for extra SQL",
+                self.name
+            ))
+        })?;
+        let path = self.workdir.path().join("extra.sql");
+        std::fs::write(&path, sql)?;
+        let path = path.display().to_string();
+        let argv: Vec<String> = argv.iter().map(|a| a.replace("{sql}", &path)).collect();
+        self.run_setup(&argv).await
+    }
+
     async fn setup(&self) -> Result<(), TargetError> {
         for argv in &self.spec.setup {
-            let output = self
-                .command(argv)?
-                .output()
-                .await
-                .map_err(|e| TargetError::Launch {
-                    name: self.name.clone(),
-                    detail: format!("setup {argv:?}: {e}"),
-                })?;
-            if !output.status.success() {
-                return Err(TargetError::Launch {
-                    name: self.name.clone(),
-                    detail: format!(
-                        "setup {argv:?} failed: {}",
-                        String::from_utf8_lossy(&output.stderr).trim()
-                    ),
-                });
-            }
+            self.run_setup(argv).await?;
+        }
+        Ok(())
+    }
+
+    async fn run_setup(&self, argv: &[String]) -> Result<(), TargetError> {
+        let output = self
+            .command(argv)?
+            .output()
+            .await
+            .map_err(|e| TargetError::Launch {
+                name: self.name.clone(),
+                detail: format!("setup {argv:?}: {e}"),
+            })?;
+        if !output.status.success() {
+            return Err(TargetError::Launch {
+                name: self.name.clone(),
+                detail: format!(
+                    "setup {argv:?} failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+            });
         }
         Ok(())
     }

@@ -143,6 +143,8 @@ pub enum LinkCommand {
     /// Bytes sent as they are, for malformed-input tests.
     Raw(Frame),
     Close,
+    /// Drop the connection without a goodbye, as a network failure would.
+    Abort,
 }
 
 /// An open Engine.IO session.
@@ -308,6 +310,10 @@ fn spawn_ws_link(
                 LinkCommand::Send(packet) => to_message(packet.to_frame()),
                 LinkCommand::Raw(frame) => to_message(frame),
                 LinkCommand::Close => break,
+                LinkCommand::Abort => {
+                    reader.abort();
+                    return;
+                }
             };
             if let Err(e) = sink.send(message).await {
                 let _ = event_tx.send(LinkEvent::Closed {
@@ -458,6 +464,10 @@ fn spawn_polling_link(
                         bodies.push(String::from_utf8_lossy(&bytes).into_owned())
                     }
                     LinkCommand::Close => packets.push(EnginePacket::Close),
+                    LinkCommand::Abort => {
+                        reader.abort();
+                        return;
+                    }
                 }
             }
             if !packets.is_empty() {

@@ -1,8 +1,9 @@
 //! Socket.IO handlers: the handshake (authentication) and the events of the seed.
 //!
-//! [`register`] installs everything on a [`SocketIo`]. The connect middleware authenticates and
-//! attaches an [`AuthUser`] to the socket; every event then passes the per-user rate limiter
-//! before its handler runs, and answers bad input with an error event instead of failing.
+//! [`register`] installs everything on a [`SocketIo`]. The connect middleware authenticates,
+//! attaches an [`AuthUser`] to the socket and registers the event handlers before the client is
+//! told it is connected; every event then passes the per-user rate limiter before its handler
+//! runs, in arrival order, and answers bad input with an error event instead of failing.
 
 mod notifications;
 mod ordering;
@@ -43,6 +44,16 @@ async fn authenticate(
         Ok(user) => {
             socket.extensions.insert(user);
             socket.extensions.insert(Arc::new(Turnstile::default()));
+            // Here, not in the connect handler: socketioxide sends the CONNECT reply and then
+            // spawns the connect handler, so a client that emits at once (the seed's browser
+            // client subscribes in its `connect` listener) could beat handlers registered there,
+            // and its events would be dropped. Middleware finishes before the reply is sent.
+            status::register(&socket);
+            notifications::register(&socket);
+            socket.on_disconnect(async |socket: SocketRef, reason: DisconnectReason| {
+                let user_id = socket.extensions.get::<AuthUser>().map(|u| u.id);
+                tracing::info!(user_id = ?user_id, socket_id = %socket.id, %reason, "client disconnected");
+            });
             Ok(())
         }
         Err(error) => {
@@ -53,18 +64,8 @@ async fn authenticate(
 }
 
 async fn on_connect(socket: SocketRef) {
-    let Some(user) = socket.extensions.get::<AuthUser>() else {
-        // The middleware always attaches the user; without one the socket has no business here.
-        tracing::error!(socket_id = %socket.id, "connected socket has no user");
-        return;
-    };
-    tracing::info!(user_id = %user.id, socket_id = %socket.id, "client connected");
-    status::register(&socket);
-    notifications::register(&socket);
-    socket.on_disconnect(async |socket: SocketRef, reason: DisconnectReason| {
-        let user_id = socket.extensions.get::<AuthUser>().map(|u| u.id);
-        tracing::info!(user_id = ?user_id, socket_id = %socket.id, %reason, "client disconnected");
-    });
+    let user_id = socket.extensions.get::<AuthUser>().map(|u| u.id);
+    tracing::info!(user_id = ?user_id, socket_id = %socket.id, "client connected");
 }
 
 /// What a handler needs: who sent the event, on which socket, and the server's state.

@@ -156,3 +156,31 @@ async fn notifications_reach_all_sockets_of_their_user_and_no_one_else() {
     no_event(&mut bob, "notification:new", QUIET).await;
     no_event(&mut alice_unsubscribed, "notification:new", QUIET).await;
 }
+
+// Several worker threads, as in production: with one, a spawned connect handler always runs
+// before the socket's next packet is read, and the race this guards against cannot happen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clients_that_subscribe_the_moment_they_connect_are_never_missed() {
+    use sio_harness::client::{Client, ClientOptions, NamespaceOptions};
+    let server =
+        TestServer::start_with_quota(crate::common::quota(1000, Duration::from_secs(10))).await;
+    // The race is a matter of scheduling: three rounds of 300 make a regression show.
+    for _ in 0..3 {
+        let mut clients: Vec<Client> = (0..300)
+        .map(|i| {
+            let mut options = ClientOptions::new(server.url());
+            options.reconnect.enabled = false;
+            options.namespaces = vec![NamespaceOptions {
+                auth: Some(json!({ "token": server.token(if i % 2 == 0 { "user-1" } else { "user-2" }) })),
+                // As the seed's browser client does in its `connect` listener.
+                on_connect: vec![("subscribe:notifications".into(), vec![]), ("subscribe:status".into(), vec![])],
+                ..NamespaceOptions::new("/")
+            }];
+            Client::connect(options)
+        })
+        .collect();
+        for client in &mut clients {
+            event(client, "status:current").await;
+        }
+    }
+}

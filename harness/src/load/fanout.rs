@@ -1,0 +1,181 @@
+//! Fan-out: one event to N subscribers, repeated. Each message is a `PUT /api/v1/status/fanout`
+//! whose status names the message, so every delivery's latency is measured from its request.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::fleet::{Fleet, FleetOptions, Milestone};
+use super::metrics::{Percentiles, sample};
+use super::storm::tokens;
+use crate::client::{Command, ReconnectPolicy};
+use crate::jwt;
+use crate::scenario::{SignedMillis, TokenSpec};
+use crate::target::RunningTarget;
+
+#[derive(Debug, Clone)]
+pub struct FanoutOptions {
+    pub clients: usize,
+    pub messages: usize,
+    pub interval: Duration,
+    pub deadline: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FanoutReport {
+    pub target: String,
+    pub clients: usize,
+    pub messages: usize,
+    pub latency_ms: Percentiles,
+    pub deliveries_per_sec: f64,
+    pub lost: usize,
+    pub idle_kib_per_connection: Option<f64>,
+    pub server_cpu_ms: Option<f64>,
+}
+
+pub async fn run(
+    target: &mut RunningTarget,
+    name: &str,
+    options: &FanoutOptions,
+) -> Result<FanoutReport, String> {
+    let secret = target
+        .secret
+        .clone()
+        .ok_or("fan-out needs the target's JWT secret (--jwt-secret)")?;
+    let admin = jwt::mint(
+        &TokenSpec {
+            user: Some("admin-1".into()),
+            claims: Default::default(),
+            expires_in: Some(SignedMillis(3_600_000)),
+            alg: "HS256".into(),
+            secret: None,
+            tamper: false,
+        },
+        Some(&secret),
+    )
+    .map_err(|e| e.to_string())?;
+    let before = sample(target.pid());
+    let mut fleet = Fleet::start(
+        tokens(target, options.clients)?,
+        &FleetOptions {
+            base_url: target.base_url.clone(),
+            reconnect: ReconnectPolicy {
+                enabled: false,
+                ..ReconnectPolicy::default()
+            },
+            ramp_concurrency: 256,
+        },
+    );
+    let mut ready = 0;
+    fleet
+        .collect(Instant::now() + options.deadline, |r| {
+            ready += usize::from(matches!(r.milestone, Milestone::Ready));
+            ready == options.clients
+        })
+        .await;
+    if ready < options.clients {
+        return Err(format!(
+            "only {ready} of {} clients subscribed",
+            options.clients
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = match (before, sample(target.pid())) {
+        (Some(b), Some(a)) => Some((a.rss_kib as f64 - b.rss_kib as f64) / options.clients as f64),
+        _ => None,
+    };
+
+    let cpu_before = sample(target.pid());
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/status/fanout", target.base_url);
+    let mut sent_at: HashMap<String, Instant> = HashMap::new();
+    let mut latencies = Vec::with_capacity(options.clients * options.messages);
+    let first_send = Instant::now();
+    let mut last_delivery = first_send;
+    for k in 0..options.messages {
+        let label = format!("m{k}");
+        sent_at.insert(label.clone(), Instant::now());
+        let response = http
+            .put(&url)
+            .bearer_auth(&admin)
+            .json(&json!({ "status": label }))
+            .send()
+            .await
+            .map_err(|e| format!("PUT {url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("PUT {url}: {}", response.status()));
+        }
+        // Take deliveries while waiting for the next send.
+        let until = Instant::now() + options.interval;
+        fleet
+            .collect(until, |r| {
+                if let Milestone::Message(label) = &r.milestone {
+                    if let Some(sent) = sent_at.get(label) {
+                        latencies.push(r.at.saturating_duration_since(*sent));
+                        last_delivery = last_delivery.max(r.at);
+                    }
+                }
+                false
+            })
+            .await;
+    }
+    let expected = options.clients * options.messages;
+    let grace = Instant::now() + Duration::from_secs(5);
+    if latencies.len() < expected {
+        fleet
+            .collect(grace, |r| {
+                if let Milestone::Message(label) = &r.milestone {
+                    if let Some(sent) = sent_at.get(label) {
+                        latencies.push(r.at.saturating_duration_since(*sent));
+                        last_delivery = last_delivery.max(r.at);
+                    }
+                }
+                latencies.len() >= expected
+            })
+            .await;
+    }
+    let cpu_after = sample(target.pid());
+    fleet.broadcast(|| Command::Close);
+    let delivered = latencies.len();
+    Ok(FanoutReport {
+        target: name.to_owned(),
+        clients: options.clients,
+        messages: options.messages,
+        latency_ms: Percentiles::of(&mut latencies),
+        deliveries_per_sec: delivered as f64
+            / last_delivery
+                .saturating_duration_since(first_send)
+                .as_secs_f64()
+                .max(1e-9),
+        lost: expected.saturating_sub(delivered),
+        idle_kib_per_connection: idle,
+        server_cpu_ms: match (cpu_before, cpu_after) {
+            (Some(b), Some(a)) => Some(a.cpu.saturating_sub(b.cpu).as_secs_f64() * 1000.0),
+            _ => None,
+        },
+    })
+}
+
+pub fn table(report: &FanoutReport) -> String {
+    format!(
+        "fan-out: {} messages to {} subscribers on {}\n  latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {:.0} deliveries/s; lost {}; idle memory {}; server cpu {}\n",
+        report.messages,
+        report.clients,
+        report.target,
+        report.latency_ms.p50,
+        report.latency_ms.p90,
+        report.latency_ms.p99,
+        report.latency_ms.max,
+        report.deliveries_per_sec,
+        report.lost,
+        report
+            .idle_kib_per_connection
+            .map_or("n/a".into(), |k| format!("{k:.1} KiB/connection")),
+        report
+            .server_cpu_ms
+            .map_or("n/a".into(), |c| format!("{c:.0} ms")),
+    )
+}

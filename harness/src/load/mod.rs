@@ -1,0 +1,40 @@
+//! Load mode: reconnect storms and fan-out against a target, with the figures that decide them.
+//!
+//! [`fleet`] starts many lean clients (one shared HTTP client, small websocket buffers), each
+//! read by its own task that reports only the moments that matter; [`storm`] and [`fanout`]
+//! drive the fleet; [`metrics`] reads the server's and the kernel's counters from `/proc` and
+//! summarises latencies.
+
+pub mod fanout;
+pub mod fleet;
+pub mod metrics;
+pub mod storm;
+
+/// SQL for `count` active users `load-1` … `load-N`, the load mode's clients.
+pub fn users_sql(count: usize) -> String {
+    let mut sql = String::new();
+    for chunk in (1..=count).collect::<Vec<_>>().chunks(500) {
+        sql.push_str("INSERT INTO users (id, email, role, status) VALUES\n");
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|i| format!("  ('load-{i}', 'load-{i}@example.com', 'user', 'active')"))
+            .collect();
+        sql.push_str(&rows.join(",\n"));
+        sql.push_str(";\n");
+    }
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn users_sql_has_every_user_once() {
+        let sql = super::users_sql(1001);
+        assert_eq!(sql.matches("INSERT INTO users").count(), 3);
+        assert!(
+            sql.contains("('load-1', ")
+                && sql.contains("('load-1001', ")
+                && !sql.contains("load-1002")
+        );
+    }
+}

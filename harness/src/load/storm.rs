@@ -1,0 +1,301 @@
+//! Reconnect storms: N authenticated, subscribed clients all lose their connection at once and
+//! come back, either all at t=0 or spread by the official client's jitter.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::fleet::{Fleet, FleetOptions, Milestone};
+use super::metrics::{NetCounters, Percentiles, sample};
+use crate::client::{Command, ReconnectPolicy};
+use crate::jwt;
+use crate::scenario::{SignedMillis, TokenSpec};
+use crate::target::RunningTarget;
+
+/// How every client loses its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cause {
+    /// Each client drops its TCP connection, as a network blip would.
+    Drop,
+    /// The server restarts (SIGTERM, start again on the same port).
+    Restart,
+}
+
+#[derive(Debug, Clone)]
+pub struct StormOptions {
+    pub clients: usize,
+    pub rounds: usize,
+    /// 0: everyone reconnects at once; otherwise the official client's first delay with
+    /// randomization 0.5, which spreads reconnects over about this long.
+    pub spread: Duration,
+    pub cause: Cause,
+    /// How long a round may take before the missing clients count as failures.
+    pub deadline: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RoundReport {
+    /// From the loss (or the restarted server being ready) until every client is re-subscribed.
+    pub all_back_ms: f64,
+    pub reconnects_per_sec: f64,
+    /// Per client, from the reconnect attempt that succeeded to `status:current`.
+    pub latency_ms: Percentiles,
+    pub failures: BTreeMap<String, u64>,
+    pub not_back: usize,
+    pub server_cpu_us_per_reconnect: Option<f64>,
+    pub server_peak_rss_kib: Option<u64>,
+    pub harness_cpu_ms: f64,
+    pub kernel: NetCounters,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StormReport {
+    pub target: String,
+    pub clients: usize,
+    pub spread_ms: u64,
+    pub cause: Cause,
+    pub connect_all_ms: f64,
+    /// Server memory per authenticated, subscribed connection, from RSS before and after.
+    pub idle_kib_per_connection: Option<f64>,
+    pub rounds: Vec<RoundReport>,
+}
+
+pub fn tokens(target: &RunningTarget, count: usize) -> Result<Vec<String>, String> {
+    let secret = target
+        .secret
+        .clone()
+        .ok_or("the storm needs the target's JWT secret (--jwt-secret)")?;
+    (1..=count)
+        .map(|i| {
+            let spec = TokenSpec {
+                user: Some(format!("load-{i}")),
+                claims: BTreeMap::new(),
+                expires_in: Some(SignedMillis(6 * 3_600_000)),
+                alg: "HS256".into(),
+                secret: None,
+                tamper: false,
+            };
+            jwt::mint(&spec, Some(&secret)).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+fn policy(spread: Duration) -> ReconnectPolicy {
+    if spread.is_zero() {
+        ReconnectPolicy {
+            delay: Duration::ZERO,
+            delay_max: Duration::ZERO,
+            randomization: 0.0,
+            ..ReconnectPolicy::default()
+        }
+    } else {
+        ReconnectPolicy {
+            delay: spread,
+            delay_max: spread * 2,
+            randomization: 0.5,
+            ..ReconnectPolicy::default()
+        }
+    }
+}
+
+/// Waits until every client reported `Ready` once; returns how long that took.
+async fn all_ready(
+    fleet: &mut Fleet,
+    clients: usize,
+    deadline: Duration,
+) -> Result<Duration, String> {
+    let started = Instant::now();
+    let mut ready = vec![false; clients];
+    let mut count = 0;
+    let mut failures = BTreeMap::<String, u64>::new();
+    fleet
+        .collect(started + deadline, |report| {
+            match &report.milestone {
+                Milestone::Ready if !ready[report.client] => {
+                    ready[report.client] = true;
+                    count += 1;
+                }
+                Milestone::Failure(message) => *failures.entry(message.clone()).or_default() += 1,
+                _ => {}
+            }
+            count == clients
+        })
+        .await;
+    if count == clients {
+        Ok(started.elapsed())
+    } else {
+        Err(format!(
+            "only {count} of {clients} clients connected within {deadline:?}; failures: {failures:?}"
+        ))
+    }
+}
+
+pub async fn run(
+    target: &mut RunningTarget,
+    name: &str,
+    options: &StormOptions,
+) -> Result<StormReport, String> {
+    let tokens = tokens(target, options.clients)?;
+    let before_connect = sample(target.pid());
+    let mut fleet = Fleet::start(
+        tokens,
+        &FleetOptions {
+            base_url: target.base_url.clone(),
+            reconnect: policy(options.spread),
+            ramp_concurrency: 256,
+        },
+    );
+    let connect_all = all_ready(&mut fleet, options.clients, options.deadline).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = match (before_connect, sample(target.pid())) {
+        (Some(before), Some(after)) => {
+            Some((after.rss_kib as f64 - before.rss_kib as f64) / options.clients as f64)
+        }
+        _ => None,
+    };
+    let mut rounds = Vec::new();
+    for _ in 0..options.rounds {
+        rounds.push(round(target, &mut fleet, options).await?);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    fleet.broadcast(|| Command::Close);
+    Ok(StormReport {
+        target: name.to_owned(),
+        clients: options.clients,
+        spread_ms: options.spread.as_millis() as u64,
+        cause: options.cause,
+        connect_all_ms: connect_all.as_secs_f64() * 1000.0,
+        idle_kib_per_connection: idle,
+        rounds,
+    })
+}
+
+async fn round(
+    target: &mut RunningTarget,
+    fleet: &mut Fleet,
+    options: &StormOptions,
+) -> Result<RoundReport, String> {
+    let net_before = NetCounters::read();
+    let harness_before = sample(None);
+    let (t0, server_before) = match options.cause {
+        Cause::Drop => {
+            let before = sample(target.pid());
+            fleet.broadcast(|| Command::SimulateNetworkLoss);
+            (Instant::now(), before)
+        }
+        Cause::Restart => {
+            target.stop().await.map_err(|e| e.to_string())?;
+            target.start().await.map_err(|e| e.to_string())?;
+            (Instant::now(), sample(target.pid()))
+        }
+    };
+    let clients = options.clients;
+    let mut attempt_at: Vec<Option<Instant>> = vec![None; clients];
+    let mut back_at: Vec<Option<Instant>> = vec![None; clients];
+    let mut back = 0;
+    let mut failures = BTreeMap::<String, u64>::new();
+    fleet
+        .collect(t0 + options.deadline, |report| {
+            match &report.milestone {
+                // The latest attempt before the client is back is the one that succeeded.
+                Milestone::Attempt if back_at[report.client].is_none() => {
+                    attempt_at[report.client] = Some(report.at);
+                }
+                Milestone::Ready if back_at[report.client].is_none() => {
+                    back_at[report.client] = Some(report.at);
+                    back += 1;
+                }
+                Milestone::Failure(message) => *failures.entry(message.clone()).or_default() += 1,
+                Milestone::GaveUp => *failures.entry("gave up".into()).or_default() += 1,
+                _ => {}
+            }
+            back == clients
+        })
+        .await;
+    let server_after = sample(target.pid());
+    let harness_after = sample(None);
+    let all_back = back_at
+        .iter()
+        .flatten()
+        .max()
+        .map_or(options.deadline, |last| last.saturating_duration_since(t0));
+    let mut latencies: Vec<Duration> = back_at
+        .iter()
+        .zip(&attempt_at)
+        .filter_map(|(back, attempt)| {
+            Some(
+                back.as_ref()?
+                    .saturating_duration_since(attempt.unwrap_or(t0)),
+            )
+        })
+        .collect();
+    let cpu_per_reconnect = match (server_before, server_after) {
+        (Some(before), Some(after)) if back > 0 => {
+            Some((after.cpu.saturating_sub(before.cpu)).as_secs_f64() * 1e6 / back as f64)
+        }
+        _ => None,
+    };
+    Ok(RoundReport {
+        all_back_ms: all_back.as_secs_f64() * 1000.0,
+        reconnects_per_sec: back as f64 / all_back.as_secs_f64().max(1e-9),
+        latency_ms: Percentiles::of(&mut latencies),
+        failures,
+        not_back: clients - back,
+        server_cpu_us_per_reconnect: cpu_per_reconnect,
+        server_peak_rss_kib: server_after.map(|s| s.peak_rss_kib),
+        harness_cpu_ms: match (harness_before, harness_after) {
+            (Some(before), Some(after)) => {
+                after.cpu.saturating_sub(before.cpu).as_secs_f64() * 1000.0
+            }
+            _ => 0.0,
+        },
+        kernel: NetCounters::read().since(net_before),
+    })
+}
+
+/// The storm as a readable table.
+pub fn table(report: &StormReport) -> String {
+    let mut out = format!(
+        "storm: {} clients on {}, cause {:?}, spread {} ms; all connected in {:.0} ms; idle memory {}\n",
+        report.clients,
+        report.target,
+        report.cause,
+        report.spread_ms,
+        report.connect_all_ms,
+        report
+            .idle_kib_per_connection
+            .map_or("n/a".to_owned(), |k| format!("{k:.1} KiB/connection")),
+    );
+    out.push_str("round  all back ms  reconn/s   p50 ms   p90 ms   p99 ms   max ms  not back  failures  cpu us/reconn  peak RSS MiB  harness cpu ms  listen ovf  syn retrans\n");
+    for (i, r) in report.rounds.iter().enumerate() {
+        out.push_str(&format!(
+            "{:>5}  {:>11.0}  {:>8.0}  {:>7.1}  {:>7.1}  {:>7.1}  {:>7.1}  {:>8}  {:>8}  {:>13}  {:>12}  {:>14.0}  {:>10}  {:>11}\n",
+            i + 1,
+            r.all_back_ms,
+            r.reconnects_per_sec,
+            r.latency_ms.p50,
+            r.latency_ms.p90,
+            r.latency_ms.p99,
+            r.latency_ms.max,
+            r.not_back,
+            r.failures.values().sum::<u64>(),
+            r.server_cpu_us_per_reconnect.map_or("n/a".into(), |c| format!("{c:.0}")),
+            r.server_peak_rss_kib.map_or("n/a".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
+            r.harness_cpu_ms,
+            r.kernel.listen_overflows,
+            r.kernel.syn_retransmits,
+        ));
+    }
+    for (i, r) in report
+        .rounds
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.failures.is_empty())
+    {
+        out.push_str(&format!("round {} failures: {:?}\n", i + 1, r.failures));
+    }
+    out
+}
