@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::fleet::{Fleet, FleetOptions, Milestone};
+use super::fleet::{Fleet, FleetOptions, Milestone, Report};
 use super::metrics::{Percentiles, sample};
 use super::storm::tokens;
 use crate::client::{Command, ReconnectPolicy};
@@ -91,13 +91,15 @@ pub async fn run(
     let cpu_before = sample(target.pid());
     let http = reqwest::Client::new();
     let url = format!("{}/api/v1/status/fanout", target.base_url);
-    let mut sent_at: HashMap<String, Instant> = HashMap::new();
-    let mut latencies = Vec::with_capacity(options.clients * options.messages);
     let first_send = Instant::now();
-    let mut last_delivery = first_send;
+    let mut deliveries = Deliveries {
+        sent_at: HashMap::new(),
+        latencies: Vec::new(),
+        last: first_send,
+    };
     for k in 0..options.messages {
         let label = format!("m{k}");
-        sent_at.insert(label.clone(), Instant::now());
+        deliveries.sent_at.insert(label.clone(), Instant::now());
         let response = http
             .put(&url)
             .bearer_auth(&admin)
@@ -109,36 +111,29 @@ pub async fn run(
             return Err(format!("PUT {url}: {}", response.status()));
         }
         // Take deliveries while waiting for the next send.
-        let until = Instant::now() + options.interval;
         fleet
-            .collect(until, |r| {
-                if let Milestone::Message(label) = &r.milestone {
-                    if let Some(sent) = sent_at.get(label) {
-                        latencies.push(r.at.saturating_duration_since(*sent));
-                        last_delivery = last_delivery.max(r.at);
-                    }
-                }
+            .collect(Instant::now() + options.interval, |r| {
+                deliveries.take(r);
                 false
             })
             .await;
     }
     let expected = options.clients * options.messages;
-    let grace = Instant::now() + Duration::from_secs(5);
-    if latencies.len() < expected {
+    if deliveries.latencies.len() < expected {
+        let grace = Instant::now() + Duration::from_secs(5);
         fleet
             .collect(grace, |r| {
-                if let Milestone::Message(label) = &r.milestone {
-                    if let Some(sent) = sent_at.get(label) {
-                        latencies.push(r.at.saturating_duration_since(*sent));
-                        last_delivery = last_delivery.max(r.at);
-                    }
-                }
-                latencies.len() >= expected
+                deliveries.take(r) && deliveries.latencies.len() >= expected
             })
             .await;
     }
     let cpu_after = sample(target.pid());
     fleet.broadcast(|| Command::Close);
+    let Deliveries {
+        mut latencies,
+        last: last_delivery,
+        ..
+    } = deliveries;
     let delivered = latencies.len();
     Ok(FanoutReport {
         target: name.to_owned(),
@@ -157,6 +152,29 @@ pub async fn run(
             _ => None,
         },
     })
+}
+
+/// Latency of every delivery, by the message it delivers.
+struct Deliveries {
+    sent_at: HashMap<String, Instant>,
+    latencies: Vec<Duration>,
+    last: Instant,
+}
+
+impl Deliveries {
+    /// Records `report` if it delivers a message; true if it did.
+    fn take(&mut self, report: &Report) -> bool {
+        let Milestone::Message(label) = &report.milestone else {
+            return false;
+        };
+        let Some(sent) = self.sent_at.get(label) else {
+            return false;
+        };
+        self.latencies
+            .push(report.at.saturating_duration_since(*sent));
+        self.last = self.last.max(report.at);
+        true
+    }
 }
 
 pub fn table(report: &FanoutReport) -> String {
