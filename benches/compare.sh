@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Reconnect storms and fan-out, Rust server against the Node original, in one run.
+# Each target runs the same measurements ROUNDS times (alternating, so drift hits both); the
+# table gives medians and the Rust/Node ratios. Loopback only; every server is launched by the
+# harness on a free port and stopped by its pid.
+#
+#   bash benches/compare.sh [CLIENTS] [REPEATS]      (defaults: 10000 clients, 3 repeats)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+clients=${1:-10000}
+repeats=${2:-3}
+out=target/bench-compare
+mkdir -p "$out"
+
+cargo build --release -q -p realtime-server -p sio-harness
+(cd node-original && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run -s build)
+
+# Each side needs a file descriptor per connection, and the listen queue decides the storm's tail.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(cat /proc/sys/net/core/somaxconn)" -lt 65535 ]; then
+  sysctl -qw net.core.somaxconn=65535 2>/dev/null || echo "note: net.core.somaxconn stays $(cat /proc/sys/net/core/somaxconn)"
+fi
+sysctl -qw net.ipv4.tcp_max_syn_backlog=65535 2>/dev/null || true
+
+harness=target/release/sio-harness
+run() { # target kind repeat args...
+  local target=$1 kind=$2 i=$3; shift 3
+  "$harness" "$kind" --target "$target" --targets-file benches/targets.yaml --json "$@" > "$out/$kind-$target-$i.json" \
+    || echo "warning: $kind against $target reported failures (see $out/$kind-$target-$i.json)"
+}
+spread_run() { # the same storm, reconnects spread over about a second by the client's jitter
+  "$harness" storm --target "$1" --targets-file benches/targets.yaml --json --clients "$clients" --rounds 1 \
+    --spread-ms 1000 > "$out/spread-$1-$2.json" || echo "warning: spread storm against $1 reported failures"
+}
+for i in $(seq 1 "$repeats"); do
+  for target in rust node; do
+    echo "repeat $i: $target" >&2
+    run "$target" storm "$i" --clients "$clients" --rounds 1
+    spread_run "$target" "$i"
+    run "$target" fanout "$i" --clients "$clients" --messages 20
+  done
+done
+python3 benches/summarise.py "$out" "$clients" "$repeats"

@@ -1,0 +1,66 @@
+"""Medians of compare.sh's JSON reports, per target, and the Rust/Node ratios."""
+import json
+import statistics
+import sys
+from pathlib import Path
+
+out, clients, repeats = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+
+
+def load(kind, target):
+    reports = []
+    for i in range(1, repeats + 1):
+        path = out / f"{kind}-{target}-{i}.json"
+        if path.exists() and path.stat().st_size:
+            reports.append(json.loads(path.read_text()))
+    return reports
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def storm_figures(reports):
+    rounds = [r["rounds"][0] for r in reports if r.get("rounds")]
+    return {
+        "all back ms": median([r["all_back_ms"] for r in rounds]),
+        "reconnects/s": median([r["reconnects_per_sec"] for r in rounds]),
+        "p50 ms": median([r["latency_ms"]["p50"] for r in rounds]),
+        "p99 ms": median([r["latency_ms"]["p99"] for r in rounds]),
+        "max ms": median([r["latency_ms"]["max"] for r in rounds]),
+        "not back": median([r["not_back"] for r in rounds]),
+        "cpu us/reconnect": median([r["server_cpu_us_per_reconnect"] for r in rounds]),
+        "peak RSS MiB": median([(r["server_peak_rss_kib"] or 0) / 1024 for r in rounds]),
+        "idle KiB/conn": median([r["idle_kib_per_connection"] for r in reports]),
+        "harness cpu ms": median([r["harness_cpu_ms"] for r in rounds]),
+        "listen overflows": median([r["kernel"]["listen_overflows"] for r in rounds]),
+        "SYN retransmits": median([r["kernel"]["syn_retransmits"] for r in rounds]),
+    }
+
+
+def fanout_figures(reports):
+    return {
+        "p50 ms": median([r["latency_ms"]["p50"] for r in reports]),
+        "p99 ms": median([r["latency_ms"]["p99"] for r in reports]),
+        "deliveries/s": median([r["deliveries_per_sec"] for r in reports]),
+        "lost": median([r["lost"] for r in reports]),
+        "idle KiB/conn": median([r["idle_kib_per_connection"] for r in reports]),
+        "server cpu ms": median([r["server_cpu_ms"] for r in reports]),
+    }
+
+
+def table(title, figures):
+    rust, node = figures["rust"], figures["node"]
+    print(f"\n{title} ({clients} clients, median of {repeats})")
+    print(f"{'':22} {'rust':>12} {'node':>12} {'rust/node':>10}")
+    for key in rust:
+        r, n = rust[key], node.get(key)
+        ratio = f"{r / n:.2f}" if r is not None and n else "-"
+        fmt = lambda v: "-" if v is None else f"{v:,.1f}"
+        print(f"{key:22} {fmt(r):>12} {fmt(n):>12} {ratio:>10}")
+
+
+table("reconnect storm, all at once", {t: storm_figures(load("storm", t)) for t in ("rust", "node")})
+table("reconnect storm, spread over ~1 s", {t: storm_figures(load("spread", t)) for t in ("rust", "node")})
+table("fan-out, 20 messages", {t: fanout_figures(load("fanout", t)) for t in ("rust", "node")})
