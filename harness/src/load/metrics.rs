@@ -53,9 +53,18 @@ fn clock_ticks_per_second() -> u64 {
         .unwrap_or(100)
 }
 
-/// Reads `/proc/<pid>` (`self` for this process); `None` if the process is gone.
+/// Reads `/proc/<pid>`; `None` without a pid (a server the harness did not launch) or if the
+/// process is gone.
 pub fn sample(pid: Option<u32>) -> Option<ProcessSample> {
-    let dir = pid.map_or_else(|| "/proc/self".to_owned(), |p| format!("/proc/{p}"));
+    read_proc(&format!("/proc/{}", pid?))
+}
+
+/// This process's own counters (the load generator's).
+pub fn sample_self() -> Option<ProcessSample> {
+    read_proc("/proc/self")
+}
+
+fn read_proc(dir: &str) -> Option<ProcessSample> {
     let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
     // Fields after the command name, which is in parentheses and may contain spaces.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
@@ -132,7 +141,8 @@ mod tests {
 
     #[test]
     fn reads_this_process_and_the_kernel() {
-        let me = sample(None).expect("/proc/self");
+        let me = sample_self().expect("/proc/self");
+        assert_eq!(sample(None), None);
         assert!(me.rss_kib > 0 && me.peak_rss_kib >= me.rss_kib);
         let text = "TcpExt: A ListenOverflows B\nTcpExt: 1 7 3\nIpExt: X\nIpExt: 9\n";
         assert_eq!(counter(text, "TcpExt:", "ListenOverflows"), Some(7));

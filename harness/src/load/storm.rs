@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::fleet::{Fleet, FleetOptions, Milestone};
-use super::metrics::{NetCounters, Percentiles, sample};
+use super::metrics::{NetCounters, Percentiles, sample, sample_self};
 use crate::client::{Command, ReconnectPolicy};
 use crate::jwt;
 use crate::scenario::{SignedMillis, TokenSpec};
@@ -179,7 +179,7 @@ async fn round(
     options: &StormOptions,
 ) -> Result<RoundReport, String> {
     let net_before = NetCounters::read();
-    let harness_before = sample(None);
+    let harness_before = sample_self();
     let (t0, server_before) = match options.cause {
         Cause::Drop => {
             let before = sample(target.pid());
@@ -216,7 +216,7 @@ async fn round(
         })
         .await;
     let server_after = sample(target.pid());
-    let harness_after = sample(None);
+    let harness_after = sample_self();
     let all_back = back_at
         .iter()
         .flatten()
