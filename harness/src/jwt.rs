@@ -91,14 +91,7 @@ mod tests {
     use jsonwebtoken::{DecodingKey, Validation};
 
     fn spec() -> TokenSpec {
-        TokenSpec {
-            user: Some("user-1".into()),
-            claims: Default::default(),
-            expires_in: Some(SignedMillis(3_600_000)),
-            alg: "HS256".into(),
-            secret: None,
-            tamper: false,
-        }
+        TokenSpec::for_user("user-1", std::time::Duration::from_secs(3600))
     }
 
     fn verify(token: &str, secret: &str) -> bool {

@@ -393,20 +393,21 @@ async fn storm(
     };
     let result = storm::run(&mut running, target.name(), &options).await;
     running.shutdown().await;
-    match result {
-        Ok(report) => {
-            load.print(&report, storm::table(&report));
-            let failed = report.rounds.iter().any(|r| r.not_back > 0);
-            Ok(if failed {
-                ExitCode::from(EXIT_FAILED)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            Err(ExitCode::from(EXIT_TARGET_ERROR))
-        }
+    let report = result.map_err(load_error)?;
+    load.print(&report, storm::table(&report));
+    Ok(load_exit(report.rounds.iter().any(|r| r.not_back > 0)))
+}
+
+fn load_error(error: String) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(EXIT_TARGET_ERROR)
+}
+
+fn load_exit(lost_anything: bool) -> ExitCode {
+    if lost_anything {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -420,18 +421,7 @@ async fn fanout(load: &LoadArgs, messages: usize, interval_ms: u64) -> Result<Ex
     };
     let result = fanout::run(&mut running, target.name(), &options).await;
     running.shutdown().await;
-    match result {
-        Ok(report) => {
-            load.print(&report, fanout::table(&report));
-            Ok(if report.lost > 0 {
-                ExitCode::from(EXIT_FAILED)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            Err(ExitCode::from(EXIT_TARGET_ERROR))
-        }
-    }
+    let report = result.map_err(load_error)?;
+    load.print(&report, fanout::table(&report));
+    Ok(load_exit(report.lost > 0))
 }

@@ -259,17 +259,30 @@ fn ws_close_reason(error: Option<&tungstenite::Error>) -> &'static str {
     }
 }
 
+type LinkChannels = (
+    mpsc::UnboundedSender<LinkEvent>,
+    mpsc::UnboundedReceiver<LinkEvent>,
+    mpsc::UnboundedSender<LinkCommand>,
+    mpsc::UnboundedReceiver<LinkCommand>,
+);
+
+/// A link's two channels, with packets that arrived before the link existed already queued.
+fn link_channels(early: Vec<EnginePacket>) -> LinkChannels {
+    let (event_tx, events) = mpsc::unbounded_channel();
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    for packet in early {
+        let _ = event_tx.send(LinkEvent::Packet(packet));
+    }
+    (event_tx, events, commands, command_rx)
+}
+
 fn spawn_ws_link(
     ws: Ws,
     handshake: Handshake,
     transport: TransportKind,
     early: Vec<EnginePacket>,
 ) -> Link {
-    let (event_tx, events) = mpsc::unbounded_channel();
-    let (commands, mut command_rx) = mpsc::unbounded_channel::<LinkCommand>();
-    for packet in early {
-        let _ = event_tx.send(LinkEvent::Packet(packet));
-    }
+    let (event_tx, events, commands, mut command_rx) = link_channels(early);
     let (mut sink, mut stream) = ws.split();
     let reader_tx = event_tx.clone();
     let reader = tokio::spawn(async move {
@@ -434,11 +447,7 @@ fn spawn_polling_link(
     handshake: Handshake,
     early: Vec<EnginePacket>,
 ) -> Link {
-    let (event_tx, events) = mpsc::unbounded_channel();
-    let (commands, mut command_rx) = mpsc::unbounded_channel::<LinkCommand>();
-    for packet in early {
-        let _ = event_tx.send(LinkEvent::Packet(packet));
-    }
+    let (event_tx, events, commands, mut command_rx) = link_channels(early);
     let sid = handshake.sid.clone();
     let reader = tokio::spawn(poll_loop(
         options.clone(),

@@ -12,8 +12,6 @@ use super::fleet::{Fleet, FleetOptions, Milestone, Report};
 use super::metrics::{Percentiles, sample};
 use super::storm::tokens;
 use crate::client::{Command, ReconnectPolicy};
-use crate::jwt;
-use crate::scenario::{SignedMillis, TokenSpec};
 use crate::target::RunningTarget;
 
 #[derive(Debug, Clone)]
@@ -42,22 +40,7 @@ pub async fn run(
     name: &str,
     options: &FanoutOptions,
 ) -> Result<FanoutReport, String> {
-    let secret = target
-        .secret
-        .clone()
-        .ok_or("fan-out needs the target's JWT secret (--jwt-secret)")?;
-    let admin = jwt::mint(
-        &TokenSpec {
-            user: Some("admin-1".into()),
-            claims: Default::default(),
-            expires_in: Some(SignedMillis(3_600_000)),
-            alg: "HS256".into(),
-            secret: None,
-            tamper: false,
-        },
-        Some(&secret),
-    )
-    .map_err(|e| e.to_string())?;
+    let admin = super::token(target, "admin-1")?;
     let before = sample(target.pid());
     let mut fleet = Fleet::start(
         tokens(target, options.clients)?,

@@ -10,6 +10,16 @@ pub mod fleet;
 pub mod metrics;
 pub mod storm;
 
+/// A token for `user`, signed with the target's secret, valid long enough for any run.
+pub fn token(target: &crate::target::RunningTarget, user: &str) -> Result<String, String> {
+    let secret = target
+        .secret
+        .as_deref()
+        .ok_or("the load mode needs the target's JWT secret (--jwt-secret)")?;
+    let spec = crate::scenario::TokenSpec::for_user(user, std::time::Duration::from_secs(6 * 3600));
+    crate::jwt::mint(&spec, Some(secret)).map_err(|e| e.to_string())
+}
+
 /// SQL for `count` active users `load-1` … `load-N`, the load mode's clients.
 pub fn users_sql(count: usize) -> String {
     let mut sql = String::new();

@@ -10,8 +10,6 @@ use tokio::time::Instant;
 use super::fleet::{Fleet, FleetOptions, Milestone};
 use super::metrics::{NetCounters, Percentiles, sample, sample_self};
 use crate::client::{Command, ReconnectPolicy};
-use crate::jwt;
-use crate::scenario::{SignedMillis, TokenSpec};
 use crate::target::RunningTarget;
 
 /// How every client loses its connection.
@@ -63,23 +61,10 @@ pub struct StormReport {
     pub rounds: Vec<RoundReport>,
 }
 
+/// One token per load user `load-1` … `load-N`.
 pub fn tokens(target: &RunningTarget, count: usize) -> Result<Vec<String>, String> {
-    let secret = target
-        .secret
-        .clone()
-        .ok_or("the storm needs the target's JWT secret (--jwt-secret)")?;
     (1..=count)
-        .map(|i| {
-            let spec = TokenSpec {
-                user: Some(format!("load-{i}")),
-                claims: BTreeMap::new(),
-                expires_in: Some(SignedMillis(6 * 3_600_000)),
-                alg: "HS256".into(),
-                secret: None,
-                tamper: false,
-            };
-            jwt::mint(&spec, Some(&secret)).map_err(|e| e.to_string())
-        })
+        .map(|i| super::token(target, &format!("load-{i}")))
         .collect()
 }
 

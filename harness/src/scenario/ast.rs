@@ -97,6 +97,22 @@ pub struct TokenSpec {
     pub tamper: bool,
 }
 
+impl TokenSpec {
+    /// A valid HS256 token for `user`, expiring after `ttl`.
+    pub fn for_user(user: impl Into<String>, ttl: Duration) -> Self {
+        Self {
+            user: Some(user.into()),
+            claims: BTreeMap::new(),
+            expires_in: Some(SignedMillis(
+                i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
+            )),
+            alg: default_alg(),
+            secret: None,
+            tamper: false,
+        }
+    }
+}
+
 fn default_expiry() -> Option<SignedMillis> {
     Some(SignedMillis(3_600_000))
 }
