@@ -10,6 +10,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod coalesce;
 pub mod demo;
 pub mod handlers;
 pub mod http_api;

@@ -3,7 +3,9 @@
 //! Every query lives here so the rest of the server speaks in domain types. The schema is
 //! applied by the embedded migrations in `server/migrations/` when the store opens.
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -11,6 +13,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 
 use crate::clock;
+use crate::coalesce::Coalescer;
+
+/// Most requests one coalesced query answers (SQLite allows 32 766 parameters).
+const MAX_BATCH: usize = 512;
 
 /// Errors from the database layer; their text never includes query parameters.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +25,11 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A coalesced query failed; every request it would have answered gets this.
+    #[error("database error: {0}")]
+    Shared(Arc<sqlx::Error>),
+    #[error("the database worker has stopped")]
+    Stopped,
 }
 
 /// A user as the authentication and authorisation code sees it.
@@ -104,10 +115,21 @@ pub enum MarkRead {
     NotFound,
 }
 
-/// Handle to the database; cheap to clone.
-#[derive(Clone, Debug)]
+/// Handle to the database; cheap to clone. The two reads every handshake and subscription
+/// make are coalesced (see [`crate::coalesce`]).
+#[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    users: Coalescer<String, Result<Option<User>, StoreError>>,
+    statuses: Coalescer<(), Result<Vec<ServiceStatus>, StoreError>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -123,7 +145,36 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let users = {
+            let pool = pool.clone();
+            Coalescer::spawn(MAX_BATCH, move |ids: Vec<String>| {
+                let pool = pool.clone();
+                async move { users_by_id(&pool, ids).await }
+            })
+        };
+        let statuses = {
+            let pool = pool.clone();
+            Coalescer::spawn(MAX_BATCH, move |requests: Vec<()>| {
+                let pool = pool.clone();
+                async move {
+                    match all_statuses(&pool).await {
+                        Ok(statuses) => requests.iter().map(|()| Ok(statuses.clone())).collect(),
+                        Err(error) => {
+                            let shared = Arc::new(error);
+                            requests
+                                .iter()
+                                .map(|()| Err(StoreError::Shared(shared.clone())))
+                                .collect()
+                        }
+                    }
+                }
+            })
+        };
+        Ok(Self {
+            pool,
+            users,
+            statuses,
+        })
     }
 
     /// Runs a SQL script (fixtures) in one transaction: all of it applies or none.
@@ -140,11 +191,10 @@ impl Store {
     }
 
     pub async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query("SELECT id, email, role, status FROM users WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(user_from_row))
+        self.users
+            .call(id.to_owned())
+            .await
+            .map_err(|_| StoreError::Stopped)?
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
@@ -223,13 +273,10 @@ impl Store {
     }
 
     pub async fn service_statuses(&self) -> Result<Vec<ServiceStatus>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT service_name, status, response_time_ms, last_check_at, uptime_percentage \
-             FROM service_status ORDER BY service_name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(status_from_row).collect())
+        self.statuses
+            .call(())
+            .await
+            .map_err(|_| StoreError::Stopped)?
     }
 
     /// Inserts or replaces the status of `service`, stamped with the current time.
@@ -257,6 +304,45 @@ impl Store {
         .await?;
         Ok(status_from_row(row))
     }
+}
+
+/// One query for a batch of user ids; an answer per id, in order.
+async fn users_by_id(pool: &SqlitePool, ids: Vec<String>) -> Vec<Result<Option<User>, StoreError>> {
+    let mut unique: Vec<&str> = ids.iter().map(String::as_str).collect();
+    unique.sort_unstable();
+    unique.dedup();
+    let placeholders = vec!["?"; unique.len()].join(", ");
+    let sql = format!("SELECT id, email, role, status FROM users WHERE id IN ({placeholders})");
+    let mut query = sqlx::query(&sql);
+    for id in &unique {
+        query = query.bind(*id);
+    }
+    match query.fetch_all(pool).await {
+        Ok(rows) => {
+            let found: HashMap<String, User> = rows
+                .into_iter()
+                .map(user_from_row)
+                .map(|u| (u.id.clone(), u))
+                .collect();
+            ids.iter().map(|id| Ok(found.get(id).cloned())).collect()
+        }
+        Err(error) => {
+            let shared = Arc::new(error);
+            ids.iter()
+                .map(|_| Err(StoreError::Shared(shared.clone())))
+                .collect()
+        }
+    }
+}
+
+async fn all_statuses(pool: &SqlitePool) -> Result<Vec<ServiceStatus>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT service_name, status, response_time_ms, last_check_at, uptime_percentage \
+         FROM service_status ORDER BY service_name",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(status_from_row).collect())
 }
 
 fn user_from_row(row: sqlx::sqlite::SqliteRow) -> User {
