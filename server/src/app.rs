@@ -19,6 +19,7 @@ use crate::auth::{Authenticator, JwtSecret};
 use crate::handlers;
 use crate::http_api::{self, ApiState};
 use crate::rate_limit::{EventRateLimiter, RateQuota};
+use crate::request_head;
 use crate::socket_service::SocketService;
 use crate::store::{Store, StoreError};
 
@@ -125,7 +126,10 @@ impl Server {
         let router = http_api::router(api)
             .layer(socket_layer)
             .layer(cors)
-            .layer(TraceLayer::new_for_http());
+            .layer(TraceLayer::new_for_http())
+            .layer(axum::middleware::map_request(async |request| {
+                request_head::detach(request)
+            }));
 
         let addr = SocketAddr::new(config.host, config.port);
         let listener = listen(addr).map_err(|source| ServerError::Bind { addr, source })?;

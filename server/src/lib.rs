@@ -15,6 +15,7 @@ pub mod demo;
 pub mod handlers;
 pub mod http_api;
 pub mod rate_limit;
+pub mod request_head;
 pub mod rooms;
 pub mod socket_service;
 pub mod store;
