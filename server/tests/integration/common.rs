@@ -20,6 +20,8 @@ pub const WAIT: Duration = Duration::from_secs(5);
 pub struct TestServer {
     pub addr: SocketAddr,
     pub secret: JwtSecret,
+    /// The secret as text, for clients that mint their own tokens (the harness).
+    pub secret_text: String,
     pub store: Store,
     shutdown: Option<oneshot::Sender<()>>,
     pub task: Option<JoinHandle<Result<(), realtime_server::ServerError>>>,
@@ -34,7 +36,10 @@ impl TestServer {
     pub async fn start_with_quota(rate_quota: RateQuota) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let secret = JwtSecret::generate();
+        let secret_text: String = (0..4)
+            .map(|_| format!("{:016x}", rand::random::<u64>()))
+            .collect();
+        let secret = JwtSecret::new(&secret_text).expect("long enough");
         let config = ServerConfig {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
@@ -59,6 +64,7 @@ impl TestServer {
         Self {
             addr,
             secret,
+            secret_text,
             store,
             shutdown: Some(tx),
             task: Some(task),

@@ -8,6 +8,7 @@ mod http_api;
 mod notifications;
 mod process;
 mod rate_limit;
+mod readme_example;
 mod robustness;
 mod rooms;
 mod shutdown;
