@@ -441,52 +441,27 @@ impl Runner<'_> {
                 .expect_events(name, &nsp, events, step.order, timeout)
                 .await;
         }
-        let slot = self.slot(name)?;
-        let (what, seen) = if step.connect.is_some() {
-            (
-                "connect",
-                slot.client
-                    .wait_for(
-                        timeout,
-                        |o| matches!(o, Observed::Connect { nsp: n, .. } if *n == nsp),
-                    )
-                    .await,
-            )
+        let (what, kind): (&str, fn(&Observed) -> bool) = if step.connect.is_some() {
+            ("connect", |o| matches!(o, Observed::Connect { .. }))
         } else if step.connect_error.is_some() {
-            (
-                "connect_error",
-                slot.client
-                    .wait_for(
-                        timeout,
-                        |o| matches!(o, Observed::ConnectError { nsp: n, .. } if *n == nsp),
-                    )
-                    .await,
-            )
+            ("connect_error", |o| {
+                matches!(o, Observed::ConnectError { .. })
+            })
         } else if step.disconnect.is_some() {
-            (
-                "disconnect",
-                slot.client
-                    .wait_for(
-                        timeout,
-                        |o| matches!(o, Observed::Disconnect { nsp: n, .. } if *n == nsp),
-                    )
-                    .await,
-            )
+            ("disconnect", |o| matches!(o, Observed::Disconnect { .. }))
         } else if step.reconnect.is_some() {
-            (
-                "reconnect",
-                slot.client
-                    .wait_for(timeout, |o| matches!(o, Observed::Reconnect { .. }))
-                    .await,
-            )
+            ("reconnect", |o| matches!(o, Observed::Reconnect { .. }))
         } else {
-            (
-                "reconnect_failed",
-                slot.client
-                    .wait_for(timeout, |o| matches!(o, Observed::ReconnectFailed))
-                    .await,
-            )
+            ("reconnect_failed", |o| {
+                matches!(o, Observed::ReconnectFailed)
+            })
         };
+        let slot = self.slot(name)?;
+        // Reconnects belong to the whole client, not to a namespace.
+        let seen = slot
+            .client
+            .wait_for(timeout, |o| kind(o) && o.nsp().is_none_or(|n| n == nsp))
+            .await;
         let seen = seen.ok_or_else(|| format!("expected {what} on {nsp} within {timeout:?}"))?;
         match (&seen.what, &step.connect_error, &step.disconnect) {
             (Observed::ConnectError { message, data, .. }, Some(want), _) => {

@@ -242,11 +242,6 @@ impl RunningTarget {
         self.launched()?.spawn().await
     }
 
-    /// The server's log so far (launched targets).
-    pub fn log(&self) -> String {
-        self.process.as_ref().map(Launched::log).unwrap_or_default()
-    }
-
     /// Stops a launched server; a URL target is left alone.
     pub async fn shutdown(mut self) {
         if let Some(process) = self.process.as_mut() {

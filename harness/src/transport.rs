@@ -51,6 +51,11 @@ pub struct EndpointOptions {
 
 impl EndpointOptions {
     pub fn new(base_url: impl Into<String>) -> Self {
+        Self::with_http(base_url, reqwest::Client::new())
+    }
+
+    /// Like [`EndpointOptions::new`], with a given HTTP client (many clients can share one).
+    pub fn with_http(base_url: impl Into<String>, http: reqwest::Client) -> Self {
         Self {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             path: "/socket.io/".to_owned(),
@@ -59,7 +64,7 @@ impl EndpointOptions {
             transport: TransportKind::Websocket,
             timeout: Duration::from_secs(5),
             ws_read_buffer: 4096,
-            http: reqwest::Client::new(),
+            http,
         }
     }
 

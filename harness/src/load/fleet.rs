@@ -52,9 +52,8 @@ impl Fleet {
         let ramp = std::sync::Arc::new(Semaphore::new(options.ramp_concurrency.max(1)));
         let mut commands = Vec::with_capacity(tokens.len());
         for (index, token) in tokens.into_iter().enumerate() {
-            let mut endpoint = EndpointOptions::new(options.base_url.clone());
+            let mut endpoint = EndpointOptions::with_http(options.base_url.clone(), http.clone());
             endpoint.transport = TransportKind::Websocket;
-            endpoint.http = http.clone();
             endpoint.ws_read_buffer = 1024;
             endpoint.timeout = Duration::from_secs(20);
             let client_options = ClientOptions {
