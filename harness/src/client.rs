@@ -4,7 +4,8 @@
 //! notices a dead server after `pingInterval + pingTimeout`, connects namespaces with their auth,
 //! tracks acks in both directions with timeouts, and reconnects with the official client's
 //! back-off, re-joining every namespace with the same auth. The caller sends [`Command`]s through
-//! the handle and reads observations in order. Disconnect reasons and error messages are named
+//! the handle and reads observations in order; a load generator runs the driver in its own task
+//! with [`run_observed`] and is handed each observation as it happens. Disconnect reasons and error messages are named
 //! as the official JavaScript client names them, so transcripts read the same.
 
 use std::collections::{HashMap, VecDeque};
@@ -243,20 +244,17 @@ impl Client {
     pub fn connect(options: ClientOptions) -> Self {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (observation_tx, observations) = mpsc::unbounded_channel();
-        let driver = Driver::new(options, command_rx, observation_tx);
-        tokio::spawn(driver.run());
+        let observer = Box::new(move |observation| {
+            // The handle may be gone; the driver then finishes when its commands end.
+            let _ = observation_tx.send(observation);
+        });
+        tokio::spawn(Driver::new(options, command_rx, observer).run());
         Self {
             commands,
             observations,
             history: Vec::new(),
             unconsumed: VecDeque::new(),
         }
-    }
-
-    /// A sender for commands that outlives borrows of the handle (load tests drive many clients
-    /// from one place while each client's observations are read by its own task).
-    pub fn commands(&self) -> mpsc::UnboundedSender<Command> {
-        self.commands.clone()
     }
 
     pub fn send(&self, command: Command) -> Result<(), ClientClosed> {
@@ -293,14 +291,6 @@ impl Client {
     /// Everything observed so far (only what has been pulled by `next` or `wait_for`).
     pub fn history(&self) -> &[Observation] {
         &self.history
-    }
-
-    /// Drops what has been taken (a load-test client keeps no history); what no `wait_for`
-    /// has taken yet stays.
-    pub fn forget(&mut self) {
-        let kept: Vec<Observation> = self.unconsumed().cloned().collect();
-        self.unconsumed = (0..kept.len()).collect();
-        self.history = kept;
     }
 
     /// Observations received but not yet taken by a matching `wait_for`.
@@ -389,11 +379,27 @@ enum SessionEnd {
     Lost(&'static str),
 }
 
+/// Where a driver's observations go, in order.
+type Observer = Box<dyn Fn(Observation) + Send + Sync>;
+
+/// Runs a client in the calling task until it finishes (closed, its command senders gone, or
+/// out of reconnection attempts), handing every observation to `observer` as it happens. A load
+/// generator with thousands of clients uses this: no handle task, no queue, no history.
+pub async fn run_observed(
+    options: ClientOptions,
+    commands: mpsc::UnboundedReceiver<Command>,
+    observer: impl Fn(Observation) + Send + Sync + 'static,
+) {
+    Driver::new(options, commands, Box::new(observer))
+        .run()
+        .await;
+}
+
 struct Driver {
     options: ClientOptions,
     started: Instant,
     commands: mpsc::UnboundedReceiver<Command>,
-    observations: mpsc::UnboundedSender<Observation>,
+    observer: Observer,
     namespaces: Vec<Namespace>,
     /// The session is ending by [`Command::SimulateNetworkLoss`]: drop it without a goodbye.
     network_lost: bool,
@@ -403,7 +409,7 @@ impl Driver {
     fn new(
         options: ClientOptions,
         commands: mpsc::UnboundedReceiver<Command>,
-        observations: mpsc::UnboundedSender<Observation>,
+        observer: Observer,
     ) -> Self {
         let namespaces = options
             .namespaces
@@ -415,14 +421,14 @@ impl Driver {
             options,
             started: Instant::now(),
             commands,
-            observations,
+            observer,
             namespaces,
             network_lost: false,
         }
     }
 
     fn observe(&self, what: Observed) {
-        let _ = self.observations.send(Observation {
+        (self.observer)(Observation {
             at: self.started.elapsed(),
             what,
         });
@@ -548,7 +554,9 @@ impl Driver {
             ping_timeout: link.handshake.ping_timeout,
             max_payload: link.handshake.max_payload,
         });
-        let mut heartbeat = Self::heartbeat_deadline(&link);
+        // One timer for the session, moved on each ping rather than made anew on every packet.
+        let heartbeat = tokio::time::sleep_until(Self::heartbeat_deadline(&link));
+        tokio::pin!(heartbeat);
         let to_connect: Vec<usize> = (0..self.namespaces.len())
             .filter(|&i| self.namespaces[i].active)
             .collect();
@@ -568,7 +576,7 @@ impl Driver {
                     let event = event.unwrap_or(LinkEvent::Closed { reason: "transport close", detail: String::new() });
                     match event {
                         LinkEvent::Packet(EnginePacket::Ping(data)) => {
-                            heartbeat = Self::heartbeat_deadline(&link);
+                            heartbeat.as_mut().reset(Self::heartbeat_deadline(&link));
                             if self.options.observe_heartbeat { self.observe(Observed::Ping); }
                             let _ = link.commands.send(LinkCommand::Send(EnginePacket::Pong(data)));
                         }
@@ -579,7 +587,7 @@ impl Driver {
                         LinkEvent::Closed { reason, .. } => break SessionEnd::Lost(reason),
                     }
                 }
-                () = tokio::time::sleep_until(heartbeat) => break SessionEnd::Lost("ping timeout"),
+                () = &mut heartbeat => break SessionEnd::Lost("ping timeout"),
                 () = sleep_until_option(ack_deadline) => self.expire_acks(),
             }
         };

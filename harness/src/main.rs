@@ -16,6 +16,11 @@ use sio_harness::snapshot::{self, UpdateMode};
 use sio_harness::suite::{self, Outcome, SuiteOptions};
 use sio_harness::target::{RunningTarget, Target};
 
+// mimalloc, as in the server: the load modes allocate per message across worker threads, and the
+// load generator must cost as little CPU as it can on the cores it shares with the server.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXIT_FAILED: u8 = 1;
 const EXIT_SCENARIO_ERROR: u8 = 3;
 const EXIT_TARGET_ERROR: u8 = 4;

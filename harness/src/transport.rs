@@ -5,13 +5,14 @@
 //! The upgrade is done before the link is handed over (probe, pause polling, `5`), so the
 //! Socket.IO layer above always starts on the final transport and transcripts are stable.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
@@ -47,6 +48,10 @@ pub struct EndpointOptions {
     pub ws_read_buffer: usize,
     /// HTTP client shared by polling transports (cheap to clone).
     pub http: reqwest::Client,
+    /// Source address for websocket connections. A load generator on one host spreads its
+    /// clients over several loopback addresses, as real clients come from many hosts: with one
+    /// address the kernel searches an ever fuller ephemeral port range on every connect.
+    pub local_address: Option<IpAddr>,
 }
 
 impl EndpointOptions {
@@ -65,6 +70,7 @@ impl EndpointOptions {
             timeout: Duration::from_secs(5),
             ws_read_buffer: 4096,
             http,
+            local_address: None,
         }
     }
 
@@ -210,13 +216,65 @@ async fn connect_ws(options: &EndpointOptions, sid: Option<&str>) -> Result<Ws, 
         let value = HeaderValue::from_str(value).map_err(|e| ws_error(e.to_string()))?;
         request.headers_mut().append(name, value);
     }
+    let stream = connect_tcp(&request, options.local_address)
+        .await
+        .map_err(ws_error)?;
     let config = WebSocketConfig::default()
         .read_buffer_size(options.ws_read_buffer)
         .write_buffer_size(0);
-    let (ws, _response) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
-        .await
-        .map_err(|e| ws_error(e.to_string()))?;
+    let (ws, _response) = tokio_tungstenite::client_async_with_config(
+        request,
+        MaybeTlsStream::Plain(stream),
+        Some(config),
+    )
+    .await
+    .map_err(|e| ws_error(e.to_string()))?;
     Ok(ws)
+}
+
+/// Opens the TCP connection under a websocket request, from `local_address` if one is given.
+async fn connect_tcp(
+    request: &tungstenite::handshake::client::Request,
+    local_address: Option<IpAddr>,
+) -> Result<TcpStream, String> {
+    let uri = request.uri();
+    if uri.scheme_str() != Some("ws") {
+        return Err(format!(
+            "unsupported scheme in {uri} (only ws:// and http:// are supported)"
+        ));
+    }
+    let host = uri.host().ok_or_else(|| format!("no host in {uri}"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    let mut last_error = format!("{host} did not resolve");
+    for address in tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("resolving {host}: {e}"))?
+    {
+        let socket = if address.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        };
+        let attempt = async {
+            let socket = socket?;
+            if let Some(local) = local_address.filter(|local| local.is_ipv4() == address.is_ipv4())
+            {
+                // Without it, these ports (and their TIME-WAIT) would refuse a server's later
+                // wildcard listen on the same port number for a minute.
+                socket.set_reuseaddr(true)?;
+                socket.bind((local, 0).into())?;
+            }
+            let stream = socket.connect(address).await?;
+            stream.set_nodelay(true)?;
+            Ok::<_, std::io::Error>(stream)
+        };
+        match attempt.await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last_error = format!("connecting to {address}: {e}"),
+        }
+    }
+    Err(last_error)
 }
 
 async fn next_ws_packet(ws: &mut Ws) -> Result<EnginePacket, OpenError> {

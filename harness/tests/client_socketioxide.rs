@@ -253,3 +253,68 @@ async fn a_server_that_stops_pinging_is_a_ping_timeout() {
     );
     silent.abort();
 }
+
+#[tokio::test]
+async fn a_client_run_in_place_reports_to_its_observer_and_connects_from_the_chosen_address() {
+    let (layer, io) = SocketIo::builder().build_layer();
+    io.ns("/", async |socket: SocketRef| {
+        let peer = socket
+            .req_parts()
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip().to_string());
+        let _ = socket.emit("peer", &peer);
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new().layer(layer);
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+
+    let mut client_options = options(addr, TransportKind::Websocket);
+    client_options.endpoint.local_address = Some("127.1.2.3".parse().expect("address"));
+    let (observed_tx, mut observed) = tokio::sync::mpsc::unbounded_channel();
+    let (commands, command_rx) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(sio_harness::client::run_observed(
+        client_options,
+        command_rx,
+        move |observation| {
+            let _ = observed_tx.send(observation.what);
+        },
+    ));
+    let next = async |observed: &mut tokio::sync::mpsc::UnboundedReceiver<Observed>| {
+        tokio::time::timeout(Duration::from_secs(5), observed.recv())
+            .await
+            .expect("an observation in time")
+            .expect("the driver is running")
+    };
+    assert!(matches!(next(&mut observed).await, Observed::Open { .. }));
+    assert!(matches!(
+        next(&mut observed).await,
+        Observed::Connect { .. }
+    ));
+    match next(&mut observed).await {
+        Observed::Event { event, args, .. } => {
+            assert_eq!(event, "peer");
+            assert_eq!(args, vec![json!("127.1.2.3")]);
+        }
+        other => panic!("expected the peer event, got {other:?}"),
+    }
+    // Dropping every command sender is the end of the client, as closing it would be.
+    drop(commands);
+    match next(&mut observed).await {
+        Observed::Disconnect { reason, .. } => assert_eq!(reason, "io client disconnect"),
+        other => panic!("expected a disconnect, got {other:?}"),
+    }
+    tokio::time::timeout(Duration::from_secs(5), driver)
+        .await
+        .expect("the driver finishes")
+        .expect("the driver does not panic");
+    io.close().await;
+    server.abort();
+}

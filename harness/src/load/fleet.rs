@@ -1,14 +1,18 @@
-//! Many clients at once, each read by its own small task that reports only milestones: when a
+//! Many clients at once, each driven in its own task that reports only milestones: when a
 //! reconnect attempt starts, when the client is back and re-subscribed (`status:current`), a
 //! failure, or a `service:status` message (fan-out).
 
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
-use crate::client::{Client, ClientOptions, Command, NamespaceOptions, Observed, ReconnectPolicy};
+use crate::client::{
+    self, ClientOptions, Command, NamespaceOptions, Observation, Observed, ReconnectPolicy,
+};
 use crate::transport::{EndpointOptions, TransportKind};
 
 /// What a fleet member reports.
@@ -51,10 +55,12 @@ impl Fleet {
         let http = reqwest::Client::new();
         let ramp = std::sync::Arc::new(Semaphore::new(options.ramp_concurrency.max(1)));
         let mut commands = Vec::with_capacity(tokens.len());
+        let sources = source_addresses(&options.base_url, tokens.len());
         for (index, token) in tokens.into_iter().enumerate() {
             let mut endpoint = EndpointOptions::with_http(options.base_url.clone(), http.clone());
             endpoint.transport = TransportKind::Websocket;
             endpoint.ws_read_buffer = 1024;
+            endpoint.local_address = sources.get(index % sources.len().max(1)).copied();
             endpoint.timeout = Duration::from_secs(20);
             let client_options = ClientOptions {
                 endpoint,
@@ -74,9 +80,21 @@ impl Fleet {
             let reports = report_tx.clone();
             let ramp = ramp.clone();
             tokio::spawn(async move {
-                let permit = ramp.acquire_owned().await.ok();
-                let client = Client::connect(client_options);
-                watch(index, client, command_rx, reports, permit).await;
+                // Held until the first connect is settled, so the ramp bounds attempts in flight.
+                let permit = Mutex::new(ramp.acquire_owned().await.ok());
+                let observer = move |observation: Observation| {
+                    if let Some(milestone) = milestone(observation.what) {
+                        if matches!(milestone, Milestone::Ready | Milestone::Failure(_)) {
+                            permit.lock().map(|mut held| held.take()).ok();
+                        }
+                        let _ = reports.send(Report {
+                            client: index,
+                            at: Instant::now(),
+                            milestone,
+                        });
+                    }
+                };
+                client::run_observed(client_options, command_rx, observer).await;
             });
         }
         Self { commands, reports }
@@ -108,48 +126,77 @@ impl Fleet {
     }
 }
 
-async fn watch(
-    index: usize,
-    mut client: Client,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    reports: mpsc::UnboundedSender<Report>,
-    mut ramp_permit: Option<tokio::sync::OwnedSemaphorePermit>,
-) {
-    let report = |milestone| {
-        let _ = reports.send(Report {
-            client: index,
-            at: Instant::now(),
-            milestone,
-        });
-    };
-    loop {
-        tokio::select! {
-            command = commands.recv() => match command {
-                Some(command) => { let _ = client.send(command); }
-                None => { client.close(); return; }
-            },
-            observation = client.next(Duration::from_secs(3600)) => {
-                let Some(observation) = observation else { return };
-                match observation.what {
-                    Observed::Event { event, .. } if event == "status:current" => {
-                        drop(ramp_permit.take());
-                        report(Milestone::Ready);
-                    }
-                    Observed::Event { event, args, .. } if event == "service:status" => {
-                        let status = args.first().and_then(|a| a.get("status")).and_then(Value::as_str).unwrap_or_default();
-                        report(Milestone::Message(status.to_owned()));
-                    }
-                    Observed::ReconnectAttempt { .. } => report(Milestone::Attempt),
-                    Observed::ConnectError { message, .. } | Observed::ReconnectError { message, .. } => {
-                        drop(ramp_permit.take());
-                        report(Milestone::Failure(message));
-                    }
-                    Observed::ReconnectFailed => report(Milestone::GaveUp),
-                    _ => {}
-                }
-                // Keep no history: a load client must stay small.
-                client.forget();
-            }
+/// Clients that share a source address.
+const CLIENTS_PER_SOURCE: usize = 64;
+
+/// Source addresses for `clients` connections to `base_url`: for an IPv4 loopback target, one
+/// address of 127.0.0.0/8 per [`CLIENTS_PER_SOURCE`] clients, so each address keeps few
+/// connections and few TIME-WAIT ports and the kernel finds a free port at once; none otherwise
+/// (the system picks, as for any client).
+fn source_addresses(base_url: &str, clients: usize) -> Vec<IpAddr> {
+    let loopback_target = reqwest::Url::parse(base_url)
+        .ok()
+        .and_then(|url| {
+            url.host_str().map(|host| {
+                host == "localhost"
+                    || host
+                        .parse::<Ipv4Addr>()
+                        .is_ok_and(|address| address.is_loopback())
+            })
+        })
+        .unwrap_or(false);
+    if !loopback_target {
+        return Vec::new();
+    }
+    // 127.1.0.1 upwards, away from 127.0.0.1 where the servers listen.
+    let first = u32::from(Ipv4Addr::new(127, 1, 0, 1));
+    (0..clients.div_ceil(CLIENTS_PER_SOURCE).clamp(1, 1 << 16) as u32)
+        .map(|offset| IpAddr::V4(Ipv4Addr::from(first + offset)))
+        .collect()
+}
+
+/// What a load test wants to know of an observation.
+fn milestone(observed: Observed) -> Option<Milestone> {
+    match observed {
+        Observed::Event { event, .. } if event == "status:current" => Some(Milestone::Ready),
+        Observed::Event { event, args, .. } if event == "service:status" => {
+            let status = args
+                .first()
+                .and_then(|a| a.get("status"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            Some(Milestone::Message(status.to_owned()))
         }
+        Observed::ReconnectAttempt { .. } => Some(Milestone::Attempt),
+        Observed::ConnectError { message, .. } | Observed::ReconnectError { message, .. } => {
+            Some(Milestone::Failure(message))
+        }
+        Observed::ReconnectFailed => Some(Milestone::GaveUp),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_targets_get_one_source_address_per_group_of_clients() {
+        let sources = source_addresses("http://127.0.0.1:3000", 20_000);
+        assert_eq!(sources.len(), 20_000usize.div_ceil(CLIENTS_PER_SOURCE));
+        assert_eq!(sources[0], IpAddr::V4(Ipv4Addr::new(127, 1, 0, 1)));
+        assert_eq!(sources[255], IpAddr::V4(Ipv4Addr::new(127, 1, 1, 0)));
+        assert!(sources.iter().all(IpAddr::is_loopback));
+        let unique: std::collections::HashSet<_> = sources.iter().collect();
+        assert_eq!(unique.len(), sources.len());
+        assert_eq!(source_addresses("http://localhost:3000", 1).len(), 1);
+    }
+
+    #[test]
+    fn other_targets_let_the_system_choose() {
+        assert!(source_addresses("http://10.0.0.5:3000", 1000).is_empty());
+        assert!(source_addresses("http://example.org", 1000).is_empty());
+        assert!(source_addresses("http://[::1]:3000", 1000).is_empty());
+        assert!(source_addresses("not a url", 1000).is_empty());
     }
 }

@@ -1,7 +1,8 @@
 //! Load mode: reconnect storms and fan-out against a target, with the figures that decide them.
 //!
-//! [`fleet`] starts many lean clients (one shared HTTP client, small websocket buffers), each
-//! read by its own task that reports only the moments that matter; [`storm`] and [`fanout`]
+//! [`fleet`] starts many lean clients (one shared HTTP client, small websocket buffers, source
+//! addresses spread over loopback), each driven in its own task that reports only the moments
+//! that matter; [`storm`] and [`fanout`]
 //! drive the fleet; [`metrics`] reads the server's and the kernel's counters from `/proc` and
 //! summarises latencies.
 
