@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::codec::engine::{EnginePacket, Frame};
 use crate::codec::socket::{Assembler, Packet, PacketKind};
-use crate::transport::{self, EndpointOptions, Link, LinkCommand, LinkEvent, TransportKind};
+use crate::transport::{self, EndpointOptions, Link, LinkEvent, TransportKind};
 
 /// The official client's reconnection settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -561,7 +561,7 @@ impl Driver {
             .filter(|&i| self.namespaces[i].active)
             .collect();
         for i in to_connect {
-            self.send_connect(&link, i);
+            self.send_connect(&mut link, i);
         }
         let mut assembler = Assembler::default();
         let end = loop {
@@ -570,18 +570,17 @@ impl Driver {
             tokio::select! {
                 biased;
                 command = self.commands.recv() => {
-                    if let Some(end) = self.on_command(&link, command) { break end; }
+                    if let Some(end) = self.on_command(&mut link, command) { break end; }
                 }
-                event = link.events.recv() => {
-                    let event = event.unwrap_or(LinkEvent::Closed { reason: "transport close", detail: String::new() });
+                event = link.next_event() => {
                     match event {
                         LinkEvent::Packet(EnginePacket::Ping(data)) => {
                             heartbeat.as_mut().reset(Self::heartbeat_deadline(&link));
                             if self.options.observe_heartbeat { self.observe(Observed::Ping); }
-                            let _ = link.commands.send(LinkCommand::Send(EnginePacket::Pong(data)));
+                            link.send(EnginePacket::Pong(data));
                         }
                         LinkEvent::Packet(packet) => {
-                            if let Some(end) = self.on_engine_packet(&link, &mut assembler, packet) { break end; }
+                            if let Some(end) = self.on_engine_packet(&mut link, &mut assembler, packet) { break end; }
                         }
                         LinkEvent::Malformed(_) => break SessionEnd::Lost("parse error"),
                         LinkEvent::Closed { reason, .. } => break SessionEnd::Lost(reason),
@@ -591,16 +590,15 @@ impl Driver {
                 () = sleep_until_option(ack_deadline) => self.expire_acks(),
             }
         };
-        let goodbye = match end {
-            SessionEnd::Lost("transport error") if self.network_lost => LinkCommand::Abort,
-            _ => LinkCommand::Close,
-        };
+        match end {
+            SessionEnd::Lost("transport error") if self.network_lost => link.abort(),
+            _ => link.close(),
+        }
         self.network_lost = false;
-        let _ = link.commands.send(goodbye);
         end
     }
 
-    fn send_connect(&mut self, link: &Link, index: usize) {
+    fn send_connect(&mut self, link: &mut Link, index: usize) {
         if let Some(ns) = self.namespaces.get_mut(index) {
             ns.state = NsState::Connecting;
             send_packet(
@@ -610,7 +608,7 @@ impl Driver {
         }
     }
 
-    fn on_command(&mut self, link: &Link, command: Option<Command>) -> Option<SessionEnd> {
+    fn on_command(&mut self, link: &mut Link, command: Option<Command>) -> Option<SessionEnd> {
         match command {
             None | Some(Command::Close) => {
                 let connected: Vec<String> = self
@@ -687,7 +685,7 @@ impl Driver {
                 (!self.any_active()).then_some(SessionEnd::Finished)
             }
             Some(Command::Raw(frame)) => {
-                let _ = link.commands.send(LinkCommand::Raw(frame));
+                link.send_raw(frame);
                 None
             }
             Some(Command::SimulateNetworkLoss) => {
@@ -699,7 +697,7 @@ impl Driver {
 
     fn send_event(
         &mut self,
-        link: &Link,
+        link: &mut Link,
         index: usize,
         event: String,
         args: Vec<Value>,
@@ -731,7 +729,7 @@ impl Driver {
 
     fn on_engine_packet(
         &mut self,
-        link: &Link,
+        link: &mut Link,
         assembler: &mut Assembler,
         packet: EnginePacket,
     ) -> Option<SessionEnd> {
@@ -757,7 +755,7 @@ impl Driver {
         }
     }
 
-    fn on_socket_packet(&mut self, link: &Link, packet: Packet) -> Option<SessionEnd> {
+    fn on_socket_packet(&mut self, link: &mut Link, packet: Packet) -> Option<SessionEnd> {
         let index = self
             .namespaces
             .iter()
@@ -899,14 +897,10 @@ impl Namespace {
     }
 }
 
-fn send_packet(link: &Link, packet: &Packet) {
-    let _ = link
-        .commands
-        .send(LinkCommand::Send(EnginePacket::Message(packet.encode())));
+fn send_packet(link: &mut Link, packet: &Packet) {
+    link.send(EnginePacket::Message(packet.encode()));
     for attachment in &packet.attachments {
-        let _ = link
-            .commands
-            .send(LinkCommand::Send(EnginePacket::Binary(attachment.clone())));
+        link.send(EnginePacket::Binary(attachment.clone()));
     }
 }
 

@@ -1,13 +1,17 @@
 //! Engine.IO transports: websocket, long-polling, and polling upgraded to websocket.
 //!
-//! [`open`] performs the handshake on the chosen transport and returns a [`Link`]: a stream of
-//! incoming Engine.IO packets and a sender for outgoing ones, the same whatever the transport.
+//! [`open`] performs the handshake on the chosen transport and returns a [`Link`]: incoming
+//! Engine.IO packets one at a time and a queue for outgoing ones, the same whatever the
+//! transport. A websocket is read and written in the link owner's own task; long-polling runs
+//! its requests in tasks of its own behind two channels.
 //! The upgrade is done before the link is handed over (probe, pause polling, `5`), so the
 //! Socket.IO layer above always starts on the final transport and transcripts are stable.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -147,9 +151,9 @@ pub enum LinkEvent {
     },
 }
 
-/// What the layer above asks of the transport.
+/// What the layer above asks of a queued (long-polling) transport's tasks.
 #[derive(Debug)]
-pub enum LinkCommand {
+enum LinkCommand {
     Send(EnginePacket),
     /// Bytes sent as they are, for malformed-input tests.
     Raw(Frame),
@@ -162,8 +166,159 @@ pub enum LinkCommand {
 pub struct Link {
     pub handshake: Handshake,
     pub transport: TransportKind,
-    pub events: mpsc::UnboundedReceiver<LinkEvent>,
-    pub commands: mpsc::UnboundedSender<LinkCommand>,
+    io: LinkIo,
+}
+
+enum LinkIo {
+    /// A websocket read and written in the owner's own task: no task or queue per message in
+    /// between, which is what keeps thousands of load-test clients cheap.
+    Websocket(Box<WsLink>),
+    /// Long-polling, served by a reader and a writer task.
+    Queued {
+        events: mpsc::UnboundedReceiver<LinkEvent>,
+        commands: mpsc::UnboundedSender<LinkCommand>,
+    },
+}
+
+struct WsLink {
+    ws: Ws,
+    /// Packets that arrived before the link existed (during an upgrade), delivered first.
+    early: VecDeque<EnginePacket>,
+    /// Frames accepted by [`Link::send`], written while the owner waits in [`Link::next_event`].
+    outbox: VecDeque<Message>,
+    /// A flush found the socket full; the next poll finishes it.
+    unflushed: bool,
+}
+
+impl Link {
+    /// The next thing the transport has to say; queued frames are written meanwhile.
+    /// Cancel-safe: nothing is lost when a `select!` drops the future.
+    pub async fn next_event(&mut self) -> LinkEvent {
+        match &mut self.io {
+            LinkIo::Websocket(link) => std::future::poll_fn(|cx| link.poll_event(cx)).await,
+            LinkIo::Queued { events, .. } => {
+                events.recv().await.unwrap_or_else(|| LinkEvent::Closed {
+                    reason: "transport close",
+                    detail: String::new(),
+                })
+            }
+        }
+    }
+
+    /// Queues a packet for the server.
+    pub fn send(&mut self, packet: EnginePacket) {
+        match &mut self.io {
+            LinkIo::Websocket(link) => link.outbox.push_back(to_message(packet.to_frame())),
+            LinkIo::Queued { commands, .. } => {
+                let _ = commands.send(LinkCommand::Send(packet));
+            }
+        }
+    }
+
+    /// Queues bytes exactly as given, for malformed-input tests.
+    pub fn send_raw(&mut self, frame: Frame) {
+        match &mut self.io {
+            LinkIo::Websocket(link) => link.outbox.push_back(to_message(frame)),
+            LinkIo::Queued { commands, .. } => {
+                let _ = commands.send(LinkCommand::Raw(frame));
+            }
+        }
+    }
+
+    /// Ends the session: what is queued is sent, then the transport is closed (`Close`), in
+    /// the background so the owner can go on.
+    pub fn close(self) {
+        match self.io {
+            LinkIo::Websocket(link) => {
+                let WsLink { mut ws, outbox, .. } = *link;
+                tokio::spawn(async move {
+                    for message in outbox {
+                        if ws.feed(message).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = ws.close(None).await;
+                });
+            }
+            LinkIo::Queued { commands, .. } => {
+                let _ = commands.send(LinkCommand::Close);
+            }
+        }
+    }
+
+    /// Drops the connection without a goodbye, as a network failure would.
+    pub fn abort(self) {
+        if let LinkIo::Queued { commands, .. } = self.io {
+            let _ = commands.send(LinkCommand::Abort);
+        }
+    }
+}
+
+impl WsLink {
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<LinkEvent> {
+        if let Some(packet) = self.early.pop_front() {
+            return Poll::Ready(LinkEvent::Packet(packet));
+        }
+        if let Err(e) = self.poll_write(cx) {
+            return Poll::Ready(LinkEvent::Closed {
+                reason: ws_close_reason(Some(&e)),
+                detail: e.to_string(),
+            });
+        }
+        loop {
+            let event = match ready!(self.ws.poll_next_unpin(cx)) {
+                Some(Ok(Message::Text(text))) => match EnginePacket::decode_text(text.as_str()) {
+                    Ok(packet) => LinkEvent::Packet(packet),
+                    Err(e) => LinkEvent::Malformed(e.to_string()),
+                },
+                Some(Ok(Message::Binary(bytes))) => {
+                    LinkEvent::Packet(EnginePacket::Binary(bytes.to_vec()))
+                }
+                Some(Ok(Message::Close(frame))) => LinkEvent::Closed {
+                    reason: "transport close",
+                    detail: frame
+                        .map(|f| format!("close frame {}", f.code))
+                        .unwrap_or_default(),
+                },
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => LinkEvent::Closed {
+                    reason: ws_close_reason(Some(&e)),
+                    detail: e.to_string(),
+                },
+                None => LinkEvent::Closed {
+                    reason: "transport close",
+                    detail: "stream ended".into(),
+                },
+            };
+            return Poll::Ready(event);
+        }
+    }
+
+    /// Writes what the outbox holds, as far as the socket takes it now.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<(), tungstenite::Error> {
+        let mut wrote = false;
+        while !self.outbox.is_empty() {
+            match self.ws.poll_ready_unpin(cx) {
+                Poll::Ready(ready) => ready?,
+                Poll::Pending => return Ok(()),
+            }
+            if let Some(message) = self.outbox.pop_front() {
+                self.ws.start_send_unpin(message)?;
+                wrote = true;
+            }
+        }
+        if wrote || self.unflushed {
+            // Pending means the socket is full; the waker brings us back to finish.
+            match self.ws.poll_flush_unpin(cx) {
+                Poll::Ready(flushed) => {
+                    self.unflushed = false;
+                    flushed?;
+                }
+                Poll::Pending => self.unflushed = true,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Opens a session on the configured transport, upgrading if asked.
@@ -185,12 +340,7 @@ async fn open_inner(options: &EndpointOptions) -> Result<Link, OpenError> {
                     )));
                 }
             };
-            Ok(spawn_ws_link(
-                ws,
-                handshake,
-                TransportKind::Websocket,
-                Vec::new(),
-            ))
+            Ok(ws_link(ws, handshake, TransportKind::Websocket, Vec::new()))
         }
         TransportKind::Polling => {
             let (handshake, early) = polling_handshake(options).await?;
@@ -339,75 +489,21 @@ fn link_channels(early: Vec<EnginePacket>) -> LinkChannels {
     (event_tx, events, commands, command_rx)
 }
 
-fn spawn_ws_link(
+fn ws_link(
     ws: Ws,
     handshake: Handshake,
     transport: TransportKind,
     early: Vec<EnginePacket>,
 ) -> Link {
-    let (event_tx, events, commands, mut command_rx) = link_channels(early);
-    let (mut sink, mut stream) = ws.split();
-    let reader_tx = event_tx.clone();
-    let reader = tokio::spawn(async move {
-        loop {
-            let event = match stream.next().await {
-                Some(Ok(Message::Text(text))) => match EnginePacket::decode_text(text.as_str()) {
-                    Ok(packet) => LinkEvent::Packet(packet),
-                    Err(e) => LinkEvent::Malformed(e.to_string()),
-                },
-                Some(Ok(Message::Binary(bytes))) => {
-                    LinkEvent::Packet(EnginePacket::Binary(bytes.to_vec()))
-                }
-                Some(Ok(Message::Close(frame))) => LinkEvent::Closed {
-                    reason: "transport close",
-                    detail: frame
-                        .map(|f| format!("close frame {}", f.code))
-                        .unwrap_or_default(),
-                },
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => LinkEvent::Closed {
-                    reason: ws_close_reason(Some(&e)),
-                    detail: e.to_string(),
-                },
-                None => LinkEvent::Closed {
-                    reason: "transport close",
-                    detail: "stream ended".into(),
-                },
-            };
-            let closed = matches!(event, LinkEvent::Closed { .. });
-            if reader_tx.send(event).is_err() || closed {
-                return;
-            }
-        }
-    });
-    tokio::spawn(async move {
-        while let Some(command) = command_rx.recv().await {
-            let message = match command {
-                LinkCommand::Send(packet) => to_message(packet.to_frame()),
-                LinkCommand::Raw(frame) => to_message(frame),
-                LinkCommand::Close => break,
-                LinkCommand::Abort => {
-                    reader.abort();
-                    return;
-                }
-            };
-            if let Err(e) = sink.send(message).await {
-                let _ = event_tx.send(LinkEvent::Closed {
-                    reason: ws_close_reason(Some(&e)),
-                    detail: e.to_string(),
-                });
-                break;
-            }
-        }
-        // Client-side close: the reader must stop too, or it would report the close as a loss.
-        reader.abort();
-        let _ = sink.close().await;
-    });
     Link {
         handshake,
         transport,
-        events,
-        commands,
+        io: LinkIo::Websocket(Box::new(WsLink {
+            ws,
+            early: early.into(),
+            outbox: VecDeque::new(),
+            unflushed: false,
+        })),
     }
 }
 
@@ -567,8 +663,7 @@ fn spawn_polling_link(
     Link {
         handshake,
         transport: TransportKind::Polling,
-        events,
-        commands,
+        io: LinkIo::Queued { events, commands },
     }
 }
 
@@ -621,10 +716,5 @@ async fn upgrade(options: &EndpointOptions) -> Result<Link, OpenError> {
             carried.push(packet);
         }
     }
-    Ok(spawn_ws_link(
-        ws,
-        handshake,
-        TransportKind::Upgrade,
-        carried,
-    ))
+    Ok(ws_link(ws, handshake, TransportKind::Upgrade, carried))
 }

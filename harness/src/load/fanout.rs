@@ -1,5 +1,8 @@
 //! Fan-out: one event to N subscribers, repeated. Each message is a `PUT /api/v1/status/fanout`
 //! whose status names the message, so every delivery's latency is measured from its request.
+//! A message is sent once the previous one has reached every subscriber (or given up on the
+//! rest) and the interval has passed: each latency is then that of one fan-out, not of a queue
+//! of them behind a load generator that shares the server's cores.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -75,14 +78,10 @@ pub async fn run(
     let cpu_before = sample(target.pid());
     let http = reqwest::Client::new();
     let url = format!("{}/api/v1/status/fanout", target.base_url);
-    let mut deliveries = Deliveries {
-        sent_at: HashMap::new(),
-        latencies: Vec::new(),
-        slowest: HashMap::new(),
-    };
+    let mut deliveries = Deliveries::default();
     for k in 0..options.messages {
         let label = format!("m{k}");
-        deliveries.sent_at.insert(label.clone(), Instant::now());
+        deliveries.sent(&label);
         let response = http
             .put(&url)
             .bearer_auth(&admin)
@@ -93,7 +92,12 @@ pub async fn run(
         if !response.status().is_success() {
             return Err(format!("PUT {url}: {}", response.status()));
         }
-        // Take deliveries while waiting for the next send.
+        fleet
+            .collect(Instant::now() + MESSAGE_DEADLINE, |r| {
+                deliveries.take(r);
+                deliveries.delivered(&label) >= options.clients
+            })
+            .await;
         fleet
             .collect(Instant::now() + options.interval, |r| {
                 deliveries.take(r);
@@ -101,25 +105,13 @@ pub async fn run(
             })
             .await;
     }
-    let expected = options.clients * options.messages;
-    if deliveries.latencies.len() < expected {
-        let grace = Instant::now() + Duration::from_secs(5);
-        fleet
-            .collect(grace, |r| {
-                deliveries.take(r) && deliveries.latencies.len() >= expected
-            })
-            .await;
-    }
     let cpu_after = sample(target.pid());
     fleet.broadcast(|| Command::Close);
-    let Deliveries {
-        mut latencies,
-        slowest,
-        ..
-    } = deliveries;
+    let expected = options.clients * options.messages;
+    // Time spent delivering: for each message, from its request to its last delivery.
+    let busy: Duration = deliveries.messages.values().map(|m| m.slowest).sum();
+    let mut latencies = deliveries.latencies;
     let delivered = latencies.len();
-    // Time the server spent delivering: for each message, from its request to its last delivery.
-    let busy: Duration = slowest.values().sum();
     Ok(FanoutReport {
         target: name.to_owned(),
         clients: options.clients,
@@ -135,28 +127,50 @@ pub async fn run(
     })
 }
 
-/// Latency of every delivery, by the message it delivers.
+/// How long a message may take to reach every subscriber; what has not arrived by then is lost.
+const MESSAGE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Latency of every delivery, and per message when it was sent and how it went.
+#[derive(Default)]
 struct Deliveries {
-    sent_at: HashMap<String, Instant>,
+    messages: HashMap<String, MessageDeliveries>,
     latencies: Vec<Duration>,
-    /// Per message, its slowest delivery so far.
-    slowest: HashMap<String, Duration>,
+}
+
+struct MessageDeliveries {
+    sent: Instant,
+    delivered: usize,
+    slowest: Duration,
 }
 
 impl Deliveries {
-    /// Records `report` if it delivers a message; true if it did.
-    fn take(&mut self, report: &Report) -> bool {
+    fn sent(&mut self, label: &str) {
+        self.messages.insert(
+            label.to_owned(),
+            MessageDeliveries {
+                sent: Instant::now(),
+                delivered: 0,
+                slowest: Duration::ZERO,
+            },
+        );
+    }
+
+    fn delivered(&self, label: &str) -> usize {
+        self.messages.get(label).map_or(0, |m| m.delivered)
+    }
+
+    /// Records `report` if it delivers a message.
+    fn take(&mut self, report: &Report) {
         let Milestone::Message(label) = &report.milestone else {
-            return false;
+            return;
         };
-        let Some(sent) = self.sent_at.get(label) else {
-            return false;
+        let Some(message) = self.messages.get_mut(label) else {
+            return;
         };
-        let latency = report.at.saturating_duration_since(*sent);
+        let latency = report.at.saturating_duration_since(message.sent);
+        message.delivered += 1;
+        message.slowest = message.slowest.max(latency);
         self.latencies.push(latency);
-        let slowest = self.slowest.entry(label.clone()).or_default();
-        *slowest = (*slowest).max(latency);
-        true
     }
 }
 
