@@ -32,11 +32,16 @@ spread_run() { # the same storm, reconnects spread over about a second by the cl
   "$harness" storm --target "$1" --targets-file benches/targets.yaml --json --clients "$clients" --rounds 1 \
     --spread-ms 1000 > "$out/spread-$1-$2.json" || echo "warning: spread storm against $1 reported failures"
 }
+restart_run() { # the server restarts under its clients; they come back with the official back-off
+  "$harness" storm --target "$1" --targets-file benches/targets.yaml --json --clients "$clients" --rounds 1 \
+    --cause restart --spread-ms 1000 > "$out/restart-$1-$2.json" || echo "warning: restart storm against $1 reported failures"
+}
 for i in $(seq 1 "$repeats"); do
   for target in rust node; do
     echo "repeat $i: $target" >&2
     run "$target" storm "$i" --clients "$clients" --rounds 1
     spread_run "$target" "$i"
+    restart_run "$target" "$i"
     run "$target" fanout "$i" --clients "$clients" --messages 20
   done
 done

@@ -30,6 +30,7 @@ def storm_figures(reports):
         "p99 ms": median([r["latency_ms"]["p99"] for r in rounds]),
         "max ms": median([r["latency_ms"]["max"] for r in rounds]),
         "not back": median([r["not_back"] for r in rounds]),
+        "connect errors": median([sum(r["failures"].values()) for r in rounds]),
         "cpu us/reconnect": median([r["server_cpu_us_per_reconnect"] for r in rounds]),
         "peak RSS MiB": median([(r["server_peak_rss_kib"] or 0) / 1024 for r in rounds]),
         "idle KiB/conn": median([r["idle_kib_per_connection"] for r in reports]),
@@ -63,4 +64,5 @@ def table(title, figures):
 
 table("reconnect storm, all at once", {t: storm_figures(load("storm", t)) for t in ("rust", "node")})
 table("reconnect storm, spread over ~1 s", {t: storm_figures(load("spread", t)) for t in ("rust", "node")})
+table("reconnect storm, server restart", {t: storm_figures(load("restart", t)) for t in ("rust", "node")})
 table("fan-out, 20 messages", {t: fanout_figures(load("fanout", t)) for t in ("rust", "node")})

@@ -1,15 +1,21 @@
 //! Assembly and lifecycle: open the store, bind the listener, wire Socket.IO and the HTTP API
 //! into one axum router, serve, and shut down in order.
 //!
-//! Shutdown order: stop accepting, close every socket's transport (clients see the connection
-//! drop and may reconnect elsewhere), let in-flight HTTP requests finish, then close the database.
+//! Shutdown order: refuse new requests (503), close every socket's transport (clients see the
+//! connection drop and reconnect, here after the restart or elsewhere), stop accepting, let
+//! in-flight HTTP requests finish, then close the database.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderValue, Method, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use socketioxide::SocketIo;
 use tokio::net::{TcpListener, TcpSocket};
 use tower_http::cors::CorsLayer;
@@ -89,6 +95,29 @@ pub struct Server {
     router: Router,
     io: SocketIo,
     state: AppState,
+    draining: Draining,
+}
+
+/// Set once shutdown has begun. Until the listener closes, new requests get 503: a client that
+/// reconnects at that moment meets a transport error, which it retries, instead of a namespace
+/// refusal from a closing Socket.IO server (`Invalid namespace`), which it would take as final.
+#[derive(Clone, Default)]
+struct Draining(Arc<AtomicBool>);
+
+async fn refuse_while_draining(
+    State(draining): State<Draining>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if draining.0.load(Ordering::Acquire) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            "server is shutting down",
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 impl Server {
@@ -123,8 +152,13 @@ impl Server {
             .allow_credentials(true)
             .allow_methods([Method::GET, Method::POST, Method::PUT, Method::OPTIONS])
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+        let draining = Draining::default();
         let router = http_api::router(api)
             .layer(socket_layer)
+            .layer(axum::middleware::from_fn_with_state(
+                draining.clone(),
+                refuse_while_draining,
+            ))
             .layer(cors)
             .layer(TraceLayer::new_for_http())
             .layer(axum::middleware::map_request(async |request| {
@@ -138,6 +172,7 @@ impl Server {
             router,
             io,
             state,
+            draining,
         })
     }
 
@@ -164,12 +199,14 @@ impl Server {
             router,
             io,
             state,
+            draining,
         } = self;
         let pruner = state.limiter.spawn_pruner();
         let closing_io = io.clone();
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
+                draining.0.store(true, Ordering::Release);
                 tracing::info!("shutting down: closing socket connections");
                 closing_io.close().await;
                 tracing::info!("socket connections closed");

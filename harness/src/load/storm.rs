@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::fleet::{Fleet, FleetOptions, Milestone};
-use super::metrics::{NetCounters, Percentiles, sample, sample_self};
+use super::metrics::{NetCounters, Percentiles, ProcessSample, sample, sample_self};
 use crate::client::{Command, ReconnectPolicy};
 use crate::target::RunningTarget;
 
@@ -77,9 +77,10 @@ fn policy(spread: Duration) -> ReconnectPolicy {
             ..ReconnectPolicy::default()
         }
     } else {
+        // The official client's defaults scaled to `spread`: 1 s, at most 5 s, randomization 0.5.
         ReconnectPolicy {
             delay: spread,
-            delay_max: spread * 2,
+            delay_max: spread * 5,
             randomization: 0.5,
             ..ReconnectPolicy::default()
         }
@@ -172,9 +173,12 @@ async fn round(
             (Instant::now(), before)
         }
         Cause::Restart => {
+            // The outage starts when the old server goes; clients may be back before the new
+            // one's readiness check answers. Its CPU counts from its start, start-up included.
+            let t0 = Instant::now();
             target.stop().await.map_err(|e| e.to_string())?;
             target.start().await.map_err(|e| e.to_string())?;
-            (Instant::now(), sample(target.pid()))
+            (t0, target.pid().map(|_| ProcessSample::default()))
         }
     };
     let clients = options.clients;
