@@ -20,10 +20,29 @@ use crate::transport::{EndpointOptions, TransportKind};
 pub enum Milestone {
     /// Subscribed (`status:current` after a connect).
     Ready,
+    /// The namespace accepted the connection (subscription still to come).
+    Connected,
+    /// The connection was lost.
+    Lost,
     Attempt,
     Failure(String),
     GaveUp,
     Message(String),
+}
+
+impl Milestone {
+    /// A short name, for reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Milestone::Ready => "ready",
+            Milestone::Connected => "connected",
+            Milestone::Lost => "lost",
+            Milestone::Attempt => "reconnect attempt",
+            Milestone::Failure(_) => "failure",
+            Milestone::GaveUp => "gave up",
+            Milestone::Message(_) => "message",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +186,8 @@ fn milestone(observed: Observed) -> Option<Milestone> {
                 .unwrap_or_default();
             Some(Milestone::Message(status.to_owned()))
         }
+        Observed::Connect { .. } => Some(Milestone::Connected),
+        Observed::Disconnect { .. } => Some(Milestone::Lost),
         Observed::ReconnectAttempt { .. } => Some(Milestone::Attempt),
         Observed::ConnectError { message, .. } | Observed::ReconnectError { message, .. } => {
             Some(Milestone::Failure(message))

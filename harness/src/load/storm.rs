@@ -43,6 +43,9 @@ pub struct RoundReport {
     pub latency_ms: Percentiles,
     pub failures: BTreeMap<String, u64>,
     pub not_back: usize,
+    /// A few clients that were not back, with the last thing each reported, to tell a
+    /// reconnect that never happened from one that never got its subscription answered.
+    pub not_back_examples: Vec<String>,
     pub server_cpu_us_per_reconnect: Option<f64>,
     pub server_peak_rss_kib: Option<u64>,
     pub harness_cpu_ms: f64,
@@ -186,8 +189,12 @@ async fn round(
     let mut back_at: Vec<Option<Instant>> = vec![None; clients];
     let mut back = 0;
     let mut failures = BTreeMap::<String, u64>::new();
+    let mut last_seen: Vec<Option<(Instant, &'static str)>> = vec![None; clients];
     fleet
         .collect(t0 + options.deadline, |report| {
+            if let Some(seen) = last_seen.get_mut(report.client) {
+                *seen = Some((report.at, report.milestone.name()));
+            }
             match &report.milestone {
                 // The latest attempt before the client is back is the one that succeeded.
                 Milestone::Attempt if back_at[report.client].is_none() => {
@@ -233,6 +240,19 @@ async fn round(
         latency_ms: Percentiles::of(&mut latencies),
         failures,
         not_back: clients - back,
+        not_back_examples: back_at
+            .iter()
+            .enumerate()
+            .filter(|(_, back)| back.is_none())
+            .take(NOT_BACK_EXAMPLES)
+            .map(|(client, _)| match last_seen[client] {
+                Some((at, what)) => format!(
+                    "client {client}: last {what} at +{} ms",
+                    at.saturating_duration_since(t0).as_millis()
+                ),
+                None => format!("client {client}: nothing since the storm began"),
+            })
+            .collect(),
         server_cpu_us_per_reconnect: cpu_per_reconnect,
         server_peak_rss_kib: server_after.map(|s| s.peak_rss_kib),
         harness_cpu_ms: match (harness_before, harness_after) {
@@ -244,6 +264,9 @@ async fn round(
         kernel: NetCounters::read().since(net_before),
     })
 }
+
+/// How many clients that were not back a round names.
+const NOT_BACK_EXAMPLES: usize = 5;
 
 /// The storm as a readable table.
 pub fn table(report: &StormReport) -> String {
@@ -285,6 +308,18 @@ pub fn table(report: &StormReport) -> String {
         .filter(|(_, r)| !r.failures.is_empty())
     {
         out.push_str(&format!("round {} failures: {:?}\n", i + 1, r.failures));
+    }
+    for (i, r) in report
+        .rounds
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.not_back > 0)
+    {
+        out.push_str(&format!(
+            "round {} not back: {}\n",
+            i + 1,
+            r.not_back_examples.join("; ")
+        ));
     }
     out
 }
