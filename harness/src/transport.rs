@@ -246,10 +246,18 @@ impl Link {
         }
     }
 
-    /// Drops the connection without a goodbye, as a network failure would.
+    /// Drops the connection without a goodbye, as a network failure would: a websocket is
+    /// reset (RST), so the server learns of it at once and neither side keeps it in TIME-WAIT.
     pub fn abort(self) {
-        if let LinkIo::Queued { commands, .. } = self.io {
-            let _ = commands.send(LinkCommand::Abort);
+        match self.io {
+            LinkIo::Websocket(link) => {
+                if let MaybeTlsStream::Plain(stream) = link.ws.get_ref() {
+                    let _ = stream.set_zero_linger();
+                }
+            }
+            LinkIo::Queued { commands, .. } => {
+                let _ = commands.send(LinkCommand::Abort);
+            }
         }
     }
 }
