@@ -16,7 +16,7 @@ use crate::target::RunningTarget;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Cause {
-    /// Each client drops its TCP connection, as a network blip would.
+    /// Each client resets its TCP connection, as a network cut would.
     Drop,
     /// The server restarts (SIGTERM, start again on the same port).
     Restart,
