@@ -5,8 +5,9 @@
 //! tracks acks in both directions with timeouts, and reconnects with the official client's
 //! back-off, re-joining every namespace with the same auth. The caller sends [`Command`]s through
 //! the handle and reads observations in order; a load generator runs the driver in its own task
-//! with [`run_observed`] and is handed each observation as it happens. Disconnect reasons and error messages are named
-//! as the official JavaScript client names them, so transcripts read the same.
+//! with [`run_observed`] and is handed each observation as it happens. Disconnect reasons and
+//! error messages are named as the official JavaScript client names them, so transcripts read
+//! the same.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
