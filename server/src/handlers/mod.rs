@@ -10,6 +10,7 @@ mod ordering;
 mod status;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -114,9 +115,26 @@ where
                     State(app): State<AppState>,
                     TryData(arg): TryData<Value>| {
             let _turn = ticket.turn().await;
+            until_connected(&socket).await;
             if let Some(ctx) = EventContext::admit(socket, app, event) {
                 handler(ctx, arg.ok()).await;
             }
         },
     );
+}
+
+/// How long an event waits for its socket to be marked connected; see [`until_connected`].
+const CONNECTED_WAIT: Duration = Duration::from_millis(100);
+
+/// socketioxide sends the CONNECT reply and only then marks the socket connected, and refuses to
+/// emit to a socket not so marked. A client that answers the reply at once (the seed's client
+/// subscribes in its `connect` listener) can have its first event handled in that gap, on
+/// another thread, and lose the answer (a reconnect storm hit it about once in 50 000). The gap
+/// is a few instructions, so a short wait closes it; a socket never marked was closed meanwhile,
+/// and the handler runs as it would have.
+async fn until_connected(socket: &SocketRef) {
+    let deadline = tokio::time::Instant::now() + CONNECTED_WAIT;
+    while !socket.connected() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
