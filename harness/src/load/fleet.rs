@@ -1,6 +1,6 @@
-//! Many clients at once, each driven in its own task that reports only milestones: when a
-//! reconnect attempt starts, when the client is back and re-subscribed (`status:current`), a
-//! failure, or a `service:status` message (fan-out).
+//! Many clients at once, each driven in its own task that reports only milestones: connected,
+//! lost, a reconnect attempt, back and re-subscribed (`status:current`), a failure, or a
+//! `service:status` message (fan-out).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
@@ -104,7 +104,9 @@ impl Fleet {
                 let observer = move |observation: Observation| {
                     if let Some(milestone) = milestone(observation.what) {
                         if matches!(milestone, Milestone::Ready | Milestone::Failure(_)) {
-                            permit.lock().map(|mut held| held.take()).ok();
+                            if let Ok(mut held) = permit.lock() {
+                                held.take();
+                            }
                         }
                         let _ = reports.send(Report {
                             client: index,
