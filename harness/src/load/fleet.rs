@@ -103,10 +103,10 @@ impl Fleet {
                 let permit = Mutex::new(ramp.acquire_owned().await.ok());
                 let observer = move |observation: Observation| {
                     if let Some(milestone) = milestone(observation.what) {
-                        if matches!(milestone, Milestone::Ready | Milestone::Failure(_)) {
-                            if let Ok(mut held) = permit.lock() {
-                                held.take();
-                            }
+                        if matches!(milestone, Milestone::Ready | Milestone::Failure(_))
+                            && let Ok(mut held) = permit.lock()
+                        {
+                            held.take();
                         }
                         let _ = reports.send(Report {
                             client: index,
