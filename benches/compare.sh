@@ -22,7 +22,7 @@ if [ "$(cat /proc/sys/net/core/somaxconn)" -lt 65535 ]; then
 fi
 sysctl -qw net.ipv4.tcp_max_syn_backlog=65535 2>/dev/null || true
 
-harness=target/release/sio-harness
+harness=${CARGO_TARGET_DIR:-target}/release/sio-harness
 run() { # target kind repeat args...
   local target=$1 kind=$2 i=$3; shift 3
   "$harness" "$kind" --target "$target" --targets-file benches/targets.yaml --json "$@" > "$out/$kind-$target-$i.json" \

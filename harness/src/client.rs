@@ -10,6 +10,7 @@
 //! the same.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -105,6 +106,13 @@ impl ClientOptions {
 pub struct Observation {
     #[serde(skip)]
     pub at: Duration,
+    /// The command whose handling produced this observation, numbered from 0 in the order the
+    /// handle sent them (see [`Client::commands_sent`]); `None` for what the server, the
+    /// network or a timer caused, and for what the client did on its own in answer to it (the
+    /// `on_connect` emits). Transcripts use it to place a client's own actions
+    /// deterministically among what it received.
+    #[serde(skip)]
+    pub command: Option<u64>,
     #[serde(flatten)]
     pub what: Observed,
 }
@@ -228,11 +236,25 @@ pub enum Command {
 /// Handle to a running client.
 pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
+    /// How many commands were handed to the driver; the driver numbers them the same way.
+    commands_sent: AtomicU64,
     observations: mpsc::UnboundedReceiver<Observation>,
+    /// When the driver started: `Observation::at` counts from here.
+    started: Instant,
     /// Everything received so far, in order.
     history: Vec<Observation>,
     /// Indices into `history` not yet taken by [`Client::wait_for`].
     unconsumed: VecDeque<usize>,
+    /// What [`Client::wait_for`] took, in the order it took it.
+    taken: Vec<Taken>,
+}
+
+/// One observation taken by [`Client::wait_for`]: its index in the history, and how many
+/// commands had been sent when it was taken (so it had arrived before the later ones were sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Taken {
+    pub index: usize,
+    pub commands_sent: u64,
 }
 
 /// The driver is gone (the client was closed and every observation read).
@@ -249,17 +271,38 @@ impl Client {
             // The handle may be gone; the driver then finishes when its commands end.
             let _ = observation_tx.send(observation);
         });
-        tokio::spawn(Driver::new(options, command_rx, observer).run());
+        let started = Instant::now();
+        tokio::spawn(Driver::new(options, command_rx, observer, started).run());
         Self {
             commands,
+            commands_sent: AtomicU64::new(0),
             observations,
+            started,
             history: Vec::new(),
             unconsumed: VecDeque::new(),
+            taken: Vec::new(),
         }
     }
 
     pub fn send(&self, command: Command) -> Result<(), ClientClosed> {
-        self.commands.send(command).map_err(|_| ClientClosed)
+        self.commands.send(command).map_err(|_| ClientClosed)?;
+        self.commands_sent.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// How many commands this handle has sent; the next one gets this number.
+    pub fn commands_sent(&self) -> u64 {
+        self.commands_sent.load(Ordering::Relaxed)
+    }
+
+    /// When the client started: every `Observation::at` counts from this instant.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// What [`Client::wait_for`] took so far, in order.
+    pub fn taken(&self) -> &[Taken] {
+        &self.taken
     }
 
     pub fn emit(
@@ -340,6 +383,10 @@ impl Client {
                 .position(|&i| self.history.get(i).is_some_and(|o| wanted(&o.what)));
             if let Some(offset) = position {
                 let index = self.unconsumed.remove(checked + offset)?;
+                self.taken.push(Taken {
+                    index,
+                    commands_sent: self.commands_sent(),
+                });
                 return self.history.get(index).cloned();
             }
             checked = self.unconsumed.len();
@@ -371,7 +418,17 @@ struct Namespace {
     active: bool,
     next_ack: u64,
     pending_acks: HashMap<u64, Instant>,
-    buffered: Vec<(String, Vec<Value>, Option<Duration>)>,
+    /// Emits waiting for the namespace to connect.
+    buffered: Vec<BufferedEmit>,
+}
+
+/// An emit asked for while its namespace was not connected.
+struct BufferedEmit {
+    event: String,
+    args: Vec<Value>,
+    ack_timeout: Option<Duration>,
+    /// The number of the command that asked for it.
+    asked_by: Option<u64>,
 }
 
 enum SessionEnd {
@@ -391,7 +448,7 @@ pub async fn run_observed(
     commands: mpsc::UnboundedReceiver<Command>,
     observer: impl Fn(Observation) + Send + Sync + 'static,
 ) {
-    Driver::new(options, commands, Box::new(observer))
+    Driver::new(options, commands, Box::new(observer), Instant::now())
         .run()
         .await;
 }
@@ -404,6 +461,10 @@ struct Driver {
     namespaces: Vec<Namespace>,
     /// The session is ending by [`Command::SimulateNetworkLoss`]: drop it without a goodbye.
     network_lost: bool,
+    /// How many commands have been received (the next one's number).
+    commands_received: u64,
+    /// The command being handled: observations made meanwhile are its doing.
+    cause: Option<u64>,
 }
 
 impl Driver {
@@ -411,6 +472,7 @@ impl Driver {
         options: ClientOptions,
         commands: mpsc::UnboundedReceiver<Command>,
         observer: Observer,
+        started: Instant,
     ) -> Self {
         let namespaces = options
             .namespaces
@@ -420,19 +482,30 @@ impl Driver {
             .collect();
         Self {
             options,
-            started: Instant::now(),
+            started,
             commands,
             observer,
             namespaces,
             network_lost: false,
+            commands_received: 0,
+            cause: None,
         }
     }
 
     fn observe(&self, what: Observed) {
         (self.observer)(Observation {
             at: self.started.elapsed(),
+            command: self.cause,
             what,
         });
+    }
+
+    /// Numbers a command just received, as the handle numbered it when sending.
+    fn received(&mut self, command: &Option<Command>) -> Option<u64> {
+        command.as_ref()?;
+        let number = self.commands_received;
+        self.commands_received += 1;
+        Some(number)
     }
 
     fn any_active(&self) -> bool {
@@ -509,20 +582,20 @@ impl Driver {
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(deadline) => return true,
-                command = self.commands.recv() => match command {
-                    None | Some(Command::Close) => {
+                command = self.commands.recv() => match (self.received(&command), command) {
+                    (_, None | Some(Command::Close)) => {
                         for ns in &mut self.namespaces { ns.active = false; }
                         return false;
                     }
-                    Some(Command::Emit { nsp, event, args, ack_timeout }) => {
-                        if let Some(ns) = self.namespace_mut(&nsp) { ns.buffered.push((event, args, ack_timeout)); }
+                    (number, Some(Command::Emit { nsp, event, args, ack_timeout })) => {
+                        if let Some(ns) = self.namespace_mut(&nsp) { ns.buffered.push(BufferedEmit { event, args, ack_timeout, asked_by: number }); }
                     }
-                    Some(Command::Connect(options)) => self.add_namespace(options),
-                    Some(Command::DisconnectNamespace(nsp)) => {
+                    (_, Some(Command::Connect(options))) => self.add_namespace(options),
+                    (_, Some(Command::DisconnectNamespace(nsp))) => {
                         if let Some(ns) = self.namespace_mut(&nsp) { ns.active = false; }
                         if !self.any_active() { return false; }
                     }
-                    Some(Command::Ack { .. } | Command::Raw(_) | Command::SimulateNetworkLoss) => {}
+                    (_, Some(Command::Ack { .. } | Command::Raw(_) | Command::SimulateNetworkLoss)) => {}
                 },
             }
         }
@@ -571,7 +644,10 @@ impl Driver {
             tokio::select! {
                 biased;
                 command = self.commands.recv() => {
-                    if let Some(end) = self.on_command(&mut link, command) { break end; }
+                    self.cause = self.received(&command);
+                    let end = self.on_command(&mut link, command);
+                    self.cause = None;
+                    if let Some(end) = end { break end; }
                 }
                 event = link.next_event() => {
                     match event {
@@ -646,9 +722,12 @@ impl Driver {
                 if self.namespaces[index].state == NsState::Connected {
                     self.send_event(link, index, event, args, ack_timeout);
                 } else {
-                    self.namespaces[index]
-                        .buffered
-                        .push((event, args, ack_timeout));
+                    self.namespaces[index].buffered.push(BufferedEmit {
+                        event,
+                        args,
+                        ack_timeout,
+                        asked_by: self.cause,
+                    });
                 }
                 None
             }
@@ -776,9 +855,11 @@ impl Driver {
                 let buffered = std::mem::take(&mut ns.buffered);
                 let on_connect = ns.options.on_connect.clone();
                 self.observe(Observed::Connect { nsp, sid });
-                for (event, args, ack_timeout) in buffered {
-                    self.send_event(link, index, event, args, ack_timeout);
+                for emit in buffered {
+                    self.cause = emit.asked_by;
+                    self.send_event(link, index, emit.event, emit.args, emit.ack_timeout);
                 }
+                self.cause = None;
                 for (event, args) in on_connect {
                     self.send_event(link, index, event, args, None);
                 }

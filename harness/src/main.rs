@@ -165,6 +165,10 @@ struct Common {
     /// Scenarios run at once (each with its own launched target).
     #[arg(long, default_value_t = 1)]
     jobs: usize,
+    /// Run every scenario N times and report each one whose runs differ (flaky); reads and
+    /// writes no snapshot.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
     /// JWT secret of a URL target, for minting tokens (else JWT_SECRET).
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
@@ -186,6 +190,17 @@ impl Common {
         RunSettings {
             timeout_scale: self.timeout_scale,
             vars,
+        }
+    }
+
+    /// Suite options without snapshots.
+    fn options(&self) -> SuiteOptions {
+        SuiteOptions {
+            settings: self.settings(),
+            filter: self.filter.clone(),
+            jobs: self.jobs,
+            snapshots: None,
+            repeat: self.repeat as usize,
         }
     }
 
@@ -302,11 +317,15 @@ async fn run(
 ) -> Result<ExitCode, ExitCode> {
     let files = common.load()?;
     let target = common.target(target)?;
+    if update && common.repeat > 1 {
+        eprintln!(
+            "error: --update and --repeat do not go together: repeated runs write no snapshot"
+        );
+        return Err(ExitCode::from(2));
+    }
     let options = SuiteOptions {
-        settings: common.settings(),
-        filter: common.filter.clone(),
-        jobs: common.jobs,
-        snapshots: Some((snapshots, UpdateMode::from_env(update))),
+        snapshots: (common.repeat == 1).then(|| (snapshots, UpdateMode::from_env(update))),
+        ..common.options()
     };
     let results = suite::run(&files, &target, &options).await;
     print!("{}", report::terminal(&results));
@@ -347,12 +366,7 @@ async fn diff(targets: &[String], common: &Common) -> Result<ExitCode, ExitCode>
     };
     let files = common.load()?;
     let (left, right) = (common.target(left)?, common.target(right)?);
-    let options = SuiteOptions {
-        settings: common.settings(),
-        filter: common.filter.clone(),
-        jobs: common.jobs,
-        snapshots: None,
-    };
+    let options = common.options();
     let left_results = suite::run(&files, &left, &options).await;
     let right_results = suite::run(&files, &right, &options).await;
     let mut differing = 0;

@@ -17,6 +17,7 @@ pub fn terminal(results: &[ScenarioResult]) -> String {
             Outcome::SnapshotMissing { .. } => "NEW",
             Outcome::SnapshotDiffers { .. } => "DIFFERS",
             Outcome::TargetFailed(_) => "ERROR",
+            Outcome::Flaky { .. } => "FLAKY",
         };
         let _ = writeln!(
             out,
@@ -54,6 +55,11 @@ pub fn terminal(results: &[ScenarioResult]) -> String {
                     let _ = writeln!(out, "         {line}");
                 }
             }
+            Outcome::Flaky { .. } => {
+                for line in message(&result.outcome).unwrap_or_default().lines() {
+                    let _ = writeln!(out, "         {line}");
+                }
+            }
             Outcome::Passed | Outcome::SnapshotWritten => {}
         }
     }
@@ -82,6 +88,21 @@ fn message(outcome: &Outcome) -> Option<String> {
             Some(format!("transcript differs from the snapshot\n{diff}"))
         }
         Outcome::TargetFailed(error) => Some(error.clone()),
+        Outcome::Flaky {
+            runs,
+            differing,
+            failed,
+            detail,
+        } => {
+            let mut summary = Vec::new();
+            if *differing > 0 {
+                summary.push(format!("{differing} of {runs} runs differ"));
+            }
+            if *failed > 0 {
+                summary.push(format!("{failed} of {runs} runs failed"));
+            }
+            Some(format!("flaky: {}\n{detail}", summary.join(", ")))
+        }
     }
 }
 

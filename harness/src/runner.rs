@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use base64::Engine as _;
 use serde_json::{Value, json};
 
@@ -18,7 +20,7 @@ use crate::scenario::{
 };
 use crate::target::RunningTarget;
 use crate::template::Vars;
-use crate::transcript::{self, HttpExchange, Recording};
+use crate::transcript::{self, ClientRecording, HttpExchange, Recording};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a closed client may take to report its last observations.
@@ -51,8 +53,9 @@ pub struct StepFailure {
     pub column: u64,
     pub source_line: String,
     pub message: String,
-    /// What the clients involved saw recently and no step took.
-    pub recent: Vec<String>,
+    /// Per client: what it received since the last observation a step took, with times
+    /// relative to the failing step's start.
+    pub recent: Vec<(String, Vec<String>)>,
 }
 
 impl std::fmt::Display for StepFailure {
@@ -69,9 +72,19 @@ impl std::fmt::Display for StepFailure {
         for line in self.message.lines() {
             writeln!(f, "  {line}")?;
         }
-        if !self.recent.is_empty() {
-            writeln!(f, "  arrived instead (not taken by any step):")?;
-            for line in &self.recent {
+        for (client, lines) in &self.recent {
+            if lines.is_empty() {
+                writeln!(
+                    f,
+                    "  {client} received nothing since the last observation a step took"
+                )?;
+                continue;
+            }
+            writeln!(
+                f,
+                "  {client} received since the last observation a step took (times from this step's start):"
+            )?;
+            for line in lines {
                 writeln!(f, "    {line}")?;
             }
         }
@@ -88,10 +101,15 @@ pub struct ScenarioRun {
 struct Slot {
     client: Client,
     proxy: Proxy,
+    /// The step that took each entry of `client.taken()`, up to the current step.
+    taken_by: Vec<usize>,
 }
 
 struct Runner<'a> {
+    file: &'a ScenarioFile,
     scenario: &'a Scenario,
+    /// The step being run, and when it started.
+    current: (usize, Instant),
     target: &'a mut RunningTarget,
     settings: &'a RunSettings,
     vars: Vars,
@@ -108,7 +126,9 @@ pub async fn run(
     settings: &RunSettings,
 ) -> ScenarioRun {
     let mut runner = Runner {
+        file,
         scenario,
+        current: (0, Instant::now()),
         target,
         settings,
         vars: Vars::default(),
@@ -118,12 +138,15 @@ pub async fn run(
     };
     let mut failure = None;
     if let Err(message) = runner.prepare_vars() {
-        failure = Some(runner.failure_at(file, 0, message));
+        failure = Some(runner.failure_at(0, message));
     }
     if failure.is_none() {
         for (index, step) in scenario.steps.iter().enumerate() {
-            if let Err(message) = runner.step(&step.value).await {
-                failure = Some(runner.failure_at(file, index, message));
+            runner.current = (index, Instant::now());
+            let result = runner.step(&step.value).await;
+            runner.note_takers();
+            if let Err(message) = result {
+                failure = Some(runner.failure_at(index, message));
                 break;
             }
         }
@@ -136,28 +159,66 @@ pub async fn run(
 }
 
 impl Runner<'_> {
-    fn failure_at(&self, file: &ScenarioFile, index: usize, message: String) -> StepFailure {
+    /// Records which step took what the clients' waits took during the current step.
+    fn note_takers(&mut self) {
+        let step = self.current.0;
+        for (_, slot) in &mut self.clients {
+            let taken = slot.client.taken().len();
+            slot.taken_by.resize(taken, step);
+        }
+    }
+
+    /// Where step `index` is: (line, column).
+    fn location(&self, index: usize) -> (u64, u64) {
+        self.scenario
+            .steps
+            .get(index)
+            .map_or((self.scenario.line, 1), |s| {
+                (s.referenced.line(), s.referenced.column())
+            })
+    }
+
+    fn failure_at(&self, index: usize, message: String) -> StepFailure {
         let step = self.scenario.steps.get(index);
-        let (line, column) = step.map_or((self.scenario.line, 1), |s| {
-            (s.referenced.line(), s.referenced.column())
-        });
-        let source_line = file
+        let (line, column) = self.location(index);
+        let source_line = self
+            .file
             .source
             .lines()
             .nth(line.saturating_sub(1) as usize)
             .unwrap_or_default()
             .to_owned();
+        let step_started = self.current.1;
         let recent = self
             .clients
             .iter()
-            .flat_map(|(name, slot)| {
-                slot.client
-                    .unconsumed()
-                    .filter(|o| !matches!(o.what, Observed::Emit { .. } | Observed::Open { .. }))
-                    .map(move |o| format!("{name}: {}", transcript::describe(&o.what)))
+            .map(|(name, slot)| {
+                let after = slot.client.taken().iter().map(|t| t.index + 1).max();
+                let received: Vec<String> = slot.client.history()[after.unwrap_or(0)..]
+                    .iter()
+                    .filter(|o| o.command.is_none())
+                    .filter(|o| {
+                        !matches!(
+                            o.what,
+                            Observed::Emit { .. }
+                                | Observed::AckSent { .. }
+                                | Observed::Ping
+                                | Observed::Pong
+                        )
+                    })
+                    .map(|o| {
+                        let at = slot.client.started() + o.at;
+                        let relative = match at.checked_duration_since(step_started) {
+                            Some(after) => format!("+{}ms", after.as_millis()),
+                            None => format!("-{}ms", (step_started - at).as_millis()),
+                        };
+                        format!("{relative:>8} {}", transcript::describe(&o.what))
+                    })
+                    .collect();
+                let shown = received[received.len().saturating_sub(12)..].to_vec();
+                (name.clone(), shown)
             })
-            .collect::<Vec<_>>();
-        let recent = recent[recent.len().saturating_sub(12)..].to_vec();
+            .collect();
         StepFailure {
             index,
             keyword: step.map_or("scenario", |s| s.value.keyword()),
@@ -192,6 +253,45 @@ impl Runner<'_> {
             .or(self.scenario.timeout.map(|m| m.0))
             .unwrap_or(DEFAULT_TIMEOUT);
         base.mul_f64(self.settings.timeout_scale.max(0.01))
+    }
+
+    /// Why a wait of client `name` for `wanted` found nothing, when a step had taken a match:
+    /// names that step.
+    fn taken_earlier(&self, name: &str, wanted: impl Fn(&Observed) -> bool) -> String {
+        let Some((_, slot)) = self.clients.iter().find(|(n, _)| n == name) else {
+            return String::new();
+        };
+        let taken = slot.client.taken();
+        let Some((position, observation)) = taken.iter().enumerate().rev().find_map(|(i, t)| {
+            let observation = slot.client.history().get(t.index)?;
+            wanted(&observation.what).then_some((i, observation))
+        }) else {
+            return String::new();
+        };
+        let step = slot
+            .taken_by
+            .get(position)
+            .copied()
+            .unwrap_or(self.current.0);
+        let (line, column) = self.location(step);
+        let keyword = self
+            .scenario
+            .steps
+            .get(step)
+            .map_or("scenario", |s| s.value.keyword());
+        let whose = if step == self.current.0 {
+            "this step".to_owned()
+        } else {
+            format!(
+                "step {} ({keyword}) at {}:{line}:{column}",
+                step + 1,
+                self.file.path
+            )
+        };
+        format!(
+            "\n  one arrived, but {whose} already took it: {}",
+            transcript::describe(&observation.what)
+        )
     }
 
     fn slot(&mut self, name: &str) -> Result<&mut Slot, String> {
@@ -342,8 +442,14 @@ impl Runner<'_> {
             options.namespaces = vec![namespace];
             options.reconnect = reconnect_policy(step.reconnection.as_ref());
             let client = Client::connect(options);
-            self.clients
-                .push((step.client.clone(), Slot { client, proxy }));
+            self.clients.push((
+                step.client.clone(),
+                Slot {
+                    client,
+                    proxy,
+                    taken_by: Vec::new(),
+                },
+            ));
         }
         let timeout = self.scaled(step.timeout.map(|m| m.0));
         let nsp = step.namespace.clone();
@@ -351,11 +457,9 @@ impl Runner<'_> {
         if outcome == ConnectOutcome::Nothing {
             return Ok(());
         }
+        let answer = |o: &Observed| matches!(o, Observed::Connect { nsp: n, .. } | Observed::ConnectError { nsp: n, .. } if *n == nsp);
         let slot = self.slot(&step.client)?;
-        let seen = slot
-            .client
-            .wait_for(timeout, |o| matches!(o, Observed::Connect { nsp: n, .. } | Observed::ConnectError { nsp: n, .. } if *n == nsp))
-            .await;
+        let seen = slot.client.wait_for(timeout, answer).await;
         match (outcome, seen.map(|o| o.what)) {
             (ConnectOutcome::Connect, Some(Observed::Connect { .. })) => Ok(()),
             (ConnectOutcome::ConnectError, Some(Observed::ConnectError { .. })) => Ok(()),
@@ -364,7 +468,8 @@ impl Runner<'_> {
                 transcript::describe(&other)
             )),
             (_, None) => Err(format!(
-                "expected {outcome:?} on {nsp} within {timeout:?}, nothing came"
+                "expected {outcome:?} on {nsp} within {timeout:?}, nothing came{}",
+                self.taken_earlier(&step.client, answer)
             )),
         }
     }
@@ -383,8 +488,8 @@ impl Runner<'_> {
             .as_ref()
             .map(|a| self.scaled(a.timeout.map(|m| m.0)));
         let nsp = step.namespace.clone();
-        let slot = self.slot(&step.client)?;
         for _ in 0..step.repeat.unwrap_or(1) {
+            let slot = self.slot(&step.client)?;
             slot.client
                 .emit(&nsp, &event, args.clone(), ack_timeout)
                 .map_err(|e| e.to_string())?;
@@ -456,13 +561,16 @@ impl Runner<'_> {
                 matches!(o, Observed::ReconnectFailed)
             })
         };
-        let slot = self.slot(name)?;
         // Reconnects belong to the whole client, not to a namespace.
-        let seen = slot
-            .client
-            .wait_for(timeout, |o| kind(o) && o.nsp().is_none_or(|n| n == nsp))
-            .await;
-        let seen = seen.ok_or_else(|| format!("expected {what} on {nsp} within {timeout:?}"))?;
+        let wanted = |o: &Observed| kind(o) && o.nsp().is_none_or(|n| n == nsp);
+        let slot = self.slot(name)?;
+        let seen = slot.client.wait_for(timeout, wanted).await;
+        let seen = seen.ok_or_else(|| {
+            format!(
+                "expected {what} on {nsp} within {timeout:?}{}",
+                self.taken_earlier(name, wanted)
+            )
+        })?;
         match (&seen.what, &step.connect_error, &step.disconnect) {
             (Observed::ConnectError { message, data, .. }, Some(want), _) => {
                 if let Some(expected) = &want.message
@@ -538,9 +646,11 @@ impl Runner<'_> {
                 })
                 .await;
             let Some(seen) = seen else {
+                let same_event = |o: &Observed| matches!(o, Observed::Event { nsp: n, event: e, .. } if n == nsp && e == event);
                 return Err(format!(
-                    "expected event {event:?} on {nsp} within {timeout:?}{}",
-                    describe_args(args.as_ref())
+                    "expected event {event:?} on {nsp} within {timeout:?}{}{}",
+                    describe_args(args.as_ref()),
+                    self.taken_earlier(name, same_event)
                 ));
             };
             let Observed::Event {
@@ -664,12 +774,18 @@ impl Runner<'_> {
     async fn finish(self) -> Recording {
         let mut clients = Vec::new();
         for (name, mut slot) in self.clients {
+            let step_commands = slot.client.commands_sent();
             slot.client.close();
-            let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
-            while tokio::time::Instant::now() < deadline
-                && slot.client.pump_for(Duration::from_millis(20)).await
-            {}
-            clients.push((name, slot.client.history().to_vec()));
+            let deadline = Instant::now() + CLOSE_GRACE;
+            while Instant::now() < deadline && slot.client.pump_for(Duration::from_millis(20)).await
+            {
+            }
+            clients.push(ClientRecording {
+                name,
+                observations: slot.client.history().to_vec(),
+                taken: slot.client.taken().to_vec(),
+                step_commands,
+            });
         }
         Recording {
             clients,

@@ -1,6 +1,9 @@
 //! A suite run: find scenario files, run each scenario against a fresh target, compare its
-//! transcript with its snapshot, and collect results for the report.
+//! transcript with its snapshot, and collect results for the report. With a repeat count, each
+//! scenario runs that many times and the runs are compared with each other instead (a flake
+//! finder: a transcript must not change on an unchanged server).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -18,8 +21,23 @@ pub struct SuiteOptions {
     /// Only scenarios whose name contains this.
     pub filter: Option<String>,
     pub jobs: usize,
-    /// `None`: do not compare with snapshots (used by `diff`).
+    /// `None`: do not compare with snapshots (used by `diff` and by repeated runs).
     pub snapshots: Option<(PathBuf, UpdateMode)>,
+    /// Runs of each scenario; above 1, the runs are compared with each other (see [`run`]).
+    pub repeat: usize,
+}
+
+impl Default for SuiteOptions {
+    /// One run of each scenario, one at a time, no snapshots.
+    fn default() -> Self {
+        Self {
+            settings: RunSettings::default(),
+            filter: None,
+            jobs: 1,
+            snapshots: None,
+            repeat: 1,
+        }
+    }
 }
 
 /// How one scenario ended.
@@ -38,6 +56,16 @@ pub enum Outcome {
     },
     /// The target could not be started or reached.
     TargetFailed(String),
+    /// Repeated runs of the scenario did not all end the same way.
+    Flaky {
+        runs: usize,
+        /// Runs whose transcript differs from the most common one.
+        differing: usize,
+        /// Runs that failed (a step, or the target) while others passed.
+        failed: usize,
+        /// The first differing line, or the first failure.
+        detail: String,
+    },
 }
 
 impl Outcome {
@@ -83,13 +111,18 @@ pub fn load(files: &[PathBuf]) -> Result<Vec<ScenarioFile>, ParseError> {
     files.iter().map(|f| scenario::load_file(f)).collect()
 }
 
-/// Runs every selected scenario against `target`, `jobs` at a time.
+/// Runs every selected scenario against `target`, `jobs` at a time: one result per scenario.
+///
+/// With `repeat` above 1, each scenario runs that many times (interleaved with the others, so
+/// the runs see different schedules), no snapshot is read or written, and the result is the
+/// first run's, or [`Outcome::Flaky`] if any run's transcript or outcome differs.
 pub async fn run(
     files: &[ScenarioFile],
     target: &Target,
     options: &SuiteOptions,
 ) -> Vec<ScenarioResult> {
-    let work: Vec<(&ScenarioFile, usize)> = files
+    let repeat = options.repeat.max(1);
+    let selected: Vec<(&ScenarioFile, usize)> = files
         .iter()
         .flat_map(|file| (0..file.scenarios.len()).map(move |i| (file, i)))
         .filter(|(file, i)| {
@@ -99,15 +132,97 @@ pub async fn run(
                 .is_none_or(|f| file.scenarios[*i].name.contains(f.as_str()))
         })
         .collect();
-    let mut results: Vec<(usize, ScenarioResult)> = futures_util::stream::iter(
-        work.into_iter().enumerate(),
-    )
-    .map(|(order, (file, i))| async move { (order, run_one(file, i, target, options).await) })
-    .buffer_unordered(options.jobs.max(1))
-    .collect()
-    .await;
+    let repeated;
+    let options = if repeat > 1 {
+        repeated = SuiteOptions {
+            snapshots: None,
+            ..options.clone()
+        };
+        &repeated
+    } else {
+        options
+    };
+    let work = (0..repeat).flat_map(|_| selected.iter().copied().enumerate());
+    let mut results: Vec<(usize, ScenarioResult)> = futures_util::stream::iter(work)
+        .map(|(order, (file, i))| async move { (order, run_one(file, i, target, options).await) })
+        .buffer_unordered(options.jobs.max(1))
+        .collect()
+        .await;
     results.sort_by_key(|(order, _)| *order);
-    results.into_iter().map(|(_, r)| r).collect()
+    if repeat == 1 {
+        return results.into_iter().map(|(_, r)| r).collect();
+    }
+    let mut runs: Vec<Vec<ScenarioResult>> = selected.iter().map(|_| Vec::new()).collect();
+    for (order, result) in results {
+        if let Some(scenario_runs) = runs.get_mut(order) {
+            scenario_runs.push(result);
+        }
+    }
+    runs.into_iter().filter_map(compare_runs).collect()
+}
+
+/// One result for a scenario's repeated runs: the first run's, or [`Outcome::Flaky`].
+fn compare_runs(runs: Vec<ScenarioResult>) -> Option<ScenarioResult> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for run in &runs {
+        *counts.entry(run.transcript.as_str()).or_default() += 1;
+    }
+    // The most common transcript is the reference; ties go to the earliest run.
+    let most = counts.values().copied().max()?;
+    let reference = runs
+        .iter()
+        .find(|r| counts[r.transcript.as_str()] == most)?
+        .transcript
+        .clone();
+    let differing = runs.iter().filter(|r| r.transcript != reference).count();
+    let failed = runs.iter().filter(|r| !r.outcome.passed()).count();
+    let detail = match (
+        runs.iter().find(|r| r.transcript != reference),
+        runs.iter().find(|r| !r.outcome.passed()),
+    ) {
+        (Some(other), _) => first_difference(&reference, &other.transcript),
+        (None, Some(failure)) => failure_summary(&failure.outcome),
+        (None, None) => String::new(),
+    };
+    let total = runs.len();
+    let duration = runs.iter().map(|r| r.duration).sum();
+    let mut first = runs.into_iter().next()?;
+    first.duration = duration;
+    if differing > 0 || (failed > 0 && failed < total) {
+        first.outcome = Outcome::Flaky {
+            runs: total,
+            differing,
+            failed,
+            detail,
+        };
+    }
+    Some(first)
+}
+
+/// The first line where `other` departs from `reference`, as `-`/`+` lines.
+fn first_difference(reference: &str, other: &str) -> String {
+    let (mut expected, mut got) = (reference.lines(), other.lines());
+    let mut line = 1;
+    loop {
+        match (expected.next(), got.next()) {
+            (Some(a), Some(b)) if a == b => line += 1,
+            (a, b) => {
+                return format!(
+                    "first differing line {line}:\n- {}\n+ {}",
+                    a.unwrap_or("(end of transcript)"),
+                    b.unwrap_or("(end of transcript)")
+                );
+            }
+        }
+    }
+}
+
+fn failure_summary(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Failed(failure) => failure.to_string(),
+        Outcome::TargetFailed(error) => error.clone(),
+        other => format!("{other:?}"),
+    }
 }
 
 async fn run_one(

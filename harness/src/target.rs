@@ -2,8 +2,10 @@
 //! in `targets.yaml` on a free port, waits for, and stops by its pid.
 //!
 //! A launch spec's strings may use `{port}`, `{secret}` (a fresh JWT secret per launch, also
-//! used to mint scenario tokens) and `{workdir}` (a temporary directory per launch, for the
-//! database). `setup` commands (loading fixtures) run once per launch, before the server starts.
+//! used to mint scenario tokens), `{workdir}` (a temporary directory per launch, for the
+//! database) and `{bin_dir}` (the directory of the harness's own executable, so a release
+//! harness launches release servers and `CARGO_TARGET_DIR` is honoured). `setup` commands
+//! (loading fixtures) run once per launch, before the server starts.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -265,6 +267,24 @@ impl Launched {
         text.replace("{port}", &self.port.to_string())
             .replace("{secret}", &self.secret)
             .replace("{workdir}", &self.workdir.path().display().to_string())
+            .replace("{bin_dir}", &bin_dir().display().to_string())
+    }
+
+    /// Why `argv` could not be run, with a hint when the program does not exist.
+    fn cannot_run(&self, what: &str, argv: &[String], error: std::io::Error) -> TargetError {
+        let program = argv.first().map(|p| self.fill(p)).unwrap_or_default();
+        let detail = if error.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "{what}: {program} not found (cwd {}); build it first, with the same profile and target directory as sio-harness",
+                self.cwd.display()
+            )
+        } else {
+            format!("{what} {argv:?}: {error}")
+        };
+        TargetError::Launch {
+            name: self.name.clone(),
+            detail,
+        }
     }
 
     fn command(&self, argv: &[String]) -> Result<Command, TargetError> {
@@ -316,10 +336,7 @@ impl Launched {
             .command(argv)?
             .output()
             .await
-            .map_err(|e| TargetError::Launch {
-                name: self.name.clone(),
-                detail: format!("setup {argv:?}: {e}"),
-            })?;
+            .map_err(|e| self.cannot_run("setup", argv, e))?;
         if !output.status.success() {
             return Err(TargetError::Launch {
                 name: self.name.clone(),
@@ -342,10 +359,9 @@ impl Launched {
             .stdout(log.try_clone()?)
             .stderr(log)
             .kill_on_drop(true);
-        let child = command.spawn().map_err(|e| TargetError::Launch {
-            name: self.name.clone(),
-            detail: format!("{:?}: {e}", self.spec.command),
-        })?;
+        let child = command
+            .spawn()
+            .map_err(|e| self.cannot_run("command", &self.spec.command, e))?;
         self.child = Some(child);
         self.wait_ready(Duration::from_secs(20)).await
     }
@@ -416,4 +432,16 @@ impl Launched {
 fn tail(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// Where the harness's own executable lives (`target/debug`, `target/release`, or under
+/// `CARGO_TARGET_DIR`): the servers of the same build are beside it. A test binary lives one
+/// level down, in `deps/`.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    match dir.file_name() {
+        Some(name) if name == "deps" => dir.parent().map(Path::to_path_buf).unwrap_or(dir),
+        _ => dir,
+    }
 }

@@ -1,5 +1,16 @@
 //! Transcripts: what each client saw and did, and the HTTP calls made, as stable text.
 //!
+//! A transcript depends only on what the server did and on the scenario, never on when the
+//! client's task happened to run relative to its socket. Each client has two ordered streams:
+//! what it received (in the order the server sent it, which the transport keeps) and what its
+//! steps made it do (in step order). They are merged by causal facts only: a receipt that a step
+//! took is listed after every command sent before it was taken, and before every command sent
+//! after (it had arrived by then); a receipt no step took is listed with the next one a step
+//! took (or at the end), so an answer never precedes the emit that caused it; what the client
+//! does by itself in answer to a receipt (`on_connect` emits) follows that receipt. Where two
+//! streams raced (a push that arrived while the client was emitting) the transcript does not say
+//! which came first.
+//!
 //! Values that differ between runs are replaced by placeholders numbered in order of first
 //! appearance within one transcript, so the same value keeps the same placeholder: socket and
 //! Engine.IO session ids (`<session:1>`, `<sid:1>`) and UUIDs (`<uuid:1>`). RFC 3339 times all
@@ -11,7 +22,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::client::{Observation, Observed};
+use crate::client::{Observation, Observed, Taken};
 use crate::matcher::{is_rfc3339, is_uuid};
 
 /// One HTTP exchange of a scenario.
@@ -23,11 +34,84 @@ pub struct HttpExchange {
     pub body: Value,
 }
 
+/// One client's part of a recording.
+#[derive(Debug, Clone, Default)]
+pub struct ClientRecording {
+    pub name: String,
+    pub observations: Vec<Observation>,
+    /// What the steps took, in order ([`crate::client::Client::taken`]).
+    pub taken: Vec<Taken>,
+    /// Commands the steps sent; the runner's own closing commands are numbered from here.
+    pub step_commands: u64,
+}
+
+impl ClientRecording {
+    /// The observations in transcript order (see the module's documentation).
+    pub fn ordered(&self) -> Vec<&Observation> {
+        // Units: a commanded observation alone, or a receipt with the reactive sends after it.
+        struct Unit {
+            first: usize,
+            len: usize,
+            anchor: Option<u64>,
+        }
+        let reactive = |o: &Observation| {
+            o.command.is_none()
+                && matches!(o.what, Observed::Emit { .. } | Observed::AckSent { .. })
+        };
+        let mut commanded: Vec<(u64, usize)> = Vec::new();
+        let mut receipts: Vec<Unit> = Vec::new();
+        for (index, observation) in self.observations.iter().enumerate() {
+            match (observation.command, receipts.last_mut()) {
+                (Some(number), _) => commanded.push((number, index)),
+                (None, Some(unit)) if reactive(observation) && unit.first + unit.len == index => {
+                    unit.len += 1;
+                }
+                (None, _) => receipts.push(Unit {
+                    first: index,
+                    len: 1,
+                    anchor: None,
+                }),
+            }
+        }
+        let taken_at: HashMap<usize, u64> = self
+            .taken
+            .iter()
+            .map(|t| (t.index, t.commands_sent))
+            .collect();
+        let mut latest = 0;
+        for unit in &mut receipts {
+            if let Some(&sent) = taken_at.get(&unit.first) {
+                latest = latest.max(sent);
+                unit.anchor = Some(latest);
+            }
+        }
+        let mut next = self.step_commands.max(latest);
+        for unit in receipts.iter_mut().rev() {
+            next = *unit.anchor.get_or_insert(next);
+        }
+        // Buffered emits reach the wire after later commands; their number says when they were asked.
+        commanded.sort_by_key(|&(number, index)| (number, index));
+        let mut ordered = Vec::with_capacity(self.observations.len());
+        let mut pending = receipts.iter().peekable();
+        let observation = |index: usize| self.observations.get(index);
+        for (number, index) in commanded {
+            while let Some(unit) = pending.next_if(|u| u.anchor.unwrap_or(0) <= number) {
+                ordered.extend((unit.first..unit.first + unit.len).filter_map(observation));
+            }
+            ordered.extend(observation(index));
+        }
+        for unit in pending {
+            ordered.extend((unit.first..unit.first + unit.len).filter_map(observation));
+        }
+        ordered
+    }
+}
+
 /// Everything a scenario run recorded, before rendering.
 #[derive(Debug, Clone, Default)]
 pub struct Recording {
     /// Clients in the order the scenario first connected them.
-    pub clients: Vec<(String, Vec<Observation>)>,
+    pub clients: Vec<ClientRecording>,
     pub http: Vec<HttpExchange>,
     pub record_reconnect_attempts: bool,
     pub merge_transport_reasons: bool,
@@ -85,7 +169,7 @@ pub fn render(recording: &Recording) -> String {
     let known_ids = recording
         .clients
         .iter()
-        .flat_map(|(_, observations)| observations)
+        .flat_map(|client| &client.observations)
         .filter_map(|o| match &o.what {
             Observed::Connect { sid, .. } => Some(sid.clone()),
             _ => None,
@@ -96,9 +180,9 @@ pub fn render(recording: &Recording) -> String {
         ..Redactor::default()
     };
     let mut out = String::new();
-    for (name, observations) in &recording.clients {
-        let _ = writeln!(out, "client {name}");
-        for observation in observations {
+    for client in &recording.clients {
+        let _ = writeln!(out, "client {}", client.name);
+        for observation in client.ordered() {
             if let Some(line) = line(&mut redactor, &observation.what, recording) {
                 let _ = writeln!(out, "  {line}");
             }
@@ -221,17 +305,116 @@ mod tests {
     fn at(what: Observed) -> Observation {
         Observation {
             at: Duration::ZERO,
+            command: None,
             what,
         }
+    }
+
+    fn event(name: &str) -> Observed {
+        Observed::Event {
+            nsp: "/".into(),
+            event: name.into(),
+            args: vec![],
+            ack_id: None,
+        }
+    }
+
+    fn emit(name: &str, command: Option<u64>) -> Observation {
+        Observation {
+            command,
+            ..at(Observed::Emit {
+                nsp: "/".into(),
+                event: name.into(),
+                args: vec![],
+                ack_id: None,
+            })
+        }
+    }
+
+    /// Renders one client whose stream is `observations`, with `taken` as (index, commands sent).
+    fn client(observations: Vec<Observation>, taken: &[(usize, u64)], steps: u64) -> String {
+        render(&Recording {
+            clients: vec![ClientRecording {
+                name: "c".into(),
+                observations,
+                taken: taken
+                    .iter()
+                    .map(|&(index, commands_sent)| Taken {
+                        index,
+                        commands_sent,
+                    })
+                    .collect(),
+                step_commands: steps,
+            }],
+            ..Recording::default()
+        })
+    }
+
+    #[test]
+    fn where_the_client_s_emits_landed_among_receipts_does_not_matter() {
+        // connect (reactive subscribe), then emit flood ×2 and status (commands 0..3); the
+        // server answers error, error, status:current; a step took the first error and the
+        // status after all three commands. Two schedules of the same run:
+        let connect = at(Observed::Connect {
+            nsp: "/".into(),
+            sid: "s".into(),
+        });
+        let early = vec![
+            connect.clone(),
+            emit("on-connect", None),
+            emit("flood", Some(0)),
+            at(event("error")),
+            emit("flood", Some(1)),
+            at(event("error")),
+            emit("status", Some(2)),
+            at(event("status:current")),
+        ];
+        let late = vec![
+            connect,
+            emit("on-connect", None),
+            emit("flood", Some(0)),
+            emit("flood", Some(1)),
+            emit("status", Some(2)),
+            at(event("error")),
+            at(event("error")),
+            at(event("status:current")),
+        ];
+        let first = client(early, &[(0, 0), (3, 3), (7, 3)], 3);
+        let second = client(late, &[(0, 0), (5, 3), (7, 3)], 3);
+        assert_eq!(first, second);
+        assert_eq!(
+            first,
+            "client c\n  connect / sid=<sid:1>\n  emit / on-connect []\n  emit / flood []\n  emit / flood []\n  emit / status []\n  event / error []\n  event / error []\n  event / status:current []\n"
+        );
+    }
+
+    #[test]
+    fn a_receipt_taken_between_commands_stays_between_them_and_unclaimed_ones_wait_for_the_next() {
+        // emit a (command 0), a step takes its answer; then emit b (command 1), whose answer no
+        // step takes, then emit c (command 2) whose answer a step takes.
+        let stream = vec![
+            emit("a", Some(0)),
+            at(event("answer-a")),
+            at(event("push")),
+            emit("b", Some(1)),
+            emit("c", Some(2)),
+            at(event("answer-b")),
+            at(event("answer-c")),
+        ];
+        let text = client(stream, &[(1, 1), (6, 3)], 3);
+        assert_eq!(
+            text,
+            "client c\n  emit / a []\n  event / answer-a []\n  emit / b []\n  emit / c []\n  event / push []\n  event / answer-b []\n  event / answer-c []\n"
+        );
     }
 
     #[test]
     fn same_values_get_the_same_placeholder() {
         let uuid = "0b9e1f3c-7d1a-4c55-9a53-0f1e2d3c4b5a";
         let recording = Recording {
-            clients: vec![(
-                "alice".into(),
-                vec![
+            clients: vec![ClientRecording {
+                name: "alice".into(),
+                observations: vec![
                     at(Observed::Connect {
                         nsp: "/".into(),
                         sid: "abc".into(),
@@ -247,7 +430,8 @@ mod tests {
                     at(Observed::ReconnectAttempt { attempt: 1 }),
                     at(Observed::Reconnect { attempt: 3 }),
                 ],
-            )],
+                ..ClientRecording::default()
+            }],
             http: vec![HttpExchange {
                 method: "GET".into(),
                 path: "/x".into(),

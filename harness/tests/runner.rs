@@ -1,15 +1,16 @@
 //! The runner end to end against in-process socketioxide servers: a passing scenario, a wrong
-//! expectation that fails with a useful message, the snapshot workflow, and `diff` finding a
-//! planted difference between two servers.
+//! expectation that fails with a useful message, a failure that names the step that took the
+//! awaited observation, the snapshot workflow, `diff` finding a planted difference between two
+//! servers, and `--repeat` finding a planted scheduling-dependent transcript.
 
 use serde_json::Value;
-use sio_harness::runner::RunSettings;
 use sio_harness::scenario::parse_str;
 use sio_harness::snapshot::{self, UpdateMode};
 use sio_harness::suite::{self, Outcome, SuiteOptions};
 use sio_harness::target::Target;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, SocketRef};
+use socketioxide::handler::ConnectHandler as _;
 use tokio::net::TcpListener;
 
 /// A server that greets with `greeting` and acks `echo`.
@@ -24,6 +25,37 @@ async fn server(greeting: &'static str) -> (String, tokio::task::JoinHandle<()>)
             let _ = ack.send(&value);
         });
     });
+    serve(layer).await
+}
+
+/// A server that answers `ping` with `a` and `b` in a random order: a transcript that depends
+/// on it is flaky by construction.
+async fn coin_flip_server() -> (String, tokio::task::JoinHandle<()>) {
+    let (layer, io) = SocketIo::builder().build_layer();
+    io.ns("/", async |socket: SocketRef| {
+        socket.on("ping", async |socket: SocketRef| {
+            let order = if rand::random::<bool>() {
+                ["a", "b"]
+            } else {
+                ["b", "a"]
+            };
+            for event in order {
+                let _ = socket.emit(event, &());
+            }
+        });
+    });
+    serve(layer).await
+}
+
+/// A server that refuses every connection with `go away`.
+async fn refusing_server() -> (String, tokio::task::JoinHandle<()>) {
+    let (layer, io) = SocketIo::builder().build_layer();
+    let refuse = async |_: SocketRef| Err::<(), _>("go away");
+    io.ns("/", (async |_: SocketRef| {}).with(refuse));
+    serve(layer).await
+}
+
+async fn serve(layer: socketioxide::layer::SocketIoLayer) -> (String, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let app = axum::Router::new().layer(layer);
@@ -32,6 +64,21 @@ async fn server(greeting: &'static str) -> (String, tokio::task::JoinHandle<()>)
     });
     (url, task)
 }
+
+const COIN_FLIP: &str = r#"
+name: answers in any order
+steps:
+  - connect: { client: alice }
+  - emit: { client: alice, event: ping }
+  - expect: { client: alice, events: [{ event: a }, { event: b }], order: any }
+"#;
+
+const TAKEN_TWICE: &str = r#"
+name: a refusal awaited twice
+steps:
+  - connect: { client: alice, expect: connect_error }
+  - expect: { client: alice, connect_error: { message: go away }, timeout: 300ms }
+"#;
 
 const SCENARIO: &str = r#"
 name: greet and echo
@@ -68,10 +115,8 @@ steps:
 
 fn options(snapshots: Option<(std::path::PathBuf, UpdateMode)>) -> SuiteOptions {
     SuiteOptions {
-        settings: RunSettings::default(),
-        filter: None,
-        jobs: 1,
         snapshots,
+        ..SuiteOptions::default()
     }
 }
 
@@ -202,4 +247,81 @@ async fn diff_finds_a_planted_difference() {
     assert!(diff.contains("\"hi there\""), "{diff}");
     left.abort();
     right.abort();
+}
+
+#[tokio::test]
+async fn a_failure_names_the_step_that_took_the_awaited_observation() {
+    let (url, task) = refusing_server().await;
+    let file = parse_str("taken.yaml", TAKEN_TWICE).expect("parses");
+    let results = suite::run(std::slice::from_ref(&file), &target(&url), &options(None)).await;
+    let Outcome::Failed(failure) = &results[0].outcome else {
+        panic!("expected a failure, got {:?}", results[0].outcome);
+    };
+    assert_eq!((failure.index, failure.line), (1, 5));
+    assert!(
+        failure
+            .message
+            .contains("one arrived, but step 1 (connect) at taken.yaml:4:5 already took it: connect_error / {\"message\":\"go away\"}"),
+        "{}",
+        failure.message
+    );
+    let text = failure.to_string();
+    assert!(
+        text.contains("alice received nothing since the last observation a step took"),
+        "{text}"
+    );
+    task.abort();
+}
+
+#[tokio::test]
+async fn repeat_reports_a_scheduling_dependent_transcript_as_flaky() {
+    let (url, task) = coin_flip_server().await;
+    let file = parse_str("coin.yaml", COIN_FLIP).expect("parses");
+    let options = SuiteOptions {
+        repeat: 24,
+        jobs: 4,
+        ..SuiteOptions::default()
+    };
+    let results = suite::run(std::slice::from_ref(&file), &target(&url), &options).await;
+    assert_eq!(results.len(), 1, "one result per scenario, not per run");
+    let Outcome::Flaky {
+        runs,
+        differing,
+        failed,
+        detail,
+    } = &results[0].outcome
+    else {
+        panic!("expected flaky, got {:?}", results[0].outcome);
+    };
+    // Each order has probability 1/2 per run: all 24 alike is a 1 in 8 million chance.
+    assert_eq!((*runs, *failed), (24, 0));
+    assert!((1..=12).contains(differing), "{differing}");
+    assert!(detail.starts_with("first differing line 5:"), "{detail}");
+    let report = sio_harness::report::terminal(&results);
+    assert!(
+        report.contains(&format!("flaky: {differing} of 24 runs differ")),
+        "{report}"
+    );
+    task.abort();
+}
+
+#[tokio::test]
+async fn repeat_passes_a_stable_scenario_and_writes_nothing() {
+    let (url, task) = server("hi").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = parse_str("greet.yaml", SCENARIO).expect("parses");
+    let options = SuiteOptions {
+        repeat: 5,
+        jobs: 2,
+        snapshots: Some((dir.path().to_path_buf(), UpdateMode::Always)),
+        ..SuiteOptions::default()
+    };
+    let results = suite::run(std::slice::from_ref(&file), &target(&url), &options).await;
+    assert!(
+        matches!(results[0].outcome, Outcome::Passed),
+        "{:?}",
+        results[0].outcome
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    task.abort();
 }

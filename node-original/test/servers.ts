@@ -13,10 +13,13 @@ const FIXTURES = join(ROOT, 'scenarios/fixtures.sql');
 
 export type Kind = 'rust' | 'node';
 
+// The debug build, where `cargo build` puts it (honouring CARGO_TARGET_DIR, as cargo does).
+const RUST_SERVER = join(resolve(ROOT, process.env.CARGO_TARGET_DIR ?? 'target'), 'debug/realtime-server');
+
 const COMMANDS: Record<Kind, { serve: string[]; seed: string[] }> = {
   rust: {
-    serve: [join(ROOT, 'target/debug/realtime-server'), 'serve'],
-    seed: [join(ROOT, 'target/debug/realtime-server'), 'db', 'seed', FIXTURES],
+    serve: [RUST_SERVER, 'serve'],
+    seed: [RUST_SERVER, 'db', 'seed', FIXTURES],
   },
   node: {
     serve: [process.execPath, join(ROOT, 'node-original/dist/src/index.js')],

@@ -7,6 +7,7 @@ use realtime_server::auth::JwtSecret;
 use realtime_server::cli::{Cli, Command, DbCommand, LogFormat, NetworkArgs, ServeArgs};
 use realtime_server::store::Store;
 use realtime_server::{Server, ServerConfig, demo};
+use std::io::IsTerminal as _;
 use tracing_subscriber::EnvFilter;
 
 // mimalloc: a reconnect storm allocates and frees per-connection state across worker threads,
@@ -50,8 +51,13 @@ async fn main() -> Result<()> {
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only for a person at a terminal: never into a file or a pipe, never with NO_COLOR
+    // set to anything but the empty string (no-color.org).
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -129,3 +129,37 @@ async fn seeds_serves_and_exits_cleanly_on_sigterm() {
         "no secret or token in logs"
     );
 }
+
+#[tokio::test]
+async fn logs_into_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(BINARY)
+        .args(["serve", "--port", "0", "--log-format", "text"])
+        .env("JWT_SECRET", "process-test-secret-0123456789-abcdef")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("c.db").display()),
+        )
+        .env_remove("NO_COLOR")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("server starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let listening = tokio::time::timeout(WAIT, async {
+        let mut seen = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("listening") {
+                return seen;
+            }
+        }
+        panic!("server exited before listening: {seen}");
+    })
+    .await
+    .expect("listening in time");
+    assert!(!listening.contains('\u{1b}'), "{listening:?}");
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+}

@@ -1,6 +1,5 @@
 //! The complete example in harness/README.md runs, as written, against the real server.
 
-use sio_harness::runner::RunSettings;
 use sio_harness::scenario::parse_str;
 use sio_harness::suite::{self, Outcome, SuiteOptions};
 use sio_harness::target::Target;
@@ -27,12 +26,7 @@ async fn the_harness_readme_example_passes() {
         url: server.url(),
         secret: Some(server.secret_text.clone()),
     };
-    let options = SuiteOptions {
-        settings: RunSettings::default(),
-        filter: None,
-        jobs: 1,
-        snapshots: None,
-    };
+    let options = SuiteOptions::default();
     let results = suite::run(std::slice::from_ref(&file), &target, &options).await;
     match &results[0].outcome {
         Outcome::Passed => {}
