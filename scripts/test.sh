@@ -2,12 +2,14 @@
 # The test command (see README.md). Installs what the tests need, then runs, in order:
 # lint, the Rust tests (server and harness, against socketioxide and the official Node
 # socket.io), the Node original's build and tests, the scenario suite against both servers
-# with one snapshot each, their diff, and a smoke run of the load mode.
+# with one snapshot each, their diff, a flake hunt (every scenario 5 times on each server, the
+# runs compared), and a smoke run of the load mode.
 # Every server it starts is started on a free loopback port by the test or the harness and
 # stopped by its pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+bin=${CARGO_TARGET_DIR:-target}/debug
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -34,6 +36,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "Rust tests (server, harness; harness also against the official Node socket.io)"
 export SIO_REQUIRE_NODE=1
 cargo build --workspace --quiet
+mkdir -p target
 cargo test --workspace --quiet 2>&1 | tee target/cargo-test.log
 rust_tests=$(grep -E '^test result:' target/cargo-test.log | awk '{p+=$4; f+=$6} END {print p" "f}')
 
@@ -41,18 +44,21 @@ step "Node original: node:test (the browser SocketClient against both servers)"
 (cd node-original && npm test 2>&1 | tee "$root/target/node-test.log")
 
 step "scenario suite against the Rust server"
-./target/debug/sio-harness run --target rust --report-junit target/scenarios-rust.xml
+"$bin/sio-harness" run --target rust --report-junit target/scenarios-rust.xml
 step "scenario suite against the Node original"
-./target/debug/sio-harness run --target node --report-junit target/scenarios-node.xml
+"$bin/sio-harness" run --target node --report-junit target/scenarios-node.xml
 step "diff: Node original against Rust port"
-./target/debug/sio-harness diff --target node --target rust
+"$bin/sio-harness" diff --target node --target rust
+step "flake hunt: every scenario 5 times on each server, two at a time; no transcript may differ"
+"$bin/sio-harness" run --target rust --repeat 5 --jobs 2 --report-junit target/repeat-rust.xml
+"$bin/sio-harness" run --target node --repeat 5 --jobs 2 --report-junit target/repeat-node.xml
 
 step "load mode smoke test (a few clients, loopback)"
-./target/debug/sio-harness storm --target rust --clients 50 --rounds 1
-./target/debug/sio-harness fanout --target rust --clients 50 --messages 5
+"$bin/sio-harness" storm --target rust --clients 50 --rounds 1
+"$bin/sio-harness" fanout --target rust --clients 50 --messages 5
 
 read -r passed failed <<<"$rust_tests"
-scenarios=$(grep -c '<testcase' target/scenarios-rust.xml target/scenarios-node.xml | awk -F: '{s+=$2} END {print s}')
+scenarios=$(grep -c '<testcase' target/scenarios-rust.xml target/scenarios-node.xml target/repeat-rust.xml target/repeat-node.xml | awk -F: '{s+=$2} END {print s}')
 echo
 echo "rust tests: ${passed} passed, ${failed} failed; scenario runs: ${scenarios} on two servers"
 echo "test: $((passed + scenarios)) passed, ${failed} failed"

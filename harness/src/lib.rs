@@ -1,9 +1,21 @@
 //! `sio-harness`: a Socket.IO v4 protocol harness.
 //!
-//! How the pieces fit: [`codec`] encodes and decodes Engine.IO and Socket.IO packets (pure);
-//! [`transport`] opens Engine.IO sessions over websocket, long-polling or an upgrade; [`client`]
-//! drives one connection (heartbeat, namespaces, acks, reconnection) and reports every fact as
-//! an [`client::Observation`].
+//! How the pieces fit, in the order data flows through them:
+//!
+//! - [`scenario`] parses a YAML file into the scenario AST, with line and column for every step
+//!   and for every mistake; nothing else parses.
+//! - [`suite`] finds the files, launches a fresh [`target`] per scenario (or uses a URL), and
+//!   hands each scenario to the [`runner`], `--jobs` at a time and `--repeat` times.
+//! - [`runner`] executes the steps: each client is a [`client::Client`] (Engine.IO over
+//!   [`transport`], packets by [`codec`]) behind its own loopback [`proxy`] (cuts and
+//!   blackholes); values come from [`template`] and [`jwt`], expectations are checked by
+//!   [`matcher`]. Every fact a client sees or does is an [`client::Observation`].
+//! - [`transcript`] merges each client's observations by causal facts only and redacts ids and
+//!   times into stable text; [`snapshot`] compares that text with the insta `.snap` file (or,
+//!   with `--repeat`, the runs are compared with each other); [`report`] prints the results and
+//!   writes JUnit and JSON.
+//! - [`load`] is the other way in: thousands of lightweight clients (no history, milestones
+//!   only) for reconnect storms and fan-out, with figures instead of transcripts.
 
 pub mod client;
 pub mod codec;

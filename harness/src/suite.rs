@@ -176,14 +176,18 @@ fn compare_runs(runs: Vec<ScenarioResult>) -> Option<ScenarioResult> {
         .clone();
     let differing = runs.iter().filter(|r| r.transcript != reference).count();
     let failed = runs.iter().filter(|r| !r.outcome.passed()).count();
-    let detail = match (
-        runs.iter().find(|r| r.transcript != reference),
-        runs.iter().find(|r| !r.outcome.passed()),
-    ) {
-        (Some(other), _) => first_difference(&reference, &other.transcript),
-        (None, Some(failure)) => failure_summary(&failure.outcome),
-        (None, None) => String::new(),
-    };
+    let detail = [
+        runs.iter()
+            .find(|r| r.transcript != reference)
+            .map(|other| first_difference(&reference, &other.transcript)),
+        runs.iter()
+            .find(|r| !r.outcome.passed())
+            .map(|failure| format!("first failure: {}", failure_summary(&failure.outcome))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("\n");
     let total = runs.len();
     let duration = runs.iter().map(|r| r.duration).sum();
     let mut first = runs.into_iter().next()?;
