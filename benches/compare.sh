@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reconnect storms and fan-out, Rust server against the Node original, in one run.
+# Reconnect storms, fan-out and churn, Rust server against the Node original, in one run.
 # Each target runs the same measurements ROUNDS times (alternating, so drift hits both); the
 # table gives medians and the Rust/Node ratios. Loopback only; every server is launched by the
 # harness on a free port and stopped by its pid.
@@ -12,7 +12,7 @@ repeats=${2:-3}
 out=target/bench-compare
 mkdir -p "$out"
 
-cargo build --release -q -p realtime-server -p sio-harness
+cargo build --release -q -p realtime-server -p sio-harness -p realtime-benches --bins
 (cd node-original && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run -s build)
 
 # Each side needs a file descriptor per connection, and the listen queue decides the storm's tail.
@@ -46,3 +46,20 @@ for i in $(seq 1 "$repeats"); do
   done
 done
 python3 benches/summarise.py "$out" "$clients" "$repeats"
+
+# Churn: short connections at a steady rate, each mode of leaving, memory followed every second
+# and while idling after; one run each (a minute apiece), then a chart.
+churn_rate=${CHURN_RATE:-500}
+churn_seconds=${CHURN_SECONDS:-60}
+for target in rust node; do
+  for mode in clean drop malformed open-only; do
+    echo "churn: $target $mode" >&2
+    "$harness" churn --target "$target" --targets-file benches/targets.yaml --json --clients 1000 \
+      --rate "$churn_rate" --duration-s "$churn_seconds" --idle-s 20 --mode "$mode" > "$out/churn-$target-$mode.json" \
+      || echo "warning: churn $mode against $target reported failures (see $out/churn-$target-$mode.json)"
+  done
+done
+python3 benches/summarise.py --churn "$out"
+"${CARGO_TARGET_DIR:-target}/release/churn-plot" "$out/churn.svg" "$out"/churn-*-clean.json "$out"/churn-*-open-only.json
+echo "chart: $out/churn.svg"
+

@@ -1,8 +1,30 @@
-"""Medians of compare.sh's JSON reports, per target, and the Rust/Node ratios."""
+"""Medians of compare.sh's JSON reports, per target, and the Rust/Node ratios; with --churn,
+the churn runs' memory figures."""
 import json
 import statistics
 import sys
 from pathlib import Path
+
+
+def churn_table(out):
+    mib = lambda kib: "-" if kib is None else f"{kib / 1024:.1f}"
+    print("\nchurn: server RSS in MiB (warm: after 5 s; end: when the last connection started)")
+    print(f"{'':22} {'start':>7} {'warm':>7} {'peak':>7} {'end':>7} {'idle':>7} {'end-warm':>9} {'cycles':>8} {'failed':>7}")
+    for path in sorted(out.glob("churn-*.json")):
+        if not path.stat().st_size:
+            continue
+        r = json.loads(path.read_text())
+        growth = None if r["end_rss_kib"] is None or r["warm_rss_kib"] is None else r["end_rss_kib"] - r["warm_rss_kib"]
+        print(
+            f"{r['target'] + ' ' + r['mode']:22} {mib(r['start_rss_kib']):>7} {mib(r['warm_rss_kib']):>7} "
+            f"{mib(r['peak_rss_kib']):>7} {mib(r['end_rss_kib']):>7} {mib(r['idle_rss_kib']):>7} "
+            f"{mib(growth):>9} {r['completed']:>8} {sum(r['failures'].values()):>7}"
+        )
+
+
+if sys.argv[1] == "--churn":
+    churn_table(Path(sys.argv[2]))
+    sys.exit(0)
 
 out, clients, repeats = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 

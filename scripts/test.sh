@@ -56,6 +56,9 @@ step "flake hunt: every scenario 5 times on each server, two at a time; no trans
 step "load mode smoke test (a few clients, loopback)"
 "$bin/sio-harness" storm --target rust --clients 50 --rounds 1
 "$bin/sio-harness" fanout --target rust --clients 50 --messages 5
+for mode in clean open-only; do
+  "$bin/sio-harness" churn --target rust --clients 50 --rate 50 --duration-s 2 --idle-s 1 --mode "$mode"
+done
 
 read -r passed failed <<<"$rust_tests"
 scenarios=$(grep -c '<testcase' target/scenarios-rust.xml target/scenarios-node.xml target/repeat-rust.xml target/repeat-node.xml | awk -F: '{s+=$2} END {print s}')

@@ -43,6 +43,7 @@ fn broadcast(c: &mut Criterion) {
             database_url: format!("sqlite://{}", dir.path().join("bench.db").display()),
             rate_quota: RateQuota::default(),
             heartbeat: Heartbeat::default(),
+            connect_timeout: realtime_server::app::DEFAULT_CONNECT_TIMEOUT,
         })
         .await
         .expect("server");

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use sio_harness::load::churn::{self, ChurnMode, ChurnOptions};
 use sio_harness::load::fanout::{self, FanoutOptions};
 use sio_harness::load::storm::{self, Cause, StormOptions};
 use sio_harness::report;
@@ -90,6 +91,22 @@ enum Command {
         /// Pause between one message reaching every subscriber and the next message.
         #[arg(long, default_value_t = 100)]
         interval_ms: u64,
+    },
+    /// Churn: short connections opened at a steady rate and closed, the server's memory followed.
+    Churn {
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Connections started per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        /// How long connections keep being started, in seconds.
+        #[arg(long, default_value_t = 60)]
+        duration_s: u64,
+        /// How long memory keeps being sampled afterwards, in seconds.
+        #[arg(long, default_value_t = 15)]
+        idle_s: u64,
+        #[arg(long, value_enum, default_value_t = ChurnMode::Clean)]
+        mode: ChurnMode,
     },
     /// Print the SQL that creates the load mode's users `load-1` … `load-N` (for a server you run).
     LoadUsers { count: usize },
@@ -262,6 +279,25 @@ async fn main() -> ExitCode {
             messages,
             interval_ms,
         } => on_worker(async move { fanout(&load, messages, interval_ms).await }).await,
+        Command::Churn {
+            load,
+            rate,
+            duration_s,
+            idle_s,
+            mode,
+        } => {
+            on_worker(async move {
+                let options = ChurnOptions {
+                    rate,
+                    duration: std::time::Duration::from_secs(duration_s),
+                    mode,
+                    users: load.clients,
+                    idle: std::time::Duration::from_secs(idle_s),
+                };
+                churn(&load, &options).await
+            })
+            .await
+        }
         Command::LoadUsers { count } => {
             print!("{}", sio_harness::load::users_sql(count));
             Ok(ExitCode::SUCCESS)
@@ -426,6 +462,15 @@ async fn storm(
     let report = result.map_err(load_error)?;
     load.print(&report, storm::table(&report));
     Ok(load_exit(report.rounds.iter().any(|r| r.not_back > 0)))
+}
+
+async fn churn(load: &LoadArgs, options: &ChurnOptions) -> Result<ExitCode, ExitCode> {
+    let (target, running) = load.start().await?;
+    let result = churn::run(&running, target.name(), options).await;
+    running.shutdown().await;
+    let report = result.map_err(load_error)?;
+    load.print(&report, churn::table(&report));
+    Ok(load_exit(!report.failures.is_empty()))
 }
 
 fn load_error(error: String) -> ExitCode {

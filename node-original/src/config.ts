@@ -37,6 +37,8 @@ export interface Config {
   jwt: { secret: KeyObject };
   rateLimit: { events: number; windowMs: number };
   heartbeat: { intervalMs: number; timeoutMs: number };
+  /** From the Engine.IO handshake to the Socket.IO connect; the Rust server's default too. */
+  connectTimeoutMs: number;
 }
 
 export function loadConfig(): Config {
@@ -54,6 +56,7 @@ export function loadConfig(): Config {
       intervalMs: Math.max(1, integer('PING_INTERVAL_MS', 25_000)),
       timeoutMs: Math.max(1, integer('PING_TIMEOUT_MS', 20_000)),
     },
+    connectTimeoutMs: Math.max(1, integer('CONNECT_TIMEOUT_MS', 10_000)),
   };
 }
 

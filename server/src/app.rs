@@ -46,7 +46,15 @@ pub struct ServerConfig {
     pub database_url: String,
     pub rate_quota: RateQuota,
     pub heartbeat: Heartbeat,
+    /// How long an Engine.IO session may stay open without connecting to a namespace. socketioxide
+    /// keeps a closed session's state until this timer fires, so it also bounds how long an
+    /// abandoned handshake holds memory (docs/benchmarks.md, churn).
+    pub connect_timeout: Duration,
 }
+
+/// socketioxide's default is socket.io's 45 s; a closed connection's state then lingered that
+/// long under churn. 10 s still leaves a slow long-polling client ample time to connect.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Engine.IO heartbeat: the server pings every `interval` and drops a client that has not
 /// answered within `timeout`.
@@ -134,6 +142,7 @@ impl Server {
         let (socket_layer, io) = SocketIo::builder()
             .ping_interval(config.heartbeat.interval)
             .ping_timeout(config.heartbeat.timeout)
+            .connect_timeout(config.connect_timeout)
             .max_payload(MAX_PAYLOAD)
             .ws_max_message_size(MAX_PAYLOAD as usize)
             .ws_max_frame_size(MAX_PAYLOAD as usize)

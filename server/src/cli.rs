@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::app::Heartbeat;
+use crate::app::{DEFAULT_CONNECT_TIMEOUT, Heartbeat};
 use crate::rate_limit::RateQuota;
 
 #[derive(Debug, Parser)]
@@ -78,6 +78,10 @@ pub struct NetworkArgs {
     /// How long a client may take to answer a ping, in milliseconds.
     #[arg(long, env = "PING_TIMEOUT_MS", default_value_t = 20_000)]
     pub ping_timeout_ms: u64,
+    /// How long a client may take from the Engine.IO handshake to its Socket.IO connect, in
+    /// milliseconds; an abandoned handshake is dropped after it.
+    #[arg(long, env = "CONNECT_TIMEOUT_MS", default_value_t = DEFAULT_CONNECT_TIMEOUT.as_millis() as u64)]
+    pub connect_timeout_ms: u64,
 }
 
 impl NetworkArgs {
@@ -86,6 +90,10 @@ impl NetworkArgs {
             interval: Duration::from_millis(self.ping_interval_ms.max(1)),
             timeout: Duration::from_millis(self.ping_timeout_ms.max(1)),
         }
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms.max(1))
     }
 
     pub fn rate_quota(&self) -> RateQuota {

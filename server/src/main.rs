@@ -79,6 +79,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         database_url: args.database_url,
         rate_quota: args.network.rate_quota(),
         heartbeat: args.network.heartbeat(),
+        connect_timeout: args.network.connect_timeout(),
     };
     let server = Server::bind(config).await?;
     let addr = server.local_addr()?;
@@ -99,6 +100,7 @@ async fn run_demo(network: NetworkArgs) -> Result<()> {
         database_url,
         rate_quota: network.rate_quota(),
         heartbeat: network.heartbeat(),
+        connect_timeout: network.connect_timeout(),
     };
     let server = Server::bind(config).await?;
     let addr = server.local_addr()?;

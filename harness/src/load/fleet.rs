@@ -154,7 +154,7 @@ const CLIENTS_PER_SOURCE: usize = 64;
 /// address of 127.0.0.0/8 per [`CLIENTS_PER_SOURCE`] clients, so each address keeps few
 /// connections and few TIME-WAIT ports and the kernel finds a free port at once; none otherwise
 /// (the system picks, as for any client).
-fn source_addresses(base_url: &str, clients: usize) -> Vec<IpAddr> {
+pub(crate) fn source_addresses(base_url: &str, clients: usize) -> Vec<IpAddr> {
     let loopback_target = reqwest::Url::parse(base_url)
         .ok()
         .and_then(|url| {

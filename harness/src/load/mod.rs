@@ -1,11 +1,13 @@
-//! Load mode: reconnect storms and fan-out against a target, with the figures that decide them.
+//! Load mode: reconnect storms, fan-out and connection churn against a target, with the figures
+//! that decide them.
 //!
 //! [`fleet`] starts many lean clients (one shared HTTP client, small websocket buffers, source
 //! addresses spread over loopback), each driven in its own task that reports only the moments
-//! that matter; [`storm`] and [`fanout`]
-//! drive the fleet; [`metrics`] reads the server's and the kernel's counters from `/proc` and
-//! summarises latencies.
+//! that matter; [`storm`] and [`fanout`] drive the fleet; [`churn`] opens and closes short
+//! connections at a steady rate and follows the server's memory; [`metrics`] reads the server's
+//! and the kernel's counters from `/proc` and summarises latencies.
 
+pub mod churn;
 pub mod fanout;
 pub mod fleet;
 pub mod metrics;

@@ -17,6 +17,7 @@ export function initializeSocketServer(httpServer: HttpServer, config: Config, s
     transports: ['websocket', 'polling'],
     pingInterval: config.heartbeat.intervalMs,
     pingTimeout: config.heartbeat.timeoutMs,
+    connectTimeout: config.connectTimeoutMs,
     maxHttpBufferSize: MAX_PAYLOAD,
   });
   const limiter = new SocketRateLimiter(config.rateLimit.events, config.rateLimit.windowMs);

@@ -34,21 +34,28 @@ impl TestServer {
     }
 
     pub async fn start_with_quota(rate_quota: RateQuota) -> Self {
+        Self::start_with(|config| config.rate_quota = rate_quota).await
+    }
+
+    /// A server whose configuration `adjust` changed from the tests' defaults.
+    pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = format!("sqlite://{}", dir.path().join("test.db").display());
         let secret_text: String = (0..4)
             .map(|_| format!("{:016x}", rand::random::<u64>()))
             .collect();
         let secret = JwtSecret::new(&secret_text).expect("long enough");
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             secret: secret.clone(),
             frontend_url: "http://localhost:3000".into(),
             database_url,
-            rate_quota,
+            rate_quota: RateQuota::default(),
             heartbeat: realtime_server::app::Heartbeat::default(),
+            connect_timeout: realtime_server::app::DEFAULT_CONNECT_TIMEOUT,
         };
+        adjust(&mut config);
         let server = Server::bind(config).await.expect("server binds");
         server
             .store()

@@ -1,9 +1,10 @@
-//! Bad input never takes the server down: malformed packets, oversized payloads, junk frames.
+//! Bad input never takes the server down: malformed packets, oversized payloads, junk frames;
+//! and a handshake abandoned before the Socket.IO connect is dropped after the connect timeout.
 
 use serde_json::json;
 use sio_harness::client::{Command, Observed};
 use sio_harness::codec::engine::Frame;
-use sio_harness::transport::TransportKind;
+use sio_harness::transport::{self, EndpointOptions, LinkEvent, TransportKind};
 
 use crate::common::{TestServer, WAIT, connected, emit, event};
 
@@ -57,4 +58,31 @@ async fn an_oversized_payload_drops_that_connection_and_stores_nothing() {
     connected(&mut next).await;
     emit(&next, "notification:read", vec![json!("n-alice-1")]);
     event(&mut next, "notification:read:success").await;
+}
+
+#[tokio::test]
+async fn an_abandoned_handshake_is_dropped_after_the_connect_timeout() {
+    let server = TestServer::start_with(|config| {
+        config.connect_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    for kind in [TransportKind::Websocket, TransportKind::Polling] {
+        let mut options = EndpointOptions::new(server.url());
+        options.transport = kind;
+        let mut link = transport::open(&options).await.expect("handshake");
+        // No Socket.IO connect follows; the server's heartbeat (25 s) is far off, so only the
+        // connect timeout can end this session within the wait.
+        let closed = tokio::time::timeout(WAIT, async {
+            loop {
+                if let LinkEvent::Closed { .. } = link.next_event().await {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "{kind:?}: the abandoned session is still open"
+        );
+    }
 }
