@@ -175,7 +175,10 @@ mod tests {
         }
     }
 
-    fn snapshot(beats: &[(u64, Option<(i64, &str, Option<f64>)>)]) -> Snapshot {
+    /// A beat as `(status code, time, ping)`.
+    type TestBeat<'a> = (i64, &'a str, Option<f64>);
+
+    fn snapshot(beats: &[(u64, Option<TestBeat>)]) -> Snapshot {
         Snapshot {
             latest: beats
                 .iter()

@@ -298,11 +298,6 @@ async fn kuma_123_replies_map_the_same_way() {
             json!(["unknown", null, null]),
         ]
     );
-    let last_check = row(&server, "router").await.expect("row").last_check;
-    assert!(
-        last_check.ends_with('Z') && last_check.contains('T'),
-        "RFC 3339 UTC: {last_check}"
-    );
     let feed = &health(&server).await["kuma"];
     assert_eq!(
         (feed["state"].clone(), feed["monitors"].clone()),
