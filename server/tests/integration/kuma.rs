@@ -520,3 +520,107 @@ async fn a_new_monitor_id_makes_the_feed_reread_the_page() {
     until("Prowlarr's row", || has_status(&server, "prowlarr", "up")).await;
     server.stop().await.expect("clean shutdown");
 }
+
+/// The binary with the feed set by environment: a half-set feed is refused, and a failing Kuma
+/// is logged once (without the credentials in its URL), shown by `/health`, and stopped on
+/// SIGTERM before the database closes.
+#[tokio::test]
+async fn the_binary_runs_the_feed_from_its_environment() {
+    const BINARY: &str = env!("CARGO_BIN_EXE_realtime-server");
+    let secret = "kuma-process-test-secret-0123456789";
+    let half_set = tokio::process::Command::new(BINARY)
+        .args(["serve", "--port", "0"])
+        .env("JWT_SECRET", secret)
+        .env("KUMA_URL", "http://admin:hunter2@127.0.0.1:9")
+        .env_remove("KUMA_STATUS_PAGE")
+        .output()
+        .await
+        .expect("runs");
+    assert!(!half_set.status.success());
+    let stderr = String::from_utf8_lossy(&half_set.stderr);
+    assert!(stderr.contains("KUMA_STATUS_PAGE is required"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    let kuma = FakeKuma::start("home").await;
+    kuma.answer(ResponseTemplate::new(503), ResponseTemplate::new(503))
+        .await;
+    let address = kuma.mock.address();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = tokio::process::Command::new(BINARY)
+        .args(["serve", "--port", "0", "--log-format", "json"])
+        .env("JWT_SECRET", secret)
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("k.db").display()),
+        )
+        .env("KUMA_URL", format!("http://admin:hunter2@{address}/"))
+        .env("KUMA_STATUS_PAGE", "home")
+        .env("KUMA_POLL_MS", "20")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("server starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let logs = tokio::spawn(async move {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        let mut addr_tx = Some(addr_tx);
+        let mut text = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let log: Value = serde_json::from_str(&line).unwrap_or_default();
+            if let Some(addr) = log["fields"]["addr"].as_str()
+                && let Some(tx) = addr_tx.take()
+            {
+                let _ = tx.send(addr.to_owned());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    let addr = tokio::time::timeout(PATIENCE, addr_rx)
+        .await
+        .expect("listening in time")
+        .expect("server listens");
+
+    // Several failed polls (the back-off caps at four 20 ms intervals).
+    until("five failed polls", || async {
+        kuma.requests_to("").await >= 5
+    })
+    .await;
+    let health: Value = reqwest::get(format!("http://{addr}/health"))
+        .await
+        .expect("health answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(health["kuma"]["state"], "failing");
+    assert_eq!(health["kuma"]["error"], "Uptime Kuma answered HTTP 503");
+
+    let pid = child.id().expect("pid").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .expect("exits in time")
+        .expect("status");
+    assert_eq!(status.code(), Some(0));
+    let logs = logs.await.expect("log reader");
+    assert_eq!(
+        logs.matches("Uptime Kuma feed failing").count(),
+        1,
+        "one line per failure, not per poll: {logs}"
+    );
+    assert!(!logs.contains("hunter2"), "credentials leaked: {logs}");
+    let stopped = logs.find("Uptime Kuma feed stopped").expect("feed stopped");
+    let closed = logs.find("database closed").expect("database closed");
+    assert!(
+        stopped < closed,
+        "the feed stops before the database closes"
+    );
+}
