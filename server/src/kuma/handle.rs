@@ -45,14 +45,12 @@ pub enum FeedState {
 }
 
 impl FeedHandle {
-    /// Asks the feed to poll at once; `false` when no feed runs. A request made during a poll is
-    /// kept and starts another poll after it.
-    pub fn refresh(&self) -> bool {
-        let running = self.health().is_some();
-        if running {
+    /// Asks the feed to poll at once; nothing happens when no feed runs. A request made during
+    /// a poll is kept and starts another poll after it.
+    pub fn refresh(&self) {
+        if self.health().is_some() {
             self.0.refresh.notify_one();
         }
-        running
     }
 
     /// The feed's health, `None` when no feed runs.

@@ -69,7 +69,8 @@ impl FeedTask {
     }
 
     /// Stops the feed and waits for it: an unfinished request is dropped, a store write in
-    /// progress completes. Call before the store closes.
+    /// progress completes. Call before the store closes. (Dropping the task stops it too,
+    /// without waiting.)
     pub async fn stop(self) {
         let _ = self.stop.send(());
         if let Err(error) = self.task.await {
@@ -151,21 +152,13 @@ impl Poller {
             self.read_monitor_list().await?;
         }
         let snapshot = self.client.heartbeats().await?;
-        let named: HashSet<u64> = self.names.iter().map(|(id, _)| *id).collect();
-        let unheard_of = snapshot
-            .latest
-            .keys()
-            .any(|id| !named.contains(id) && !self.off_page.contains(id));
-        if unheard_of {
+        let off_page = self.off_page(&snapshot);
+        let off_page = if off_page.is_subset(&self.off_page) {
+            off_page
+        } else {
             self.read_monitor_list().await?;
-        }
-        let named: HashSet<u64> = self.names.iter().map(|(id, _)| *id).collect();
-        let off_page: HashSet<u64> = snapshot
-            .latest
-            .keys()
-            .filter(|id| !named.contains(id))
-            .copied()
-            .collect();
+            self.off_page(&snapshot)
+        };
         if !off_page.is_empty() && off_page != self.off_page {
             let mut ids: Vec<_> = off_page.iter().collect();
             ids.sort_unstable();
@@ -177,6 +170,17 @@ impl Poller {
         self.off_page = off_page;
         self.snapshot = Some(snapshot);
         Ok(())
+    }
+
+    /// The ids with beats in `snapshot` that the monitor list does not name.
+    fn off_page(&self, snapshot: &Snapshot) -> HashSet<u64> {
+        let named: HashSet<u64> = self.names.iter().map(|(id, _)| *id).collect();
+        snapshot
+            .latest
+            .keys()
+            .filter(|id| !named.contains(id))
+            .copied()
+            .collect()
     }
 
     async fn read_monitor_list(&mut self) -> Result<(), FetchError> {
