@@ -119,6 +119,22 @@ pub struct DemoArgs {
     pub network: NetworkArgs,
     #[command(flatten)]
     pub kuma: KumaArgs,
+    /// Show a Kuma status page's monitors: short for --kuma-url URL --kuma-status-page SLUG.
+    #[arg(long = "kuma", num_args = 2, value_names = ["URL", "SLUG"],
+          conflicts_with_all = ["kuma_url", "kuma_status_page"])]
+    pub kuma_page: Option<Vec<String>>,
+}
+
+impl DemoArgs {
+    /// The Kuma settings, with `--kuma URL SLUG` folded in.
+    pub fn kuma(&self) -> KumaArgs {
+        let mut kuma = self.kuma.clone();
+        if let Some([url, slug]) = self.kuma_page.as_deref() {
+            kuma.kuma_url = Some(url.clone());
+            kuma.kuma_status_page = Some(slug.clone());
+        }
+        kuma
+    }
 }
 
 /// The Uptime Kuma feed: off unless both the URL and the status page are set.
@@ -236,5 +252,30 @@ mod tests {
         assert_eq!(args.network.port, 0);
         assert_eq!(args.network.rate_quota(), RateQuota::default());
         assert_eq!(args.kuma.feed_config(), Ok(None), "no feed unless asked");
+    }
+
+    #[test]
+    fn demo_takes_a_kuma_page_in_one_flag() {
+        let cli = Cli::try_parse_from([
+            "realtime-server",
+            "demo",
+            "--kuma",
+            "http://kuma.lan:3001",
+            "home",
+        ])
+        .expect("parses");
+        let Command::Demo(args) = cli.command else {
+            panic!("demo expected")
+        };
+        let config = args.kuma().feed_config().expect("valid").expect("on");
+        assert_eq!(
+            (config.display_url(), config.status_page),
+            ("http://kuma.lan:3001/".to_owned(), "home".to_owned())
+        );
+        assert!(
+            Cli::try_parse_from(["realtime-server", "demo", "--kuma", "http://kuma.lan:3001"])
+                .is_err(),
+            "the slug is required"
+        );
     }
 }

@@ -24,7 +24,10 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) if args.demo => run_demo(args.network, args.kuma).await,
         Command::Serve(args) => serve(args).await,
-        Command::Demo(args) => run_demo(args.network, args.kuma).await,
+        Command::Demo(args) => {
+            let kuma = args.kuma();
+            run_demo(args.network, kuma).await
+        }
         Command::Db {
             command: DbCommand::Seed { file, database_url },
         } => {

@@ -624,3 +624,34 @@ async fn the_binary_runs_the_feed_from_its_environment() {
         "the feed stops before the database closes"
     );
 }
+
+#[tokio::test]
+async fn a_kuma_that_refuses_connections_is_reported_without_its_url() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mut config = KumaConfig::new(
+        &format!("http://admin:hunter2@127.0.0.1:{closed_port}"),
+        "home",
+    )
+    .expect("valid");
+    config.poll_interval = POLL;
+    let mut server = TestServer::start_with_kuma(config).await;
+    until("the refusal in /health", || async {
+        health(&server).await["kuma"]["state"] == "failing"
+    })
+    .await;
+    let error = health(&server).await["kuma"]["error"].clone();
+    let error = error.as_str().expect("an error text");
+    assert!(error.starts_with("cannot reach Uptime Kuma: "), "{error}");
+    assert!(
+        !error.contains("hunter2") && !error.contains("127.0.0.1"),
+        "{error}"
+    );
+    assert!(
+        has_status(&server, "plex", "up").await,
+        "the stored rows stay"
+    );
+    server.stop().await.expect("clean shutdown");
+}
