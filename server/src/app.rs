@@ -1,9 +1,9 @@
 //! Assembly and lifecycle: open the store, bind the listener, wire Socket.IO and the HTTP API
 //! into one axum router, serve, and shut down in order.
 //!
-//! Shutdown order: refuse new requests (503), close every socket's transport (clients see the
-//! connection drop and reconnect, here after the restart or elsewhere), stop accepting, let
-//! in-flight HTTP requests finish, then close the database.
+//! Shutdown order: refuse new requests (503), stop the Uptime Kuma feed if it runs, close every
+//! socket's transport (clients see the connection drop and reconnect, here after the restart or
+//! elsewhere), stop accepting, let in-flight HTTP requests finish, then close the database.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
