@@ -1,9 +1,9 @@
 //! Assembly and lifecycle: open the store, bind the listener, wire Socket.IO and the HTTP API
 //! into one axum router, serve, and shut down in order.
 //!
-//! Shutdown order: refuse new requests (503), close every socket's transport (clients see the
-//! connection drop and reconnect, here after the restart or elsewhere), stop accepting, let
-//! in-flight HTTP requests finish, then close the database.
+//! Shutdown order: refuse new requests (503), stop the Uptime Kuma feed if it runs, close every
+//! socket's transport (clients see the connection drop and reconnect, here after the restart or
+//! elsewhere), stop accepting, let in-flight HTTP requests finish, then close the database.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -24,6 +24,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{Authenticator, JwtSecret};
 use crate::handlers;
 use crate::http_api::{self, ApiState};
+use crate::kuma::{FeedHandle, FeedTask, KumaClient, KumaConfig};
 use crate::rate_limit::{EventRateLimiter, RateQuota};
 use crate::request_head;
 use crate::socket_service::SocketService;
@@ -87,6 +88,8 @@ pub enum ServerError {
     InvalidFrontendUrl(String),
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error("cannot start the Uptime Kuma feed: {0}")]
+    KumaFeed(reqwest::Error),
 }
 
 /// State shared by the Socket.IO handlers.
@@ -95,6 +98,8 @@ pub struct AppState {
     pub store: Store,
     pub auth: Authenticator,
     pub limiter: EventRateLimiter,
+    /// The Uptime Kuma feed, a no-op handle when none runs.
+    pub kuma: FeedHandle,
 }
 
 /// A bound, ready server; [`Server::run`] serves until the shutdown future completes.
@@ -104,6 +109,7 @@ pub struct Server {
     io: SocketIo,
     state: AppState,
     draining: Draining,
+    kuma: Option<(KumaConfig, KumaClient)>,
 }
 
 /// Set once shutdown has begun. Until the listener closes, new requests get 503: a client that
@@ -137,6 +143,7 @@ impl Server {
             auth: Authenticator::new(&config.secret, store.clone()),
             limiter: EventRateLimiter::new(config.rate_quota),
             store,
+            kuma: FeedHandle::default(),
         };
 
         let (socket_layer, io) = SocketIo::builder()
@@ -155,6 +162,7 @@ impl Server {
             store: state.store.clone(),
             auth: state.auth.clone(),
             sockets: SocketService::new(io.clone()),
+            kuma: state.kuma.clone(),
         };
         let cors = CorsLayer::new()
             .allow_origin(origin)
@@ -182,7 +190,15 @@ impl Server {
             io,
             state,
             draining,
+            kuma: None,
         })
+    }
+
+    /// Runs the Uptime Kuma feed (see [`crate::kuma`]) while the server serves.
+    pub fn with_kuma_feed(mut self, config: KumaConfig) -> Result<Self, ServerError> {
+        let client = KumaClient::new(&config).map_err(ServerError::KumaFeed)?;
+        self.kuma = Some((config, client));
+        Ok(self)
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -209,8 +225,18 @@ impl Server {
             io,
             state,
             draining,
+            kuma,
         } = self;
         let pruner = state.limiter.spawn_pruner();
+        let feed = kuma.map(|(config, client)| {
+            FeedTask::spawn(
+                config,
+                client,
+                state.store.clone(),
+                SocketService::new(io.clone()),
+                state.kuma.clone(),
+            )
+        });
         let closing_io = io.clone();
         // `into_make_service` turns the routes into services once; serving the `Router` itself
         // would clone its whole route table for every connection (a tenth of a storm's CPU).
@@ -218,6 +244,11 @@ impl Server {
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 draining.0.store(true, Ordering::Release);
+                // First, so no status is broadcast to sockets being closed or written to a
+                // store about to close.
+                if let Some(feed) = feed {
+                    feed.stop().await;
+                }
                 tracing::info!("shutting down: closing socket connections");
                 closing_io.close().await;
                 tracing::info!("socket connections closed");

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::app::{DEFAULT_CONNECT_TIMEOUT, Heartbeat};
+use crate::kuma::{KumaConfig, KumaConfigError};
 use crate::rate_limit::RateQuota;
 
 #[derive(Debug, Parser)]
@@ -36,7 +37,7 @@ pub enum Command {
     /// Serve Socket.IO and the HTTP API.
     Serve(ServeArgs),
     /// Serve a throwaway database with demo users and a generated secret; prints tokens.
-    Demo(NetworkArgs),
+    Demo(DemoArgs),
     /// Database maintenance.
     Db {
         #[command(subcommand)]
@@ -116,6 +117,78 @@ pub struct ServeArgs {
     /// Same as the `demo` command.
     #[arg(long)]
     pub demo: bool,
+    #[command(flatten)]
+    pub kuma: KumaArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    #[command(flatten)]
+    pub kuma: KumaArgs,
+    /// Show a Kuma status page's monitors: short for --kuma-url URL --kuma-status-page SLUG.
+    #[arg(long = "kuma", num_args = 2, value_names = ["URL", "SLUG"],
+          conflicts_with_all = ["kuma_url", "kuma_status_page"])]
+    pub kuma_page: Option<Vec<String>>,
+}
+
+impl DemoArgs {
+    /// The Kuma settings, with `--kuma URL SLUG` folded in.
+    pub fn kuma(&self) -> KumaArgs {
+        let mut kuma = self.kuma.clone();
+        if let Some([url, slug]) = self.kuma_page.as_deref() {
+            kuma.kuma_url = Some(url.clone());
+            kuma.kuma_status_page = Some(slug.clone());
+        }
+        kuma
+    }
+}
+
+/// The Uptime Kuma feed: off unless both the URL and the status page are set.
+#[derive(Clone, Args)]
+pub struct KumaArgs {
+    /// Uptime Kuma's base URL (http://); with --kuma-status-page, statuses follow its monitors.
+    #[arg(long, env = "KUMA_URL", hide_env_values = true)]
+    pub kuma_url: Option<String>,
+    /// Slug of the Kuma status page whose monitors become services.
+    #[arg(long, env = "KUMA_STATUS_PAGE")]
+    pub kuma_status_page: Option<String>,
+    /// Time between polls of Kuma, in milliseconds.
+    #[arg(long, env = "KUMA_POLL_MS", default_value_t = 30_000)]
+    pub kuma_poll_ms: u64,
+    /// A monitor with no beat for this long becomes `unknown`, in milliseconds.
+    #[arg(long, env = "KUMA_STALE_MS", default_value_t = 600_000)]
+    pub kuma_stale_ms: u64,
+    /// Limit for one request to Kuma, body included, in milliseconds.
+    #[arg(long, env = "KUMA_TIMEOUT_MS", default_value_t = 10_000)]
+    pub kuma_timeout_ms: u64,
+}
+
+impl KumaArgs {
+    /// The feed's configuration, `None` when the feed is off.
+    pub fn feed_config(&self) -> Result<Option<KumaConfig>, KumaConfigError> {
+        KumaConfig::from_settings(
+            self.kuma_url.as_deref(),
+            self.kuma_status_page.as_deref(),
+            self.kuma_poll_ms,
+            self.kuma_stale_ms,
+            self.kuma_timeout_ms,
+        )
+    }
+}
+
+impl std::fmt::Debug for KumaArgs {
+    /// Without the URL, which may hold credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KumaArgs")
+            .field("kuma_url", &self.kuma_url.as_ref().map(|_| "<set>"))
+            .field("kuma_status_page", &self.kuma_status_page)
+            .field("kuma_poll_ms", &self.kuma_poll_ms)
+            .field("kuma_stale_ms", &self.kuma_stale_ms)
+            .field("kuma_timeout_ms", &self.kuma_timeout_ms)
+            .finish()
+    }
 }
 
 #[derive(Debug, Args)]
@@ -186,5 +259,31 @@ mod tests {
         };
         assert_eq!(args.network.port, 0);
         assert_eq!(args.network.rate_quota(), RateQuota::default());
+        assert_eq!(args.kuma.feed_config(), Ok(None), "no feed unless asked");
+    }
+
+    #[test]
+    fn demo_takes_a_kuma_page_in_one_flag() {
+        let cli = Cli::try_parse_from([
+            "realtime-server",
+            "demo",
+            "--kuma",
+            "http://kuma.lan:3001",
+            "home",
+        ])
+        .expect("parses");
+        let Command::Demo(args) = cli.command else {
+            panic!("demo expected")
+        };
+        let config = args.kuma().feed_config().expect("valid").expect("on");
+        assert_eq!(
+            (config.display_url(), config.status_page),
+            ("http://kuma.lan:3001/".to_owned(), "home".to_owned())
+        );
+        assert!(
+            Cli::try_parse_from(["realtime-server", "demo", "--kuma", "http://kuma.lan:3001"])
+                .is_err(),
+            "the slug is required"
+        );
     }
 }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::{self, AuthError, AuthUser, Authenticator};
+use crate::kuma::FeedHandle;
 use crate::socket_service::SocketService;
 use crate::store::{NewNotification, StatusReport, Store};
 
@@ -29,6 +30,7 @@ pub struct ApiState {
     pub store: Store,
     pub auth: Authenticator,
     pub sockets: SocketService,
+    pub kuma: FeedHandle,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -115,8 +117,13 @@ impl Caller {
     }
 }
 
+/// `{"status": "ok", "connections": N}`, plus `kuma` (the feed's state) when the feed runs.
 async fn health(State(state): State<ApiState>) -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok", "connections": state.sockets.connected_sockets() }))
+    let mut body = json!({ "status": "ok", "connections": state.sockets.connected_sockets() });
+    if let Some(feed) = state.kuma.health() {
+        body["kuma"] = json!(feed);
+    }
+    Json(body)
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,7 +4,8 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use realtime_server::app::shutdown_signal;
 use realtime_server::auth::JwtSecret;
-use realtime_server::cli::{Cli, Command, DbCommand, LogFormat, NetworkArgs, ServeArgs};
+use realtime_server::cli::{Cli, Command, DbCommand, KumaArgs, LogFormat, NetworkArgs, ServeArgs};
+use realtime_server::kuma::KumaConfig;
 use realtime_server::store::Store;
 use realtime_server::{Server, ServerConfig, demo};
 use std::io::IsTerminal as _;
@@ -22,9 +23,12 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
-        Command::Serve(args) if args.demo => run_demo(args.network).await,
+        Command::Serve(args) if args.demo => run_demo(args.network, args.kuma).await,
         Command::Serve(args) => serve(args).await,
-        Command::Demo(network) => run_demo(network).await,
+        Command::Demo(args) => {
+            let kuma = args.kuma();
+            run_demo(args.network, kuma).await
+        }
         Command::Db {
             command: DbCommand::Seed { file, database_url },
         } => {
@@ -71,6 +75,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             "JWT_SECRET (or --jwt-secret) is required; use `realtime-server demo` to try it without one"
         );
     };
+    let kuma = args.kuma.feed_config()?;
     let config = ServerConfig {
         host: args.network.host,
         port: args.network.port,
@@ -81,14 +86,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
         heartbeat: args.network.heartbeat(),
         connect_timeout: args.network.connect_timeout(),
     };
-    let server = Server::bind(config).await?;
+    let server = with_kuma_feed(Server::bind(config).await?, kuma)?;
     let addr = server.local_addr()?;
     tracing::info!(%addr, "listening on http://{addr}");
     server.run(shutdown_signal()).await?;
     Ok(())
 }
 
-async fn run_demo(network: NetworkArgs) -> Result<()> {
+async fn run_demo(network: NetworkArgs, kuma: KumaArgs) -> Result<()> {
+    let kuma = kuma.feed_config()?;
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let database_url = format!("sqlite://{}", dir.path().join("demo.db").display());
     let secret = JwtSecret::generate();
@@ -106,7 +112,15 @@ async fn run_demo(network: NetworkArgs) -> Result<()> {
     let addr = server.local_addr()?;
     let guide = demo::prepare(server.store(), &secret, &format!("http://{addr}")).await?;
     println!("{guide}");
+    let server = with_kuma_feed(server, kuma)?;
     tracing::info!(%addr, "listening on http://{addr} (demo)");
     server.run(shutdown_signal()).await?;
     Ok(())
+}
+
+fn with_kuma_feed(server: Server, kuma: Option<KumaConfig>) -> Result<Server> {
+    Ok(match kuma {
+        Some(config) => server.with_kuma_feed(config)?,
+        None => server,
+    })
 }

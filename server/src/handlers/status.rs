@@ -1,4 +1,5 @@
-//! Service status events: subscribe, unsubscribe, and the admin-only refresh.
+//! Service status events: subscribe, unsubscribe, and the admin-only refresh, which polls the
+//! Uptime Kuma feed at once when one runs.
 
 use socketioxide::extract::SocketRef;
 
@@ -48,6 +49,8 @@ pub(super) fn register(socket: &SocketRef) {
             {
                 tracing::error!(%error, "could not broadcast status:refreshing");
             }
+            // The changed statuses follow as `service:status` once the poll is done.
+            ctx.app.kuma.refresh();
         },
     );
 }

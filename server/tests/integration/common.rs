@@ -5,6 +5,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use realtime_server::auth::JwtSecret;
+use realtime_server::kuma::KumaConfig;
 use realtime_server::rate_limit::RateQuota;
 use realtime_server::store::Store;
 use realtime_server::{Server, ServerConfig};
@@ -39,6 +40,15 @@ impl TestServer {
 
     /// A server whose configuration `adjust` changed from the tests' defaults.
     pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
+        Self::launch(adjust, None).await
+    }
+
+    /// A server running the Uptime Kuma feed.
+    pub async fn start_with_kuma(kuma: KumaConfig) -> Self {
+        Self::launch(|_| {}, Some(kuma)).await
+    }
+
+    async fn launch(adjust: impl FnOnce(&mut ServerConfig), kuma: Option<KumaConfig>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = format!("sqlite://{}", dir.path().join("test.db").display());
         let secret_text: String = (0..4)
@@ -62,6 +72,10 @@ impl TestServer {
             .run_script(FIXTURES)
             .await
             .expect("fixtures load");
+        let server = match kuma {
+            Some(kuma) => server.with_kuma_feed(kuma).expect("feed starts"),
+            None => server,
+        };
         let store = server.store().clone();
         let addr = server.local_addr().expect("bound address");
         let (tx, rx) = oneshot::channel::<()>();

@@ -5,6 +5,7 @@ mod common;
 
 mod auth;
 mod http_api;
+mod kuma;
 mod notifications;
 mod process;
 mod rate_limit;

@@ -1,0 +1,125 @@
+//! HTTP reads of Kuma's two public status-page endpoints, bounded in time and size.
+//!
+//! Kuma 1.23 never answers a request for an unknown slug, so every request carries a total
+//! timeout, which also cuts off a reply that trickles in. Errors never carry the URL: it may
+//! hold credentials for a proxy in front of Kuma.
+
+use std::time::Duration;
+
+use reqwest::{StatusCode, Url, header};
+use serde::de::DeserializeOwned;
+
+use super::api::{HeartbeatResponse, PageMonitor, ShapeError, Snapshot, StatusPageResponse};
+use super::config::KumaConfig;
+
+/// Largest reply read, in bytes. A page of 500 monitors with 100 beats each is about 4 MB.
+pub const MAX_REPLY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Why a read failed; the text is what the log and `/health` show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error("no complete answer within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    #[error("cannot reach Uptime Kuma: {0}")]
+    Unreachable(String),
+    #[error("status page not found (HTTP 404): check KUMA_STATUS_PAGE")]
+    NotFound,
+    #[error("Uptime Kuma answered HTTP {0}")]
+    Status(u16),
+    #[error("reply larger than {MAX_REPLY_BYTES} bytes")]
+    TooLarge,
+    #[error("reply is not a status-page JSON: {0}")]
+    Malformed(String),
+}
+
+impl From<ShapeError> for FetchError {
+    fn from(error: ShapeError) -> Self {
+        Self::Malformed(error.to_string())
+    }
+}
+
+/// Reads one status page of one Kuma.
+#[derive(Debug, Clone)]
+pub struct KumaClient {
+    http: reqwest::Client,
+    timeout: Duration,
+    page_url: Url,
+    heartbeat_url: Url,
+}
+
+impl KumaClient {
+    pub fn new(config: &KumaConfig) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .user_agent(concat!("realtime-server/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            timeout: config.request_timeout,
+            page_url: config.endpoint(&["api", "status-page"]),
+            heartbeat_url: config.endpoint(&["api", "status-page", "heartbeat"]),
+        })
+    }
+
+    /// The monitors the status page shows.
+    pub async fn monitors(&self) -> Result<Vec<PageMonitor>, FetchError> {
+        let page: StatusPageResponse = self.get_json(&self.page_url).await?;
+        Ok(page.monitors())
+    }
+
+    /// The newest beat and the uptime of every monitor on the page.
+    pub async fn heartbeats(&self) -> Result<Snapshot, FetchError> {
+        let reply: HeartbeatResponse = self.get_json(&self.heartbeat_url).await?;
+        Ok(reply.into_snapshot()?)
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, url: &Url) -> Result<T, FetchError> {
+        let mut response = self
+            .http
+            .get(url.clone())
+            .header(header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|error| self.transport_error(error))?;
+        match response.status() {
+            StatusCode::NOT_FOUND => return Err(FetchError::NotFound),
+            status if !status.is_success() => return Err(FetchError::Status(status.as_u16())),
+            _ => {}
+        }
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_REPLY_BYTES as u64)
+        {
+            return Err(FetchError::TooLarge);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| self.transport_error(error))?
+        {
+            if body.len() + chunk.len() > MAX_REPLY_BYTES {
+                return Err(FetchError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map_err(|error| FetchError::Malformed(error.to_string()))
+    }
+
+    fn transport_error(&self, error: reqwest::Error) -> FetchError {
+        if error.is_timeout() {
+            return FetchError::Timeout(self.timeout);
+        }
+        // reqwest's own text is generic ("error sending request"); the cause is in the chain.
+        // `without_url` keeps the URL (and any credentials in it) out of the text.
+        let error = error.without_url();
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        FetchError::Unreachable(text)
+    }
+}

@@ -1,0 +1,110 @@
+//! The feed as the rest of the server sees it: ask for a poll now, read its health.
+//!
+//! Every server has a handle, with or without a feed; without one, a refresh request is a no-op
+//! and there is no health to show, so callers need no `Option`.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::clock;
+
+/// Cheap to clone; all clones speak to the same feed.
+#[derive(Clone, Default)]
+pub struct FeedHandle(Arc<Shared>);
+
+#[derive(Default)]
+struct Shared {
+    refresh: Notify,
+    /// `None` while no feed runs.
+    health: Mutex<Option<FeedHealth>>,
+}
+
+/// The feed's state as `/health` shows it under `kuma`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedHealth {
+    pub state: FeedState,
+    /// When `state` last changed.
+    pub since: String,
+    pub last_success: Option<String>,
+    /// Monitors on the status page at the last read.
+    pub monitors: usize,
+    /// Why the last read failed, while failing.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedState {
+    /// No read has finished yet.
+    Starting,
+    Ok,
+    Failing,
+}
+
+impl FeedHandle {
+    /// Asks the feed to poll at once; nothing happens when no feed runs. A request made during
+    /// a poll is kept and starts another poll after it.
+    pub fn refresh(&self) {
+        if self.health().is_some() {
+            self.0.refresh.notify_one();
+        }
+    }
+
+    /// The feed's health, `None` when no feed runs.
+    pub fn health(&self) -> Option<FeedHealth> {
+        self.lock().clone()
+    }
+
+    pub(super) async fn refresh_requested(&self) {
+        self.0.refresh.notified().await;
+    }
+
+    pub(super) fn started(&self) {
+        *self.lock() = Some(FeedHealth {
+            state: FeedState::Starting,
+            since: clock::now_iso(),
+            last_success: None,
+            monitors: 0,
+            error: None,
+        });
+    }
+
+    pub(super) fn stopped(&self) {
+        *self.lock() = None;
+    }
+
+    pub(super) fn succeeded(&self, monitors: usize) {
+        if let Some(health) = self.lock().as_mut() {
+            let now = clock::now_iso();
+            if health.state != FeedState::Ok {
+                health.state = FeedState::Ok;
+                health.since = now.clone();
+            }
+            health.last_success = Some(now);
+            health.monitors = monitors;
+            health.error = None;
+        }
+    }
+
+    pub(super) fn failed(&self, error: String) {
+        if let Some(health) = self.lock().as_mut() {
+            if health.state != FeedState::Failing {
+                health.state = FeedState::Failing;
+                health.since = clock::now_iso();
+            }
+            health.error = Some(error);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<FeedHealth>> {
+        // The guarded value is replaced whole or field by field with plain values, so a panic
+        // elsewhere cannot leave it half-written: a poisoned lock is safe to keep using.
+        self.0
+            .health
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
