@@ -24,6 +24,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{Authenticator, JwtSecret};
 use crate::handlers;
 use crate::http_api::{self, ApiState};
+use crate::page;
 use crate::rate_limit::{EventRateLimiter, RateQuota};
 use crate::request_head;
 use crate::socket_service::SocketService;
@@ -154,6 +155,7 @@ impl Server {
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
         let draining = Draining::default();
         let router = http_api::router(api)
+            .merge(page::router())
             .layer(socket_layer)
             .layer(axum::middleware::from_fn_with_state(
                 draining.clone(),

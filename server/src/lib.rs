@@ -4,7 +4,8 @@
 //! How the pieces fit: [`app::Server`] opens the [`store`] and builds one axum router that
 //! carries socketioxide's layer and the [`http_api`]. The Socket.IO [`handlers`] authenticate each
 //! handshake with [`auth`], join [`rooms`], and pass every event through the [`rate_limit`]er.
-//! Other code pushes events through the [`socket_service`]. [`cli`] and [`demo`] are the edges.
+//! Other code pushes events through the [`socket_service`]. [`cli`] and [`demo`] are the edges;
+//! [`page`] serves the dashboard a browser opens at `/`.
 
 pub mod app;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod coalesce;
 pub mod demo;
 pub mod handlers;
 pub mod http_api;
+pub mod page;
 pub mod rate_limit;
 pub mod request_head;
 pub mod rooms;
