@@ -15,6 +15,12 @@ const services = new Map<string, ServiceStatus>();
 const notifications = new Map<string, Notification>();
 const pendingReads = new Set<string>();
 let token: string | null = null;
+/**
+ * `service:status` carries no measurements, so after one the page asks for `status:current`
+ * again, with at most one request in flight: changes that arrive meanwhile ask once more when it
+ * is answered, so a burst of changes costs two requests, not one each.
+ */
+let measurements: 'current' | 'requested' | 'requested-again' = 'current';
 
 /** A refused request of the HTTP API, with the server's message. */
 class ApiRefusal extends Error {
@@ -53,6 +59,7 @@ function signIn(newToken: string): void {
   services.clear();
   notifications.clear();
   pendingReads.clear();
+  measurements = 'current';
   view.renderServices([]);
   drawNotifications();
   view.showStatusNote('');
@@ -120,6 +127,12 @@ function listen(bearer: string): void {
     services.clear();
     for (const row of rows) services.set(row.service, row);
     view.renderServices(services.values());
+    if (measurements === 'requested-again') {
+      measurements = 'requested';
+      client.emit('subscribe:status');
+    } else {
+      measurements = 'current';
+    }
   });
   client.on('service:status', (change: StatusChange) => {
     const known = services.get(change.service);
@@ -127,11 +140,17 @@ function listen(bearer: string): void {
       service: change.service,
       status: change.status,
       lastCheck: change.timestamp,
-      // `service:status` carries no measurements: the last ones known stay.
+      // Shown until `status:current` brings the new ones.
       responseTime: known?.responseTime ?? null,
       uptime: known?.uptime ?? null,
     });
     view.renderServices(services.values());
+    if (measurements === 'current') {
+      measurements = 'requested';
+      client.emit('subscribe:status');
+    } else {
+      measurements = 'requested-again';
+    }
   });
   client.on('status:refreshing', () => {
     view.showStatusNote(`Status refresh requested at ${new Date().toLocaleTimeString()}.`);

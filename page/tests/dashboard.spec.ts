@@ -60,6 +60,8 @@ test('a status recorded over HTTP turns its row within a second, without a reloa
   await expect(plex).toHaveAttribute('data-status', 'down', { timeout: 1000 });
   await expect(plex).toHaveText('down');
   await expect(page.locator('tr[data-service="plex"] time')).toHaveText('just now');
+  // The measurements, which service:status does not carry, follow.
+  await expect(page.locator('tr[data-service="plex"]')).toContainText('1200 ms');
   expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true);
 });
 

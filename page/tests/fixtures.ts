@@ -41,7 +41,8 @@ export const test = base.extend<Fixtures, ServerOptions>({
   },
 
   pageProblems: [
-    async ({ page }, use, testInfo) => {
+    // Depends on `server` so that the closing screenshot is taken before the server stops.
+    async ({ page, server: _running }, use, testInfo) => {
       const problems: string[] = [];
       page.on('pageerror', (error) => problems.push(`script error: ${error.message}`));
       page.on('console', (message) => {

@@ -6,6 +6,7 @@ mod common;
 mod auth;
 mod http_api;
 mod notifications;
+mod page;
 mod process;
 mod rate_limit;
 mod readme_example;
