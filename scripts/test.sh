@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The test command (see README.md). Installs what the tests need, then runs, in order:
 # lint, the Rust tests (server and harness, against socketioxide and the official Node
-# socket.io), the Node original's build and tests, the scenario suite against both servers
-# with one snapshot each, their diff, a flake hunt (every scenario 5 times on each server, the
-# runs compared), and a smoke run of the load mode.
+# socket.io), the Node original's build and tests, the dashboard page's browser tests (Chromium,
+# both servers), the scenario suite against both servers with one snapshot each, their diff, a
+# flake hunt (every scenario 5 times on each server, the runs compared), and a smoke run of the
+# load mode.
 # Every server it starts is started on a free loopback port by the test or the harness and
 # stopped by its pid.
 set -euo pipefail
@@ -42,6 +43,14 @@ rust_tests=$(grep -E '^test result:' target/cargo-test.log | awk '{p+=$4; f+=$6}
 
 step "Node original: node:test (the browser SocketClient against both servers)"
 (cd node-original && npm test 2>&1 | tee "$root/target/node-test.log")
+
+step "dashboard page: type check, committed build up to date, browser tests in Chromium against both servers"
+# Playwright drives Debian's Chromium; its own browser download cannot be reached from here.
+if ! command -v chromium >/dev/null || ! dpkg -s fonts-dejavu-core >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq chromium fonts-dejavu-core
+fi
+(cd page && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund && npm run check \
+  && npx playwright test 2>&1 | tee "$root/target/page-test.log")
 
 step "scenario suite against the Rust server"
 "$bin/sio-harness" run --target rust --report-junit target/scenarios-rust.xml

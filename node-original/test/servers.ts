@@ -2,13 +2,24 @@
 // fixtures, and stops it by its pid.
 import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import { createServer } from 'net';
-import { mkdtempSync, rmSync } from 'fs';
+import { existsSync, mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
-import { join, resolve } from 'path';
+import { dirname, join, resolve } from 'path';
 import { randomBytes } from 'crypto';
 import jwt from 'jsonwebtoken';
 
-const ROOT = resolve(__dirname, '../../..');
+/** The repository root, found upwards: this file runs compiled (node:test) and as source (page/'s Playwright tests). */
+function repositoryRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(join(dir, 'Cargo.toml'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no Cargo.toml above ${__dirname}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+const ROOT = repositoryRoot();
 const FIXTURES = join(ROOT, 'scenarios/fixtures.sql');
 
 export type Kind = 'rust' | 'node';

@@ -25,6 +25,7 @@ use crate::auth::{Authenticator, JwtSecret};
 use crate::handlers;
 use crate::http_api::{self, ApiState};
 use crate::kuma::{FeedHandle, FeedTask, KumaClient, KumaConfig};
+use crate::page;
 use crate::rate_limit::{EventRateLimiter, RateQuota};
 use crate::request_head;
 use crate::socket_service::SocketService;
@@ -171,6 +172,7 @@ impl Server {
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
         let draining = Draining::default();
         let router = http_api::router(api)
+            .merge(page::router())
             .layer(socket_layer)
             .layer(axum::middleware::from_fn_with_state(
                 draining.clone(),

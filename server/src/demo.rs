@@ -1,5 +1,6 @@
 //! Demo mode: a throwaway database with a few users and service statuses, a generated secret,
-//! and tokens printed so a newcomer can connect at once. Nothing it makes outlives the process.
+//! and tokens and dashboard sign-in links printed so a newcomer can connect at once. Nothing it
+//! makes outlives the process.
 
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ pub async fn prepare(
     let mut text =
         String::from("Demo mode: throwaway database, generated secret. Tokens (valid 24h):\n");
     let mut admin_token = None;
+    // The token rides in the fragment, which a browser never sends, so it reaches no server log.
+    let mut links = String::from("Dashboard sign-in links (open one in a browser):\n");
     for user in store.list_users().await? {
         let token = secret.mint(&user.id, Duration::from_secs(24 * 3600));
         text.push_str(&format!(
@@ -27,10 +30,12 @@ pub async fn prepare(
             format!("{:?}", user.role).to_lowercase(),
             user.status
         ));
+        links.push_str(&format!("  {:<8} {base_url}/#token={token}\n", user.id));
         if user.role == crate::store::Role::Admin && user.is_active() {
             admin_token = Some(token);
         }
     }
+    text.push_str(&links);
     if let Some(token) = admin_token {
         text.push_str(&format!(
             "Try:\n  curl -s -X PUT {base_url}/api/v1/status/plex -H 'Authorization: Bearer {token}' \

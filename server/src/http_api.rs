@@ -41,6 +41,7 @@ pub fn router(state: ApiState) -> Router {
             post(create_notification).get(list_notifications),
         )
         .route("/api/v1/status/{service}", put(record_status))
+        .route("/api/v1/me", get(current_user))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -166,6 +167,11 @@ async fn create_notification(
         tracing::error!(%error, "stored notification could not be pushed");
     }
     Ok((StatusCode::CREATED, Json(notification)))
+}
+
+/// Who the token signs in as (`{id, email, role}`): the dashboard shows admin controls by it.
+async fn current_user(Caller(user): Caller) -> Json<AuthUser> {
+    Json(user)
 }
 
 async fn list_notifications(

@@ -5,7 +5,8 @@
 //! carries socketioxide's layer and the [`http_api`]. The Socket.IO [`handlers`] authenticate each
 //! handshake with [`auth`], join [`rooms`], and pass every event through the [`rate_limit`]er.
 //! Other code pushes events through the [`socket_service`]; the [`kuma`] feed is such code, turning
-//! an Uptime Kuma status page into live statuses. [`cli`] and [`demo`] are the edges.
+//! an Uptime Kuma status page into live statuses. [`cli`] and [`demo`] are the edges; [`page`]
+//! serves the dashboard a browser opens at `/`.
 
 pub mod app;
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod demo;
 pub mod handlers;
 pub mod http_api;
 pub mod kuma;
+pub mod page;
 pub mod rate_limit;
 pub mod request_head;
 pub mod rooms;

@@ -1,5 +1,8 @@
 // Seed section 8: the browser client, as written there, with the URL passed in (the seed read
-// it from NEXT_PUBLIC_API_URL) so tests can point it at either server.
+// it from NEXT_PUBLIC_API_URL) so tests can point it at either server. Added for the dashboard
+// page (page/), which is built from this file: `active` and the two reconnection hooks, since the
+// seed's class gave a page no way to tell a refused token from a lost connection, nor to show
+// reconnection progress (socket.io-client reports that on the Manager, not the socket).
 import { io, Socket } from 'socket.io-client';
 
 export class SocketClient {
@@ -50,6 +53,21 @@ export class SocketClient {
 
   emit(event: string, ...args: any[]): void {
     this.socket?.emit(event, ...args);
+  }
+
+  /** False once the server refused the handshake (socket.io-client never retries a refusal). */
+  get active(): boolean {
+    return this.socket?.active ?? false;
+  }
+
+  /** Called before each reconnection attempt, with its number (1, 2, ...). */
+  onReconnectAttempt(handler: (attempt: number) => void): void {
+    this.socket?.io.on('reconnect_attempt', handler);
+  }
+
+  /** Called when the last reconnection attempt has failed and the client gives up. */
+  onReconnectFailed(handler: () => void): void {
+    this.socket?.io.on('reconnect_failed', handler);
   }
 }
 

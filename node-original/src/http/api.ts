@@ -5,6 +5,7 @@ import type { KeyObject } from 'crypto';
 import { authenticate, bearerToken, type SocketUser } from '../socket/middleware';
 import type { Services } from '../services';
 import { socketService } from '../services/socket.service';
+import { servePage } from './page';
 
 const MAX_TITLE_LEN = 200;
 const MAX_MESSAGE_LEN = 4000;
@@ -58,6 +59,15 @@ export function createApp(services: Services, secret: KeyObject, frontendUrl: st
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok', connections: socketService.connectedSockets() });
   });
+
+  servePage(app);
+
+  app.get(
+    '/api/v1/me',
+    authed(async (_req, res, user) => {
+      res.json(user);
+    }),
+  );
 
   app.post(
     '/api/v1/notifications',

@@ -7,6 +7,7 @@ mod auth;
 mod http_api;
 mod kuma;
 mod notifications;
+mod page;
 mod process;
 mod rate_limit;
 mod readme_example;
