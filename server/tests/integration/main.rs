@@ -11,4 +11,5 @@ mod rate_limit;
 mod readme_example;
 mod robustness;
 mod rooms;
+mod rust_socketio_client;
 mod shutdown;
