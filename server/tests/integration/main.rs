@@ -13,3 +13,4 @@ mod robustness;
 mod rooms;
 mod rust_socketio_client;
 mod shutdown;
+mod watch_example;

@@ -11,7 +11,7 @@ use rust_socketio::{Event, Payload, TransportType};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::common::{ServerProcess, TestServer, random_secret, seeded_database};
+use crate::common::{ServerProcess, TestServer, quota, random_secret, seeded_database};
 
 /// Generous, since the client's own reconnection backs off between attempts.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -304,17 +304,32 @@ async fn a_refused_handshake_reaches_the_error_callback_as_text() {
 /// exceeded`) arrive in the same callback as the client's own errors, which are strings.
 #[tokio::test]
 async fn the_servers_error_event_reaches_the_error_callback_as_json() {
-    let mut server = TestServer::start().await;
+    // One event per name and minute: the second refresh is over the limit.
+    let mut server = TestServer::start_with_quota(quota(1, Duration::from_secs(60))).await;
     let (builder, mut reports) = recorded(&server.url(), Some(&server.token("user-1")));
     let client = builder.connect().await.expect("handshake");
     reports.connect().await;
-    client
-        .emit("admin:refresh-status", Vec::<Value>::new())
-        .await
-        .expect("emitted");
+    for _ in 0..2 {
+        client
+            .emit("admin:refresh-status", Vec::<Value>::new())
+            .await
+            .expect("emitted");
+    }
     assert_eq!(
         reports.error().await,
         [json!({ "message": "Unauthorized" })]
+    );
+    assert_eq!(
+        reports.error().await,
+        [json!({ "message": "Rate limit exceeded", "event": "admin:refresh-status" })]
+    );
+    assert!(
+        !reports
+            .seen
+            .iter()
+            .any(|r| matches!(r, Report::Event { name, .. } if name == "error")),
+        "{:?}",
+        reports.seen
     );
     client.disconnect().await.expect("disconnects");
     server.stop().await.expect("clean shutdown");
