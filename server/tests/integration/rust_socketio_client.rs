@@ -423,7 +423,7 @@ async fn notices_a_frozen_server_by_its_missing_pings_and_reconnects() {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = seeded_database(dir.path()).await;
     let (secret_text, secret) = random_secret();
-    let heartbeat = [("PING_INTERVAL_MS", "300"), ("PING_TIMEOUT_MS", "300")];
+    let heartbeat = [("PING_INTERVAL_MS", "500"), ("PING_TIMEOUT_MS", "500")];
     let server = ServerProcess::start(&secret_text, &database_url, 0, &heartbeat).await;
     let url = format!("http://{}", server.addr);
     let (builder, mut reports) = recorded(&url, Some(&secret.mint("user-1", PATIENCE * 10)));

@@ -4,13 +4,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
 
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-use crate::common::{TestServer, WAIT};
+use crate::common::TestServer;
+
+/// Generous: the example is a process of its own that has to start and connect first.
+const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The example's binary. `cargo test` builds examples along with the tests; a run of this test
 /// target alone uses whatever `cargo build --example watch` built last.
@@ -62,7 +66,7 @@ impl Watch {
     async fn line(&mut self, what: &str, wanted: impl Fn(&str) -> bool) {
         let seen = &mut self.seen;
         let lines = &mut self.lines;
-        let found = tokio::time::timeout(WAIT, async {
+        let found = tokio::time::timeout(PATIENCE, async {
             while let Some(line) = lines.recv().await {
                 let hit = wanted(&line);
                 seen.push(line);
@@ -82,7 +86,7 @@ impl Watch {
 
     /// Waits for the process to exit and reads the rest of its output.
     async fn exited(mut self) -> (ExitStatus, Vec<String>) {
-        let status = tokio::time::timeout(WAIT, self.child.wait())
+        let status = tokio::time::timeout(PATIENCE, self.child.wait())
             .await
             .expect("exits in time")
             .expect("status");
