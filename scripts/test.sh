@@ -22,6 +22,10 @@ if ! command -v cc >/dev/null || ! command -v make >/dev/null || ! command -v py
   # better-sqlite3 builds from source when no prebuilt binary fits.
   apt-get update -qq && apt-get install -y -qq build-essential python3
 fi
+if ! pkg-config --exists openssl 2>/dev/null; then
+  # rust_socketio, the tests' independent Rust client, builds native-tls against OpenSSL.
+  apt-get update -qq && apt-get install -y -qq libssl-dev pkg-config
+fi
 node --version
 cargo --version
 

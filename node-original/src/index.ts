@@ -1,6 +1,6 @@
 // Seed section 7: bootstrap and graceful shutdown.
 import { createServer } from 'http';
-import type { AddressInfo } from 'net';
+import type { AddressInfo, Socket } from 'net';
 import { loadConfig } from './config';
 import { openDatabase } from './db';
 import { createServices } from './services';
@@ -34,6 +34,19 @@ function main(): void {
     logger.info(`Server running on port ${port}`, { addr: `${address}:${port}` });
   });
 
+  // Every TCP connection, so shutdown can wait for them to end. An upgraded websocket leaves the
+  // HTTP server's own bookkeeping, so io.close()'s callback can come while websockets are still
+  // closing; exiting then reset them (the client saw `transport error`, not `transport close`).
+  const connections = new Set<Socket>();
+  httpServer.on('connection', (connection: Socket) => {
+    connections.add(connection);
+    connection.once('close', () => connections.delete(connection));
+  });
+  const allClosed = (deadline: number, done: () => void) => {
+    if (connections.size === 0 || Date.now() >= deadline) return done();
+    setTimeout(() => allClosed(deadline, done), 10);
+  };
+
   // Graceful shutdown
   let closing = false;
   const shutdown = (signal: string) => {
@@ -44,10 +57,12 @@ function main(): void {
     // Close Socket.io connections, then the HTTP server (io.close closes it too).
     io.close(() => {
       logger.info('Socket.io connections closed');
-      logger.info('HTTP server closed');
-      db.close();
-      logger.info('database closed');
-      process.exit(0);
+      allClosed(Date.now() + 5_000, () => {
+        logger.info('HTTP server closed');
+        db.close();
+        logger.info('database closed');
+        process.exit(0);
+      });
     });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));

@@ -2,6 +2,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use realtime_server::auth::JwtSecret;
@@ -12,6 +14,8 @@ use realtime_server::{Server, ServerConfig};
 use serde_json::Value;
 use sio_harness::client::{Client, ClientOptions, NamespaceOptions, Observed, ReconnectPolicy};
 use sio_harness::transport::TransportKind;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -51,10 +55,7 @@ impl TestServer {
     async fn launch(adjust: impl FnOnce(&mut ServerConfig), kuma: Option<KumaConfig>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let secret_text: String = (0..4)
-            .map(|_| format!("{:016x}", rand::random::<u64>()))
-            .collect();
-        let secret = JwtSecret::new(&secret_text).expect("long enough");
+        let (secret_text, secret) = random_secret();
         let mut config = ServerConfig {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
@@ -146,6 +147,16 @@ impl TestServer {
     }
 }
 
+/// A random secret, as text (for a server process or the harness) and as the key that mints
+/// tokens.
+pub fn random_secret() -> (String, JwtSecret) {
+    let text: String = (0..4)
+        .map(|_| format!("{:016x}", rand::random::<u64>()))
+        .collect();
+    let secret = JwtSecret::new(&text).expect("long enough");
+    (text, secret)
+}
+
 pub fn quota(events: u32, window: Duration) -> RateQuota {
     RateQuota {
         events: NonZeroU32::new(events).expect("non-zero"),
@@ -206,4 +217,98 @@ pub async fn settle(client: &mut Client) {
         vec![Value::String("settle-probe".into())],
     );
     event(client, "notification:read:error").await;
+}
+
+/// The server binary.
+pub const BINARY: &str = env!("CARGO_BIN_EXE_realtime-server");
+
+/// A SQLite database in `dir` loaded with [`FIXTURES`] by the binary's `db seed`; returns its URL.
+pub async fn seeded_database(dir: &Path) -> String {
+    let database_url = format!("sqlite://{}", dir.join("server.db").display());
+    let fixtures = dir.join("fixtures.sql");
+    std::fs::write(&fixtures, FIXTURES).expect("write fixtures");
+    let seeded = Command::new(BINARY)
+        .args(["db", "seed"])
+        .arg(&fixtures)
+        .env("DATABASE_URL", &database_url)
+        .output()
+        .await
+        .expect("seed runs");
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    database_url
+}
+
+/// The server binary running as its own process (`serve`, JSON logs), for tests that signal it by
+/// pid or start it again on the same port. Killed if dropped while running.
+pub struct ServerProcess {
+    child: Child,
+    pub addr: SocketAddr,
+    /// Every log line after the one that gave the address, until the process exits.
+    logs: JoinHandle<String>,
+}
+
+impl ServerProcess {
+    /// Starts `serve` on `port` (0 picks one) with `settings` as extra environment variables, and
+    /// waits until it listens.
+    pub async fn start(
+        secret: &str,
+        database_url: &str,
+        port: u16,
+        settings: &[(&str, &str)],
+    ) -> Self {
+        let mut child = Command::new(BINARY)
+            .args(["serve", "--port", &port.to_string(), "--log-format", "json"])
+            .env("JWT_SECRET", secret)
+            .env("DATABASE_URL", database_url)
+            .envs(settings.iter().copied())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("server starts");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let addr = tokio::time::timeout(WAIT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let log: Value = serde_json::from_str(&line).unwrap_or_default();
+                if let Some(addr) = log["fields"]["addr"].as_str() {
+                    return addr.parse::<SocketAddr>().expect("a socket address");
+                }
+            }
+            panic!("server exited before listening");
+        })
+        .await
+        .expect("listening in time");
+        let logs = tokio::spawn(async move {
+            let mut text = String::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            text
+        });
+        Self { child, addr, logs }
+    }
+
+    /// Sends `signal` (`TERM`, `KILL`, ...) to the process by its pid.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("still running");
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{signal} {pid}");
+    }
+
+    /// Waits for the process to exit and returns its status and its log lines.
+    pub async fn exited(mut self) -> (ExitStatus, String) {
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("exits in time")
+            .expect("status");
+        let logs = self.logs.await.expect("log reader");
+        (status, logs)
+    }
 }

@@ -13,4 +13,6 @@ mod rate_limit;
 mod readme_example;
 mod robustness;
 mod rooms;
+mod rust_socketio_client;
 mod shutdown;
+mod watch_example;

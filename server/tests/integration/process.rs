@@ -1,16 +1,10 @@
 //! The binary itself: refuses to start without a secret, serves, and exits 0 on SIGTERM.
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use sio_harness::client::Observed;
 use sio_harness::transport::TransportKind;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::common::{FIXTURES, WAIT, connected};
-
-const BINARY: &str = env!("CARGO_BIN_EXE_realtime-server");
+use crate::common::{BINARY, ServerProcess, WAIT, connected, seeded_database};
 
 #[tokio::test]
 async fn refuses_to_start_without_a_secret_or_with_a_short_one() {
@@ -40,22 +34,8 @@ async fn refuses_to_start_without_a_secret_or_with_a_short_one() {
 #[tokio::test]
 async fn seeds_serves_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let database_url = format!("sqlite://{}", dir.path().join("p.db").display());
-    let fixtures = dir.path().join("fixtures.sql");
-    std::fs::write(&fixtures, FIXTURES).expect("write fixtures");
+    let database_url = seeded_database(dir.path()).await;
     let secret = "process-test-secret-0123456789-abcdef";
-    let seeded = Command::new(BINARY)
-        .args(["db", "seed"])
-        .arg(&fixtures)
-        .env("DATABASE_URL", &database_url)
-        .output()
-        .await
-        .expect("seed runs");
-    assert!(
-        seeded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
 
     let token = Command::new(BINARY)
         .args(["token", "--user", "user-1", "--ttl", "10m"])
@@ -68,34 +48,8 @@ async fn seeds_serves_and_exits_cleanly_on_sigterm() {
         .trim()
         .to_owned();
 
-    let mut child = Command::new(BINARY)
-        .args(["serve", "--port", "0", "--log-format", "json"])
-        .env("JWT_SECRET", secret)
-        .env("DATABASE_URL", &database_url)
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("server starts");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let addr = tokio::time::timeout(WAIT, async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let log: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-            if let Some(addr) = log["fields"]["addr"].as_str() {
-                return addr.to_owned();
-            }
-        }
-        panic!("server exited before listening");
-    })
-    .await
-    .expect("listening in time");
-    let log_rest = tokio::spawn(async move {
-        let mut text = String::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            text.push_str(&line);
-            text.push('\n');
-        }
-        text
-    });
+    let server = ServerProcess::start(secret, &database_url, 0, &[]).await;
+    let addr = server.addr;
 
     let mut options = sio_harness::client::ClientOptions::new(format!("http://{addr}"));
     options.endpoint.transport = TransportKind::Websocket;
@@ -104,22 +58,13 @@ async fn seeds_serves_and_exits_cleanly_on_sigterm() {
     let mut client = sio_harness::client::Client::connect(options);
     connected(&mut client).await;
 
-    let pid = child.id().expect("pid");
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .expect("exits in time")
-        .expect("status");
+    server.signal("TERM");
+    let (status, logs) = server.exited().await;
     assert_eq!(status.code(), Some(0));
     let seen = client
         .wait_for(WAIT, |o| matches!(o, Observed::Disconnect { .. }))
         .await;
     assert!(seen.is_some(), "the client saw the shutdown");
-    let logs = log_rest.await.expect("log reader");
     assert!(
         logs.contains("socket connections closed") && logs.contains("database closed"),
         "{logs}"
