@@ -1,7 +1,10 @@
 //! The binary itself: refuses to start without a secret, serves, and exits 0 on SIGTERM.
 
+use std::process::Stdio;
+
 use sio_harness::client::Observed;
 use sio_harness::transport::TransportKind;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::common::{BINARY, ServerProcess, WAIT, connected, seeded_database};
