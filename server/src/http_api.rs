@@ -2,7 +2,7 @@
 //!
 //! `POST /api/v1/notifications` and `PUT /api/v1/status/{service}` store first and push second,
 //! so a client that reconnects and reloads sees what it missed. Errors are JSON
-//! `{"error": "..."}` with 400, 401, 403 or 404.
+//! `{"error": "..."}` with 400, 401, 403, 404, or 503 while the database is unreachable.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
@@ -56,6 +56,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("Internal server error")]
     Internal,
+    /// The database did not answer the authentication lookup.
+    #[error("{0}")]
+    Unavailable(AuthError),
 }
 
 impl IntoResponse for ApiError {
@@ -66,6 +69,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
     }
@@ -101,7 +105,10 @@ impl FromRequestParts<ApiState> for Caller {
             .authenticate(token)
             .await
             .map(Caller)
-            .map_err(ApiError::Unauthorized)
+            .map_err(|error| match error {
+                AuthError::Unavailable => ApiError::Unavailable(error),
+                _ => ApiError::Unauthorized(error),
+            })
     }
 }
 
@@ -115,8 +122,21 @@ impl Caller {
     }
 }
 
-async fn health(State(state): State<ApiState>) -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok", "connections": state.sockets.connected_sockets() }))
+/// 200 while the database answers, else 503: a load balancer stops sending new clients to a
+/// server that would refuse their handshakes, while the sockets it holds stay up.
+async fn health(State(state): State<ApiState>) -> Response {
+    let connections = state.sockets.connected_sockets();
+    match state.store.ping().await {
+        Ok(()) => Json(json!({ "status": "ok", "connections": connections })).into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "health check: the database does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "error", "database": "down", "connections": connections })),
+            )
+                .into_response()
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,7 +5,7 @@ use clap::Parser;
 use realtime_server::app::shutdown_signal;
 use realtime_server::auth::JwtSecret;
 use realtime_server::cli::{Cli, Command, DbCommand, LogFormat, NetworkArgs, ServeArgs};
-use realtime_server::store::Store;
+use realtime_server::store::{Store, StoreSettings};
 use realtime_server::{Server, ServerConfig, demo};
 use tracing_subscriber::EnvFilter;
 
@@ -25,11 +25,11 @@ async fn main() -> Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Demo(network) => run_demo(network).await,
         Command::Db {
-            command: DbCommand::Seed { file, database_url },
+            command: DbCommand::Seed { file, database },
         } => {
             let sql = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let store = Store::open(&database_url)
+            let store = Store::open_with(&database.database_url, &database.settings())
                 .await
                 .context("cannot open the database")?;
             store
@@ -37,7 +37,8 @@ async fn main() -> Result<()> {
                 .await
                 .with_context(|| format!("{} failed; nothing was applied", file.display()))?;
             store.close().await;
-            println!("seeded {database_url} from {}", file.display());
+            // Not the URL itself: it may carry a password.
+            println!("seeded the database from {}", file.display());
             Ok(())
         }
         Command::Token(args) => {
@@ -70,7 +71,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         port: args.network.port,
         secret: JwtSecret::new(secret)?,
         frontend_url: args.network.frontend_url.clone(),
-        database_url: args.database_url,
+        database_url: args.database.database_url.clone(),
+        store: args.database.settings(),
         rate_quota: args.network.rate_quota(),
         heartbeat: args.network.heartbeat(),
     };
@@ -91,6 +93,7 @@ async fn run_demo(network: NetworkArgs) -> Result<()> {
         secret: secret.clone(),
         frontend_url: network.frontend_url.clone(),
         database_url,
+        store: StoreSettings::default(),
         rate_quota: network.rate_quota(),
         heartbeat: network.heartbeat(),
     };

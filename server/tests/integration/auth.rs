@@ -3,31 +3,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sio_harness::client::Observed;
 use sio_harness::transport::TransportKind;
 
-use crate::common::{TestServer, WAIT, connected};
-
-async fn refusal(
-    server: &TestServer,
-    auth: Option<Value>,
-    headers: Vec<(String, String)>,
-) -> String {
-    let mut client = server.client_with(auth, headers, TransportKind::Websocket);
-    match client
-        .wait_for(WAIT, |o| {
-            matches!(o, Observed::Connect { .. } | Observed::ConnectError { .. })
-        })
-        .await
-        .map(|o| o.what)
-    {
-        Some(Observed::ConnectError { message, data, .. }) => {
-            assert_eq!(data, None, "no data beyond the message");
-            message
-        }
-        other => panic!("expected connect_error, got {other:?}"),
-    }
-}
+use crate::common::{TestServer, connected, refusal};
 
 fn token_with(header: Value, claims: Value, secret: &[u8]) -> String {
     use base64::Engine as _;

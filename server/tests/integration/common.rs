@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use realtime_server::auth::JwtSecret;
 use realtime_server::rate_limit::RateQuota;
-use realtime_server::store::Store;
+use realtime_server::store::{Store, StoreSettings};
 use realtime_server::{Server, ServerConfig};
 use serde_json::Value;
 use sio_harness::client::{Client, ClientOptions, NamespaceOptions, Observed, ReconnectPolicy};
@@ -36,6 +36,16 @@ impl TestServer {
     pub async fn start_with_quota(rate_quota: RateQuota) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = format!("sqlite://{}", dir.path().join("test.db").display());
+        Self::start_on(database_url, StoreSettings::default(), rate_quota, dir).await
+    }
+
+    /// A server on `database_url` (loaded with the fixtures); `dir` lives as long as it.
+    pub async fn start_on(
+        database_url: String,
+        store: StoreSettings,
+        rate_quota: RateQuota,
+        dir: tempfile::TempDir,
+    ) -> Self {
         let secret_text: String = (0..4)
             .map(|_| format!("{:016x}", rand::random::<u64>()))
             .collect();
@@ -46,6 +56,7 @@ impl TestServer {
             secret: secret.clone(),
             frontend_url: "http://localhost:3000".into(),
             database_url,
+            store,
             rate_quota,
             heartbeat: realtime_server::app::Heartbeat::default(),
         };
@@ -185,4 +196,27 @@ pub async fn settle(client: &mut Client) {
         vec![Value::String("settle-probe".into())],
     );
     event(client, "notification:read:error").await;
+}
+
+/// Connects a client with `auth` and `headers` and returns the message of the `connect_error`
+/// it must get.
+pub async fn refusal(
+    server: &TestServer,
+    auth: Option<Value>,
+    headers: Vec<(String, String)>,
+) -> String {
+    let mut client = server.client_with(auth, headers, TransportKind::Websocket);
+    match client
+        .wait_for(WAIT, |o| {
+            matches!(o, Observed::Connect { .. } | Observed::ConnectError { .. })
+        })
+        .await
+        .map(|o| o.what)
+    {
+        Some(Observed::ConnectError { message, data, .. }) => {
+            assert_eq!(data, None, "no data beyond the message");
+            message
+        }
+        other => panic!("expected connect_error, got {other:?}"),
+    }
 }

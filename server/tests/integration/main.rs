@@ -1,9 +1,11 @@
-//! Integration tests: the real server on a free loopback port, a real SQLite file, and real
-//! Socket.IO clients (the harness client) over websocket and long-polling.
+//! Integration tests: the real server on a free loopback port, a real SQLite file or PostgreSQL
+//! database, and real Socket.IO clients (the harness client) over websocket and long-polling.
 
 mod common;
+mod pg;
 
 mod auth;
+mod database_outage;
 mod http_api;
 mod notifications;
 mod process;
@@ -12,3 +14,4 @@ mod readme_example;
 mod robustness;
 mod rooms;
 mod shutdown;
+mod store;
