@@ -74,6 +74,7 @@ stop() {
 
 createdb() {
   local url=$1 name=$2
+  [[ -n "$url" ]] || { echo "no PostgreSQL server URL (is TEST_DATABASE_URL set? scripts/pg.sh start DIR prints one)" >&2; exit 2; }
   [[ "$name" =~ ^[a-z0-9_]+$ ]] || { echo "database name must be [a-z0-9_]+: $name" >&2; exit 2; }
   PGOPTIONS="-c client_min_messages=warning" psql --quiet --no-psqlrc --set=ON_ERROR_STOP=1 "$url/postgres" \
     -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name" >/dev/null

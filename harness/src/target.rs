@@ -2,8 +2,10 @@
 //! in `targets.yaml` on a free port, waits for, and stops by its pid.
 //!
 //! A launch spec's strings may use `{port}`, `{secret}` (a fresh JWT secret per launch, also
-//! used to mint scenario tokens) and `{workdir}` (a temporary directory per launch, for the
-//! database). `setup` commands (loading fixtures) run once per launch, before the server starts.
+//! used to mint scenario tokens), `{workdir}` (a temporary directory per launch, for the
+//! database) and `{env:NAME}` (the harness's environment variable NAME, empty if unset, e.g. a
+//! database server's URL). `setup` commands (loading fixtures) run once per launch, before the
+//! server starts.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -262,9 +264,12 @@ struct Launched {
 
 impl Launched {
     fn fill(&self, text: &str) -> String {
-        text.replace("{port}", &self.port.to_string())
-            .replace("{secret}", &self.secret)
-            .replace("{workdir}", &self.workdir.path().display().to_string())
+        expand_env(
+            &text
+                .replace("{port}", &self.port.to_string())
+                .replace("{secret}", &self.secret)
+                .replace("{workdir}", &self.workdir.path().display().to_string()),
+        )
     }
 
     fn command(&self, argv: &[String]) -> Result<Command, TargetError> {
@@ -413,7 +418,37 @@ impl Launched {
     }
 }
 
+/// Replaces each `{env:NAME}` with the variable's value (empty if unset).
+fn expand_env(text: &str) -> String {
+    let mut expanded = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{env:") {
+        let Some(length) = rest[start..].find('}') else {
+            break;
+        };
+        let name = &rest[start + "{env:".len()..start + length];
+        expanded.push_str(&rest[..start]);
+        expanded.push_str(&std::env::var(name).unwrap_or_default());
+        rest = &rest[start + length + 1..];
+    }
+    expanded.push_str(rest);
+    expanded
+}
+
 fn tail(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_env;
+
+    #[test]
+    fn env_references_expand() {
+        let path = std::env::var("PATH").unwrap_or_default();
+        assert_eq!(expand_env("a{env:PATH}b"), format!("a{path}b"));
+        assert_eq!(expand_env("{env:SIO_SURELY_UNSET_VARIABLE}/db"), "/db");
+        assert_eq!(expand_env("{port} {env:unclosed"), "{port} {env:unclosed");
+    }
 }
