@@ -2,9 +2,9 @@
 # The test command (see README.md). Installs what the tests need, then runs, in order:
 # lint, the Rust tests (server and harness, against socketioxide and the official Node
 # socket.io), the Node original's build and tests, the scenario suite against both servers
-# with one snapshot each, their diff, and a smoke run of the load mode.
-# Every server it starts is started on a free loopback port by the test or the harness and
-# stopped by its pid.
+# with one snapshot each, on SQLite and on PostgreSQL, their diff, and a smoke run of the load
+# mode. Every server it starts is started on a free loopback port by the test or the harness and
+# stopped by its pid; so is the throwaway PostgreSQL cluster (scripts/pg.sh), also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -21,6 +21,17 @@ if ! command -v cc >/dev/null || ! command -v make >/dev/null || ! command -v py
 fi
 node --version
 cargo --version
+
+step "PostgreSQL: a throwaway cluster in a temporary directory (scripts/pg.sh)"
+if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || ! command -v psql >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq postgresql
+fi
+pg_dir=$(mktemp -d)
+trap 'bash "$root/scripts/pg.sh" stop "$pg_dir"; rm -rf "$pg_dir"' EXIT
+# A server URL without a database: tests and the -pg targets create their own databases on it.
+TEST_DATABASE_URL=$(bash scripts/pg.sh start "$pg_dir")
+export TEST_DATABASE_URL SIO_REQUIRE_PG=1
+echo "PostgreSQL at $TEST_DATABASE_URL"
 
 step "Node original: npm ci and tsc (strict)"
 (cd node-original && npm ci --no-audit --no-fund && npm run build)
@@ -44,6 +55,10 @@ step "scenario suite against the Rust server"
 ./target/debug/sio-harness run --target rust --report-junit target/scenarios-rust.xml
 step "scenario suite against the Node original"
 ./target/debug/sio-harness run --target node --report-junit target/scenarios-node.xml
+step "scenario suite against the Rust server on PostgreSQL"
+./target/debug/sio-harness run --target rust-pg --report-junit target/scenarios-rust-pg.xml
+step "scenario suite against the Node original on PostgreSQL"
+./target/debug/sio-harness run --target node-pg --report-junit target/scenarios-node-pg.xml
 step "diff: Node original against Rust port"
 ./target/debug/sio-harness diff --target node --target rust
 
@@ -52,7 +67,7 @@ step "load mode smoke test (a few clients, loopback)"
 ./target/debug/sio-harness fanout --target rust --clients 50 --messages 5
 
 read -r passed failed <<<"$rust_tests"
-scenarios=$(grep -c '<testcase' target/scenarios-rust.xml target/scenarios-node.xml | awk -F: '{s+=$2} END {print s}')
+scenarios=$(grep -c '<testcase' target/scenarios-{rust,node,rust-pg,node-pg}.xml | awk -F: '{s+=$2} END {print s}')
 echo
-echo "rust tests: ${passed} passed, ${failed} failed; scenario runs: ${scenarios} on two servers"
+echo "rust tests: ${passed} passed, ${failed} failed; scenario runs: ${scenarios} on two servers, two databases"
 echo "test: $((passed + scenarios)) passed, ${failed} failed"

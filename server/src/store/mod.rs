@@ -34,9 +34,7 @@ pub enum StoreError {
     Shared(Arc<sqlx::Error>),
     #[error("the database worker has stopped")]
     Stopped,
-    #[error(
-        "unsupported database URL scheme {0:?}: use sqlite://, postgres:// or postgresql://"
-    )]
+    #[error("unsupported database URL scheme {0:?}: use sqlite://, postgres:// or postgresql://")]
     UnsupportedUrl(String),
 }
 

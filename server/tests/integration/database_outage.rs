@@ -65,7 +65,12 @@ async fn the_server_rides_out_a_postgresql_restart() {
         [json!({"message": "Unauthorized"})]
     );
     assert_eq!(
-        refusal(&server, Some(json!({"token": server.token("user-2")})), vec![]).await,
+        refusal(
+            &server,
+            Some(json!({"token": server.token("user-2")})),
+            vec![]
+        )
+        .await,
         "Service temporarily unavailable"
     );
     let (status, body) = health(&server).await;

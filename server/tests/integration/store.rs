@@ -56,7 +56,11 @@ async fn users_are_found_by_id_with_their_role_and_status() {
             "{name}"
         );
         let carol = store.find_user("user-3").await.expect(name).expect(name);
-        assert_eq!((carol.role, carol.is_active()), (Role::User, false), "{name}");
+        assert_eq!(
+            (carol.role, carol.is_active()),
+            (Role::User, false),
+            "{name}"
+        );
         assert_eq!(store.find_user("nobody").await.expect(name), None, "{name}");
         let ids: Vec<String> = store
             .list_users()
@@ -65,7 +69,11 @@ async fn users_are_found_by_id_with_their_role_and_status() {
             .into_iter()
             .map(|u| u.id)
             .collect();
-        assert_eq!(ids, ["admin-1", "user-1", "user-2", "user-3"], "{name}");
+        assert_eq!(
+            ids,
+            ["admin-1", "admin-2", "user-1", "user-2", "user-3"],
+            "{name}"
+        );
     }
 }
 
@@ -314,9 +322,10 @@ async fn the_role_migration_keeps_existing_rows() {
     let url = format!("sqlite://{}", dir.path().join("old.db").display());
     {
         let options: sqlx::sqlite::SqliteConnectOptions = url.parse().expect("url");
-        let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true).foreign_keys(true))
-            .await
-            .expect("pool");
+        let pool =
+            sqlx::SqlitePool::connect_with(options.create_if_missing(true).foreign_keys(true))
+                .await
+                .expect("pool");
         let mut first = sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/migrations/sqlite"
@@ -325,7 +334,10 @@ async fn the_role_migration_keeps_existing_rows() {
         .expect("migrations");
         first.migrations = Cow::Owned(first.migrations[..1].to_vec());
         first.run(&pool).await.expect("migration 0001");
-        sqlx::raw_sql(FIXTURES).execute(&pool).await.expect("fixtures");
+        sqlx::raw_sql(FIXTURES)
+            .execute(&pool)
+            .await
+            .expect("fixtures");
         pool.close().await;
     }
     let store = Store::open_with(&url, &StoreSettings::default())
