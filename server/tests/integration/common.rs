@@ -103,18 +103,7 @@ impl TestServer {
         headers: Vec<(String, String)>,
         transport: TransportKind,
     ) -> Client {
-        let mut options = ClientOptions::new(self.url());
-        options.endpoint.transport = transport;
-        options.endpoint.headers = headers;
-        options.namespaces = vec![NamespaceOptions {
-            auth,
-            ..NamespaceOptions::new("/")
-        }];
-        options.reconnect = ReconnectPolicy {
-            enabled: false,
-            ..ReconnectPolicy::default()
-        };
-        Client::connect(options)
+        client_for(&self.url(), auth, headers, transport)
     }
 
     /// Asks the server to shut down and waits for it.
@@ -134,6 +123,28 @@ impl TestServer {
     pub fn http(&self) -> reqwest::Client {
         reqwest::Client::new()
     }
+}
+
+/// A client of the server at `url` with `auth` and `headers` on `transport`, without
+/// reconnection.
+pub fn client_for(
+    url: &str,
+    auth: Option<Value>,
+    headers: Vec<(String, String)>,
+    transport: TransportKind,
+) -> Client {
+    let mut options = ClientOptions::new(url.to_owned());
+    options.endpoint.transport = transport;
+    options.endpoint.headers = headers;
+    options.namespaces = vec![NamespaceOptions {
+        auth,
+        ..NamespaceOptions::new("/")
+    }];
+    options.reconnect = ReconnectPolicy {
+        enabled: false,
+        ..ReconnectPolicy::default()
+    };
+    Client::connect(options)
 }
 
 pub fn quota(events: u32, window: Duration) -> RateQuota {
@@ -205,7 +216,12 @@ pub async fn refusal(
     auth: Option<Value>,
     headers: Vec<(String, String)>,
 ) -> String {
-    let mut client = server.client_with(auth, headers, TransportKind::Websocket);
+    refusal_at(&server.url(), auth, headers).await
+}
+
+/// [`refusal`] from the server at `url`.
+pub async fn refusal_at(url: &str, auth: Option<Value>, headers: Vec<(String, String)>) -> String {
+    let mut client = client_for(url, auth, headers, TransportKind::Websocket);
     match client
         .wait_for(WAIT, |o| {
             matches!(o, Observed::Connect { .. } | Observed::ConnectError { .. })

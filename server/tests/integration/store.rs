@@ -359,3 +359,20 @@ async fn the_role_migration_keeps_existing_rows() {
         .await;
     assert!(orphan.is_err(), "the foreign key still holds");
 }
+
+#[tokio::test]
+async fn postgresql_cancels_a_statement_over_the_timeout() {
+    let Some(url) = pg::fresh_database().await else {
+        return;
+    };
+    let settings = StoreSettings {
+        statement_timeout: Duration::from_millis(100),
+        ..StoreSettings::default()
+    };
+    let store = Store::open_with(&url, &settings)
+        .await
+        .expect("store opens");
+    let result = store.run_script("SELECT pg_sleep(30);").await;
+    let error = result.expect_err("cancelled");
+    assert!(error.to_string().contains("statement timeout"), "{error}");
+}

@@ -5,25 +5,30 @@ import { notificationHandlers, NOTIFICATION_EVENTS } from './notification.handle
 import type { SocketRateLimiter } from '../rate-limit';
 import type { Services } from '../../services';
 import { logger } from '../../utils/logger';
+import { sequencer } from '../sequencer';
 
 const LIMITED_EVENTS = new Set<string>([...STATUS_EVENTS, ...NOTIFICATION_EVENTS]);
 
 export function registerHandlers(io: Server, socket: Socket, services: Services, limiter: SocketRateLimiter): void {
+  const events = sequencer(socket);
   // Packet middleware runs before the listeners, in arrival order; a dropped event never reaches them.
   socket.use(([event], next) => {
     if (LIMITED_EVENTS.has(event) && !limiter.allow(socket.data.user.id, event)) {
       logger.warn('rate limit exceeded', { userId: socket.data.user.id, socketId: socket.id, event });
-      // Answer after the handlers of earlier events have answered (they finish within this turn's
-      // promise jobs), so replies keep the order of the requests, as on the Rust server.
-      setImmediate(() => socket.emit('error', { message: 'Rate limit exceeded', event }));
+      // Answered after the handlers of earlier events, so replies keep the order of the requests.
+      events.after(() => {
+        socket.emit('error', { message: 'Rate limit exceeded', event });
+      });
       return;
     }
     next();
   });
 
+  socket.use(events.dispatch);
+
   // Service status subscriptions
-  statusHandlers(io, socket, services);
+  statusHandlers(io, socket, services, events);
 
   // User notifications
-  notificationHandlers(io, socket, services);
+  notificationHandlers(io, socket, services, events);
 }

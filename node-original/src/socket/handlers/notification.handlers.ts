@@ -3,6 +3,7 @@ import type { Server, Socket } from 'socket.io';
 import type { Services } from '../../services';
 import { NotificationNotFound } from '../../services/notification.service';
 import { logger } from '../../utils/logger';
+import type { Sequencer } from '../sequencer';
 
 export const NOTIFICATION_EVENTS = ['subscribe:notifications', 'notification:read'] as const;
 
@@ -20,14 +21,14 @@ export function validNotificationId(arg: unknown): { ok: true; id: string } | { 
   return { ok: false, echo: null };
 }
 
-export function notificationHandlers(_io: Server, socket: Socket, services: Services): void {
+export function notificationHandlers(_io: Server, socket: Socket, services: Services, events: Sequencer): void {
   // Join user's personal notification room
-  socket.on('subscribe:notifications', () => {
+  events.on('subscribe:notifications', () => {
     socket.join(`user:${socket.data.user.id}`);
   });
 
   // Mark notification as read
-  socket.on('notification:read', async (...args: unknown[]) => {
+  events.on('notification:read', async (...args: unknown[]) => {
     const checked = validNotificationId(args.length > 0 ? args[0] : null);
     if (!checked.ok) {
       socket.emit('notification:read:error', { id: checked.echo, error: 'Invalid notification id' });
