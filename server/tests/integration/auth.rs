@@ -167,7 +167,7 @@ async fn unknown_and_inactive_users_are_refused() {
 }
 
 #[tokio::test]
-async fn database_failure_during_lookup_is_authentication_failed() {
+async fn database_failure_during_lookup_is_service_unavailable() {
     let server = TestServer::start().await;
     server.store.close().await;
     let message = refusal(
@@ -176,5 +176,5 @@ async fn database_failure_during_lookup_is_authentication_failed() {
         vec![],
     )
     .await;
-    assert_eq!(message, "Authentication failed");
+    assert_eq!(message, "Service temporarily unavailable");
 }

@@ -334,10 +334,16 @@ async fn the_role_migration_keeps_existing_rows() {
         .expect("migrations");
         first.migrations = Cow::Owned(first.migrations[..1].to_vec());
         first.run(&pool).await.expect("migration 0001");
-        sqlx::raw_sql(FIXTURES)
-            .execute(&pool)
-            .await
-            .expect("fixtures");
+        sqlx::raw_sql(
+            "INSERT INTO users (id, email, role, status) \
+             VALUES ('user-1', 'alice@example.com', 'user', 'active');\n\
+             INSERT INTO notifications (id, user_id, title, message, type, created_at) VALUES \
+             ('n1', 'user-1', 't', 'm', 'info', '2026-01-01T00:00:00.000Z'), \
+             ('n2', 'user-1', 't', 'm', 'info', '2026-01-02T00:00:00.000Z');",
+        )
+        .execute(&pool)
+        .await
+        .expect("rows under the old schema");
         pool.close().await;
     }
     let store = Store::open_with(&url, &StoreSettings::default())
