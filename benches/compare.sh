@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Reconnect storms, fan-out and churn, Rust server against the Node original, in one run.
+# Reconnect storms, fan-out and churn, Rust server against the Node original, in one run; the
+# all-at-once storm also on PostgreSQL (a throwaway cluster from scripts/pg.sh, or the server
+# TEST_DATABASE_URL names), so the real database's cost is measured.
 # Each target runs the same measurements ROUNDS times (alternating, so drift hits both); the
 # table gives medians and the Rust/Node ratios. Loopback only; every server is launched by the
 # harness on a free port and stopped by its pid.
@@ -22,6 +24,13 @@ if [ "$(cat /proc/sys/net/core/somaxconn)" -lt 65535 ]; then
 fi
 sysctl -qw net.ipv4.tcp_max_syn_backlog=65535 2>/dev/null || true
 
+if [ -z "${TEST_DATABASE_URL:-}" ]; then
+  pg_dir=$(mktemp -d)
+  trap 'bash scripts/pg.sh stop "$pg_dir"; rm -rf "$pg_dir"' EXIT
+  TEST_DATABASE_URL=$(bash scripts/pg.sh start "$pg_dir")
+  export TEST_DATABASE_URL
+fi
+
 harness=${CARGO_TARGET_DIR:-target}/release/sio-harness
 run() { # target kind repeat args...
   local target=$1 kind=$2 i=$3; shift 3
@@ -43,6 +52,7 @@ for i in $(seq 1 "$repeats"); do
     spread_run "$target" "$i"
     restart_run "$target" "$i"
     run "$target" fanout "$i" --clients "$clients" --messages 20
+    run "$target-pg" storm "$i" --clients "$clients" --rounds 1
   done
 done
 python3 benches/summarise.py "$out" "$clients" "$repeats"

@@ -87,4 +87,8 @@ def table(title, figures):
 table("reconnect storm, all at once", {t: storm_figures(load("storm", t)) for t in ("rust", "node")})
 table("reconnect storm, spread over ~1 s", {t: storm_figures(load("spread", t)) for t in ("rust", "node")})
 table("reconnect storm, server restart", {t: storm_figures(load("restart", t)) for t in ("rust", "node")})
+table(
+    "reconnect storm, all at once, on PostgreSQL",
+    {t: storm_figures(load("storm", f"{t}-pg")) for t in ("rust", "node")},
+)
 table("fan-out, 20 messages", {t: fanout_figures(load("fanout", t)) for t in ("rust", "node")})

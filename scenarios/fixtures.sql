@@ -1,7 +1,10 @@
 -- Fixtures shared by every target (Rust server, Node original) and by the server's own tests.
 -- Ids are stable so scenarios can name them; timestamps are fixed so transcripts are stable.
+-- Plain SQL that SQLite and PostgreSQL both run. admin-2's role is upper case, as the upstream
+-- schema writes roles: both servers compare roles without case (docs/compatibility.md).
 INSERT INTO users (id, email, role, status) VALUES
     ('admin-1', 'admin@example.com', 'admin', 'active'),
+    ('admin-2', 'root@example.com', 'ADMIN', 'active'),
     ('user-1', 'alice@example.com', 'user', 'active'),
     ('user-2', 'bob@example.com', 'user', 'active'),
     ('user-3', 'carol@example.com', 'user', 'suspended');

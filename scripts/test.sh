@@ -2,11 +2,11 @@
 # The test command (see README.md). Installs what the tests need, then runs, in order:
 # lint, the Rust tests (server and harness, against socketioxide and the official Node
 # socket.io), the Node original's build and tests, the dashboard page's browser tests (Chromium,
-# both servers), the scenario suite against both servers with one snapshot each, their diff, a
-# flake hunt (every scenario 5 times on each server, the runs compared), and a smoke run of the
-# load mode.
-# Every server it starts is started on a free loopback port by the test or the harness and
-# stopped by its pid.
+# both servers), the scenario suite against both servers with one snapshot each, on SQLite and
+# on PostgreSQL, their diff, a flake hunt (every scenario 5 times on each server, the runs
+# compared), and a smoke run of the load mode. Every server it starts is started on a free
+# loopback port by the test or the harness and stopped by its pid; so is the throwaway
+# PostgreSQL cluster (scripts/pg.sh), also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -28,6 +28,17 @@ if ! pkg-config --exists openssl 2>/dev/null; then
 fi
 node --version
 cargo --version
+
+step "PostgreSQL: a throwaway cluster in a temporary directory (scripts/pg.sh)"
+if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || ! command -v psql >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq postgresql
+fi
+pg_dir=$(mktemp -d)
+trap 'bash "$root/scripts/pg.sh" stop "$pg_dir"; rm -rf "$pg_dir"' EXIT
+# A server URL without a database: tests and the -pg targets create their own databases on it.
+TEST_DATABASE_URL=$(bash scripts/pg.sh start "$pg_dir")
+export TEST_DATABASE_URL SIO_REQUIRE_PG=1
+echo "PostgreSQL at $TEST_DATABASE_URL"
 
 step "Node original: npm ci and tsc (strict)"
 (cd node-original && npm ci --no-audit --no-fund && npm run build)
@@ -60,6 +71,10 @@ step "scenario suite against the Rust server"
 "$bin/sio-harness" run --target rust --report-junit target/scenarios-rust.xml
 step "scenario suite against the Node original"
 "$bin/sio-harness" run --target node --report-junit target/scenarios-node.xml
+step "scenario suite against the Rust server on PostgreSQL"
+"$bin/sio-harness" run --target rust-pg --report-junit target/scenarios-rust-pg.xml
+step "scenario suite against the Node original on PostgreSQL"
+"$bin/sio-harness" run --target node-pg --report-junit target/scenarios-node-pg.xml
 step "diff: Node original against Rust port"
 "$bin/sio-harness" diff --target node --target rust
 step "flake hunt: every scenario 5 times on each server, two at a time; no transcript may differ"
@@ -74,7 +89,7 @@ for mode in clean open-only; do
 done
 
 read -r passed failed <<<"$rust_tests"
-scenarios=$(grep -c '<testcase' target/scenarios-rust.xml target/scenarios-node.xml target/repeat-rust.xml target/repeat-node.xml | awk -F: '{s+=$2} END {print s}')
+scenarios=$(grep -c '<testcase' target/scenarios-{rust,node,rust-pg,node-pg}.xml target/repeat-{rust,node}.xml | awk -F: '{s+=$2} END {print s}')
 echo
-echo "rust tests: ${passed} passed, ${failed} failed; scenario runs: ${scenarios} on two servers"
+echo "rust tests: ${passed} passed, ${failed} failed; scenario runs: ${scenarios} on two servers, two databases"
 echo "test: $((passed + scenarios)) passed, ${failed} failed"

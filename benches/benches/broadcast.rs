@@ -41,6 +41,7 @@ fn broadcast(c: &mut Criterion) {
             secret: secret.clone(),
             frontend_url: "http://localhost:3000".into(),
             database_url: format!("sqlite://{}", dir.path().join("bench.db").display()),
+            store: realtime_server::store::StoreSettings::default(),
             rate_quota: RateQuota::default(),
             heartbeat: Heartbeat::default(),
             connect_timeout: realtime_server::app::DEFAULT_CONNECT_TIMEOUT,

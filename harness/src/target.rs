@@ -3,9 +3,10 @@
 //!
 //! A launch spec's strings may use `{port}`, `{secret}` (a fresh JWT secret per launch, also
 //! used to mint scenario tokens), `{workdir}` (a temporary directory per launch, for the
-//! database) and `{bin_dir}` (the directory of the harness's own executable, so a release
-//! harness launches release servers and `CARGO_TARGET_DIR` is honoured). `setup` commands
-//! (loading fixtures) run once per launch, before the server starts.
+//! database), `{bin_dir}` (the directory of the harness's own executable, so a release
+//! harness launches release servers and `CARGO_TARGET_DIR` is honoured) and `{env:NAME}` (the
+//! harness's environment variable NAME, empty if unset, e.g. a database server's URL). `setup`
+//! commands (loading fixtures) run once per launch, before the server starts.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -264,10 +265,13 @@ struct Launched {
 
 impl Launched {
     fn fill(&self, text: &str) -> String {
-        text.replace("{port}", &self.port.to_string())
-            .replace("{secret}", &self.secret)
-            .replace("{workdir}", &self.workdir.path().display().to_string())
-            .replace("{bin_dir}", &bin_dir().display().to_string())
+        expand_env(
+            &text
+                .replace("{port}", &self.port.to_string())
+                .replace("{secret}", &self.secret)
+                .replace("{workdir}", &self.workdir.path().display().to_string())
+                .replace("{bin_dir}", &bin_dir().display().to_string()),
+        )
     }
 
     /// Why `argv` could not be run, with a hint when the program does not exist.
@@ -429,6 +433,23 @@ impl Launched {
     }
 }
 
+/// Replaces each `{env:NAME}` with the variable's value (empty if unset).
+fn expand_env(text: &str) -> String {
+    let mut expanded = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{env:") {
+        let Some(length) = rest[start..].find('}') else {
+            break;
+        };
+        let name = &rest[start + "{env:".len()..start + length];
+        expanded.push_str(&rest[..start]);
+        expanded.push_str(&std::env::var(name).unwrap_or_default());
+        rest = &rest[start + length + 1..];
+    }
+    expanded.push_str(rest);
+    expanded
+}
+
 fn tail(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
@@ -443,5 +464,18 @@ pub fn bin_dir() -> PathBuf {
     match dir.file_name() {
         Some(name) if name == "deps" => dir.parent().map(Path::to_path_buf).unwrap_or(dir),
         _ => dir,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_env;
+
+    #[test]
+    fn env_references_expand() {
+        let path = std::env::var("PATH").unwrap_or_default();
+        assert_eq!(expand_env("a{env:PATH}b"), format!("a{path}b"));
+        assert_eq!(expand_env("{env:SIO_SURELY_UNSET_VARIABLE}/db"), "/db");
+        assert_eq!(expand_env("{port} {env:unclosed"), "{port} {env:unclosed");
     }
 }

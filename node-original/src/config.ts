@@ -1,5 +1,6 @@
 // Configuration from the environment: the same variables as `realtime-server serve`.
 import { createSecretKey, KeyObject } from 'crypto';
+import { DEFAULT_DB_SETTINGS, type DbSettings } from './db';
 
 const MIN_SECRET_LEN = 32;
 
@@ -25,15 +26,23 @@ function jwtKey(): KeyObject {
   return createSecretKey(Buffer.from(secret, 'utf8'));
 }
 
-function databasePath(url: string): string {
-  return url.replace(/^sqlite:\/\//, '').replace(/^sqlite:/, '');
+/** DATABASE_URL and the pool settings, shared by the server and `db:seed`. */
+export function databaseConfig(): { url: string; settings: DbSettings } {
+  return {
+    url: process.env.DATABASE_URL || 'sqlite://realtime.db',
+    settings: {
+      poolSize: Math.max(1, integer('DATABASE_POOL_SIZE', DEFAULT_DB_SETTINGS.poolSize)),
+      connectTimeoutMs: Math.max(1, integer('DATABASE_CONNECT_TIMEOUT_MS', DEFAULT_DB_SETTINGS.connectTimeoutMs)),
+      statementTimeoutMs: Math.max(1, integer('DATABASE_STATEMENT_TIMEOUT_MS', DEFAULT_DB_SETTINGS.statementTimeoutMs)),
+    },
+  };
 }
 
 export interface Config {
   host: string;
   port: number;
   frontendUrl: string;
-  databasePath: string;
+  database: { url: string; settings: DbSettings };
   jwt: { secret: KeyObject };
   rateLimit: { events: number; windowMs: number };
   heartbeat: { intervalMs: number; timeoutMs: number };
@@ -46,7 +55,7 @@ export function loadConfig(): Config {
     host: process.env.HOST || '127.0.0.1',
     port: integer('PORT', 4000),
     frontendUrl: process.env.FRONTEND_URL || 'http://localhost:3000',
-    databasePath: databasePath(process.env.DATABASE_URL || 'sqlite://realtime.db'),
+    database: databaseConfig(),
     jwt: { secret: jwtKey() },
     rateLimit: {
       events: Math.max(1, integer('RATE_LIMIT_EVENTS', 30)),

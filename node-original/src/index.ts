@@ -9,7 +9,7 @@ import { initializeSocketServer } from './socket';
 import { socketService } from './services/socket.service';
 import { logger } from './utils/logger';
 
-function main(): void {
+async function main(): Promise<void> {
   let config;
   try {
     config = loadConfig();
@@ -17,7 +17,13 @@ function main(): void {
     process.stderr.write(`Error: ${(error as Error).message}\n`);
     process.exit(1);
   }
-  const db = openDatabase(config.databasePath);
+  let db;
+  try {
+    db = await openDatabase(config.database.url, config.database.settings);
+  } catch (error) {
+    process.stderr.write(`Error: cannot open the database: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
   const services = createServices(db);
   const app = createApp(services, config.jwt.secret, config.frontendUrl);
 
@@ -59,9 +65,10 @@ function main(): void {
       logger.info('Socket.io connections closed');
       allClosed(Date.now() + 5_000, () => {
         logger.info('HTTP server closed');
-        db.close();
-        logger.info('database closed');
-        process.exit(0);
+        void db.close().finally(() => {
+          logger.info('database closed');
+          process.exit(0);
+        });
       });
     });
   };
@@ -69,4 +76,4 @@ function main(): void {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-main();
+void main();

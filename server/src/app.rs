@@ -29,7 +29,7 @@ use crate::page;
 use crate::rate_limit::{EventRateLimiter, RateQuota};
 use crate::request_head;
 use crate::socket_service::SocketService;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoreSettings};
 
 /// Pending connections the kernel may queue; reconnect storms need far more than the default 128.
 /// The kernel caps it at `net.core.somaxconn`.
@@ -46,6 +46,7 @@ pub struct ServerConfig {
     pub secret: JwtSecret,
     pub frontend_url: String,
     pub database_url: String,
+    pub store: StoreSettings,
     pub rate_quota: RateQuota,
     pub heartbeat: Heartbeat,
     /// How long an Engine.IO session may stay open without connecting to a namespace. socketioxide
@@ -137,7 +138,7 @@ async fn refuse_while_draining(
 
 impl Server {
     pub async fn bind(config: ServerConfig) -> Result<Self, ServerError> {
-        let store = Store::open(&config.database_url).await?;
+        let store = Store::open_with(&config.database_url, &config.store).await?;
         let origin = HeaderValue::from_str(config.frontend_url.trim_end_matches('/'))
             .map_err(|_| ServerError::InvalidFrontendUrl(config.frontend_url.clone()))?;
         let state = AppState {

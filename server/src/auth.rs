@@ -23,8 +23,9 @@ pub enum AuthError {
     InvalidToken,
     #[error("User not found or inactive")]
     UnknownOrInactiveUser,
-    /// The lookup itself failed; the client is told no more than for a bad token.
-    #[error("Authentication failed")]
+    /// The lookup itself failed (the database is unreachable): the client learns only that it
+    /// may try again later, never the driver's text.
+    #[error("Service temporarily unavailable")]
     Unavailable,
 }
 

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::app::{DEFAULT_CONNECT_TIMEOUT, Heartbeat};
 use crate::kuma::{KumaConfig, KumaConfigError};
 use crate::rate_limit::RateQuota;
+use crate::store::StoreSettings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,9 +53,44 @@ pub enum DbCommand {
     /// Apply the migrations, then run a SQL file (fixtures) in one transaction.
     Seed {
         file: PathBuf,
-        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://realtime.db")]
-        database_url: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://FILE` (created if missing) or `postgres://USER:PASSWORD@HOST:PORT/DB`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://realtime.db",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    /// Most connections to the database.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = StoreSettings::default().pool_size)]
+    pub database_pool_size: u32,
+    /// How long a query waits for a database connection before it fails, in milliseconds.
+    #[arg(long, env = "DATABASE_CONNECT_TIMEOUT_MS", default_value_t = millis(StoreSettings::default().connect_timeout))]
+    pub database_connect_timeout_ms: u64,
+    /// Longest a statement may run before PostgreSQL cancels it, in milliseconds.
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT_MS", default_value_t = millis(StoreSettings::default().statement_timeout))]
+    pub database_statement_timeout_ms: u64,
+}
+
+impl DatabaseArgs {
+    pub fn settings(&self) -> StoreSettings {
+        StoreSettings {
+            pool_size: self.database_pool_size.max(1),
+            connect_timeout: Duration::from_millis(self.database_connect_timeout_ms.max(1)),
+            statement_timeout: Duration::from_millis(self.database_statement_timeout_ms.max(1)),
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[derive(Debug, Clone, Args)]
@@ -112,8 +148,8 @@ pub struct ServeArgs {
     /// HS256 secret, at least 32 bytes. Required unless --demo.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://realtime.db")]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
     /// Same as the `demo` command.
     #[arg(long)]
     pub demo: bool,
@@ -259,6 +295,7 @@ mod tests {
         };
         assert_eq!(args.network.port, 0);
         assert_eq!(args.network.rate_quota(), RateQuota::default());
+        assert_eq!(args.database.settings(), StoreSettings::default());
         assert_eq!(args.kuma.feed_config(), Ok(None), "no feed unless asked");
     }
 

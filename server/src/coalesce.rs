@@ -3,9 +3,10 @@
 //!
 //! sqlx runs each SQLite connection on its own thread, so every query is a round trip between
 //! threads; in a reconnect storm thousands of handshakes each looking up one user spend more
-//! time switching threads than reading. With coalescing, a lone request still runs at once
-//! (a batch of one), and under load the requests that arrive while a query runs share the next.
-//! Every answer still comes from a query that started after the request arrived.
+//! time switching threads than reading. On PostgreSQL every query is a network round trip. With
+//! coalescing, a lone request still runs at once (a batch of one), and under load the requests
+//! that arrive while a query runs share the next. Every answer still comes from a query that
+//! started after the request arrived, on either database.
 
 use std::future::Future;
 

@@ -2,7 +2,7 @@
 //!
 //! `POST /api/v1/notifications` and `PUT /api/v1/status/{service}` store first and push second,
 //! so a client that reconnects and reloads sees what it missed. Errors are JSON
-//! `{"error": "..."}` with 400, 401, 403 or 404.
+//! `{"error": "..."}` with 400, 401, 403, 404, or 503 while the database is unreachable.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
@@ -59,6 +59,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("Internal server error")]
     Internal,
+    /// The database did not answer the authentication lookup.
+    #[error("{0}")]
+    Unavailable(AuthError),
 }
 
 impl IntoResponse for ApiError {
@@ -69,6 +72,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
     }
@@ -104,7 +108,10 @@ impl FromRequestParts<ApiState> for Caller {
             .authenticate(token)
             .await
             .map(Caller)
-            .map_err(ApiError::Unauthorized)
+            .map_err(|error| match error {
+                AuthError::Unavailable => ApiError::Unavailable(error),
+                _ => ApiError::Unauthorized(error),
+            })
     }
 }
 
@@ -118,13 +125,27 @@ impl Caller {
     }
 }
 
-/// `{"status": "ok", "connections": N}`, plus `kuma` (the feed's state) when the feed runs.
-async fn health(State(state): State<ApiState>) -> Json<serde_json::Value> {
-    let mut body = json!({ "status": "ok", "connections": state.sockets.connected_sockets() });
+/// 200 while the database answers, else 503: a load balancer stops sending new clients to a
+/// server that would refuse their handshakes, while the sockets it holds stay up. With the
+/// Uptime Kuma feed on, `kuma` tells the feed's state.
+async fn health(State(state): State<ApiState>) -> Response {
+    let connections = state.sockets.connected_sockets();
+    let mut body = match state.store.ping().await {
+        Ok(()) => json!({ "status": "ok", "connections": connections }),
+        Err(error) => {
+            tracing::warn!(%error, "health check: the database does not answer");
+            json!({ "status": "error", "database": "down", "connections": connections })
+        }
+    };
     if let Some(feed) = state.kuma.health() {
         body["kuma"] = json!(feed);
     }
-    Json(body)
+    let status = if body["status"] == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,7 +6,7 @@ use realtime_server::app::shutdown_signal;
 use realtime_server::auth::JwtSecret;
 use realtime_server::cli::{Cli, Command, DbCommand, KumaArgs, LogFormat, NetworkArgs, ServeArgs};
 use realtime_server::kuma::KumaConfig;
-use realtime_server::store::Store;
+use realtime_server::store::{Store, StoreSettings};
 use realtime_server::{Server, ServerConfig, demo};
 use std::io::IsTerminal as _;
 use tracing_subscriber::EnvFilter;
@@ -30,11 +30,11 @@ async fn main() -> Result<()> {
             run_demo(args.network, kuma).await
         }
         Command::Db {
-            command: DbCommand::Seed { file, database_url },
+            command: DbCommand::Seed { file, database },
         } => {
             let sql = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let store = Store::open(&database_url)
+            let store = Store::open_with(&database.database_url, &database.settings())
                 .await
                 .context("cannot open the database")?;
             store
@@ -42,7 +42,8 @@ async fn main() -> Result<()> {
                 .await
                 .with_context(|| format!("{} failed; nothing was applied", file.display()))?;
             store.close().await;
-            println!("seeded {database_url} from {}", file.display());
+            // Not the URL itself: it may carry a password.
+            println!("seeded the database from {}", file.display());
             Ok(())
         }
         Command::Token(args) => {
@@ -81,7 +82,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         port: args.network.port,
         secret: JwtSecret::new(secret)?,
         frontend_url: args.network.frontend_url.clone(),
-        database_url: args.database_url,
+        database_url: args.database.database_url.clone(),
+        store: args.database.settings(),
         rate_quota: args.network.rate_quota(),
         heartbeat: args.network.heartbeat(),
         connect_timeout: args.network.connect_timeout(),
@@ -104,6 +106,7 @@ async fn run_demo(network: NetworkArgs, kuma: KumaArgs) -> Result<()> {
         secret: secret.clone(),
         frontend_url: network.frontend_url.clone(),
         database_url,
+        store: StoreSettings::default(),
         rate_quota: network.rate_quota(),
         heartbeat: network.heartbeat(),
         connect_timeout: network.connect_timeout(),

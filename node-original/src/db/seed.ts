@@ -1,25 +1,29 @@
 // `npm run db:seed -- FILE.sql`: apply the migrations, then run the file in one transaction.
 import { readFileSync } from 'fs';
+import { databaseConfig } from '../config';
 import { openDatabase } from './index';
 
-function main(): void {
+async function main(): Promise<void> {
   const file = process.argv[2];
   if (!file) {
     process.stderr.write('usage: npm run db:seed -- FILE.sql\n');
     process.exit(2);
   }
-  const url = process.env.DATABASE_URL || 'sqlite://realtime.db';
-  const db = openDatabase(url.replace(/^sqlite:\/\//, '').replace(/^sqlite:/, ''));
+  const { url, settings } = databaseConfig();
   const sql = readFileSync(file, 'utf8');
+  let db;
   try {
-    db.transaction(() => db.exec(sql))();
+    db = await openDatabase(url, settings);
+    await db.script(sql);
   } catch (error) {
     process.stderr.write(`${file} failed; nothing was applied: ${(error as Error).message}\n`);
-    process.exit(1);
+    process.exitCode = 1;
+    return;
   } finally {
-    db.close();
+    await db?.close();
   }
-  process.stdout.write(`seeded ${url} from ${file}\n`);
+  // Not the URL itself: it may carry a password.
+  process.stdout.write(`seeded the database from ${file}\n`);
 }
 
-main();
+void main();

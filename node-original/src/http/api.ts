@@ -6,6 +6,7 @@ import { authenticate, bearerToken, type SocketUser } from '../socket/middleware
 import type { Services } from '../services';
 import { socketService } from '../services/socket.service';
 import { servePage } from './page';
+import { logger } from '../utils/logger';
 
 const MAX_TITLE_LEN = 200;
 const MAX_MESSAGE_LEN = 4000;
@@ -48,7 +49,9 @@ export function createApp(services: Services, secret: KeyObject, frontendUrl: st
   const authed = (handler: Handler, adminOnly = false) => async (req: Request, res: Response, next: NextFunction) => {
     try {
       const outcome = await authenticate(bearerToken(req.headers.authorization), secret, services.users);
-      if (!outcome.ok) throw new ApiError(401, outcome.message);
+      if (!outcome.ok) {
+        throw new ApiError(outcome.message === 'Service temporarily unavailable' ? 503 : 401, outcome.message);
+      }
       if (adminOnly && outcome.user.role !== 'admin') throw new ApiError(403, 'Admin role required');
       await handler(req, res, outcome.user);
     } catch (error) {
@@ -56,8 +59,16 @@ export function createApp(services: Services, secret: KeyObject, frontendUrl: st
     }
   };
 
-  app.get('/health', (_req, res) => {
-    res.json({ status: 'ok', connections: socketService.connectedSockets() });
+  // 503 while the database does not answer, as on the Rust server.
+  app.get('/health', async (_req, res) => {
+    const connections = socketService.connectedSockets();
+    try {
+      await services.database.ping();
+      res.json({ status: 'ok', connections });
+    } catch (error) {
+      logger.warn('health check: the database does not answer', { error: (error as Error).message });
+      res.status(503).json({ status: 'error', database: 'down', connections });
+    }
   });
 
   servePage(app);

@@ -8,6 +8,12 @@ export function createServices(db: Db) {
     users: createUserService(db),
     notifications: createNotificationService(db),
     status: createStatusService(db),
+    database: {
+      /** Resolves when the database answers a trivial query. */
+      async ping(): Promise<void> {
+        await db.get('SELECT 1 AS ok');
+      },
+    },
   };
 }
 

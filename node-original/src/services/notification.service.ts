@@ -17,19 +17,14 @@ export class NotificationNotFound extends Error {
   }
 }
 
-const COLUMNS =
-  'id, user_id AS userId, title, message, type, created_at AS createdAt, read_at AS readAt';
+// Quoted aliases: PostgreSQL folds unquoted names to lower case.
+const COLUMNS = 'id, user_id AS "userId", title, message, type, created_at AS "createdAt", read_at AS "readAt"';
+const INSERT =
+  'INSERT INTO notifications (id, user_id, title, message, type, created_at, read_at) VALUES (?, ?, ?, ?, ?, ?, NULL)';
+const LIST = `SELECT ${COLUMNS} FROM notifications WHERE user_id = ? ORDER BY created_at DESC, id DESC`;
+const MARK_READ = 'UPDATE notifications SET read_at = COALESCE(read_at, ?) WHERE id = ? AND user_id = ?';
 
 export function createNotificationService(db: Db) {
-  const insert = db.prepare(
-    'INSERT INTO notifications (id, user_id, title, message, type, created_at, read_at) VALUES (?, ?, ?, ?, ?, ?, NULL)',
-  );
-  const list = db.prepare(
-    `SELECT ${COLUMNS} FROM notifications WHERE user_id = ? ORDER BY created_at DESC, id DESC`,
-  );
-  const markRead = db.prepare(
-    'UPDATE notifications SET read_at = COALESCE(read_at, ?) WHERE id = ? AND user_id = ?',
-  );
   return {
     async create(input: { userId: string; title: string; message: string; type: string }): Promise<Notification> {
       const notification: Notification = {
@@ -38,15 +33,15 @@ export function createNotificationService(db: Db) {
         createdAt: new Date().toISOString(),
         readAt: null,
       };
-      insert.run(notification.id, input.userId, input.title, input.message, input.type, notification.createdAt);
+      await db.run(INSERT, [notification.id, input.userId, input.title, input.message, input.type, notification.createdAt]);
       return notification;
     },
     async listFor(userId: string): Promise<Notification[]> {
-      return list.all(userId) as Notification[];
+      return db.all<Notification>(LIST, [userId]);
     },
     /** Marks it read for its owner only; someone else's counts as not found, so ids do not leak. */
     async markAsRead(id: string, userId: string): Promise<void> {
-      if (markRead.run(new Date().toISOString(), id, userId).changes === 0) {
+      if ((await db.run(MARK_READ, [new Date().toISOString(), id, userId])) === 0) {
         throw new NotificationNotFound();
       }
     },

@@ -7,11 +7,16 @@ export interface User {
   status: string;
 }
 
+/** Case-insensitive, as on the Rust server: the upstream schema stores `ADMIN`/`USER`. */
+export function normaliseRole(stored: string): 'admin' | 'user' {
+  return stored.toLowerCase() === 'admin' ? 'admin' : 'user';
+}
+
 export function createUserService(db: Db) {
-  const byId = db.prepare('SELECT id, email, role, status FROM users WHERE id = ?');
   return {
     async findById(id: string): Promise<User | undefined> {
-      return byId.get(id) as User | undefined;
+      const row = await db.get<User & { role: string }>('SELECT id, email, role, status FROM users WHERE id = ?', [id]);
+      return row && { ...row, role: normaliseRole(row.role) };
     },
   };
 }

@@ -36,7 +36,14 @@ export function bearerToken(header: string | undefined): string | undefined {
 
 export type AuthOutcome =
   | { ok: true; user: SocketUser }
-  | { ok: false; message: 'Authentication required' | 'Authentication failed' | 'User not found or inactive' };
+  | {
+      ok: false;
+      message:
+        | 'Authentication required'
+        | 'Authentication failed'
+        | 'User not found or inactive'
+        | 'Service temporarily unavailable';
+    };
 
 /** The whole check, shared by the handshake and the HTTP API. */
 export async function authenticate(token: unknown, secret: KeyObject, users: UserService): Promise<AuthOutcome> {
@@ -57,7 +64,8 @@ export async function authenticate(token: unknown, secret: KeyObject, users: Use
     return { ok: true, user: { id: user.id, role: user.role, email: user.email } };
   } catch (error) {
     logger.error('user lookup failed during authentication', { error: (error as Error).message });
-    return { ok: false, message: 'Authentication failed' };
+    // The database is unreachable: the client learns only that it may try again later.
+    return { ok: false, message: 'Service temporarily unavailable' };
   }
 }
 

@@ -3,31 +3,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sio_harness::client::Observed;
 use sio_harness::transport::TransportKind;
 
-use crate::common::{TestServer, WAIT, connected};
-
-async fn refusal(
-    server: &TestServer,
-    auth: Option<Value>,
-    headers: Vec<(String, String)>,
-) -> String {
-    let mut client = server.client_with(auth, headers, TransportKind::Websocket);
-    match client
-        .wait_for(WAIT, |o| {
-            matches!(o, Observed::Connect { .. } | Observed::ConnectError { .. })
-        })
-        .await
-        .map(|o| o.what)
-    {
-        Some(Observed::ConnectError { message, data, .. }) => {
-            assert_eq!(data, None, "no data beyond the message");
-            message
-        }
-        other => panic!("expected connect_error, got {other:?}"),
-    }
-}
+use crate::common::{TestServer, connected, refusal};
 
 fn token_with(header: Value, claims: Value, secret: &[u8]) -> String {
     use base64::Engine as _;
@@ -189,7 +167,7 @@ async fn unknown_and_inactive_users_are_refused() {
 }
 
 #[tokio::test]
-async fn database_failure_during_lookup_is_authentication_failed() {
+async fn database_failure_during_lookup_is_service_unavailable() {
     let server = TestServer::start().await;
     server.store.close().await;
     let message = refusal(
@@ -198,5 +176,5 @@ async fn database_failure_during_lookup_is_authentication_failed() {
         vec![],
     )
     .await;
-    assert_eq!(message, "Authentication failed");
+    assert_eq!(message, "Service temporarily unavailable");
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use realtime_server::auth::JwtSecret;
 use realtime_server::kuma::KumaConfig;
 use realtime_server::rate_limit::RateQuota;
-use realtime_server::store::Store;
+use realtime_server::store::{Store, StoreSettings};
 use realtime_server::{Server, ServerConfig};
 use serde_json::Value;
 use sio_harness::client::{Client, ClientOptions, NamespaceOptions, Observed, ReconnectPolicy};
@@ -55,6 +55,29 @@ impl TestServer {
     async fn launch(adjust: impl FnOnce(&mut ServerConfig), kuma: Option<KumaConfig>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = format!("sqlite://{}", dir.path().join("test.db").display());
+        Self::configure(database_url, dir, adjust, kuma).await
+    }
+
+    /// A server on `database_url` (loaded with the fixtures); `dir` lives as long as it.
+    pub async fn start_on(
+        database_url: String,
+        store: StoreSettings,
+        rate_quota: RateQuota,
+        dir: tempfile::TempDir,
+    ) -> Self {
+        let adjust = |config: &mut ServerConfig| {
+            config.store = store;
+            config.rate_quota = rate_quota;
+        };
+        Self::configure(database_url, dir, adjust, None).await
+    }
+
+    async fn configure(
+        database_url: String,
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut ServerConfig),
+        kuma: Option<KumaConfig>,
+    ) -> Self {
         let (secret_text, secret) = random_secret();
         let mut config = ServerConfig {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -62,6 +85,7 @@ impl TestServer {
             secret: secret.clone(),
             frontend_url: "http://localhost:3000".into(),
             database_url,
+            store: StoreSettings::default(),
             rate_quota: RateQuota::default(),
             heartbeat: realtime_server::app::Heartbeat::default(),
             connect_timeout: realtime_server::app::DEFAULT_CONNECT_TIMEOUT,
@@ -114,18 +138,7 @@ impl TestServer {
         headers: Vec<(String, String)>,
         transport: TransportKind,
     ) -> Client {
-        let mut options = ClientOptions::new(self.url());
-        options.endpoint.transport = transport;
-        options.endpoint.headers = headers;
-        options.namespaces = vec![NamespaceOptions {
-            auth,
-            ..NamespaceOptions::new("/")
-        }];
-        options.reconnect = ReconnectPolicy {
-            enabled: false,
-            ..ReconnectPolicy::default()
-        };
-        Client::connect(options)
+        client_for(&self.url(), auth, headers, transport)
     }
 
     /// Asks the server to shut down and waits for it.
@@ -155,6 +168,28 @@ pub fn random_secret() -> (String, JwtSecret) {
         .collect();
     let secret = JwtSecret::new(&text).expect("long enough");
     (text, secret)
+}
+
+/// A client of the server at `url` with `auth` and `headers` on `transport`, without
+/// reconnection.
+pub fn client_for(
+    url: &str,
+    auth: Option<Value>,
+    headers: Vec<(String, String)>,
+    transport: TransportKind,
+) -> Client {
+    let mut options = ClientOptions::new(url.to_owned());
+    options.endpoint.transport = transport;
+    options.endpoint.headers = headers;
+    options.namespaces = vec![NamespaceOptions {
+        auth,
+        ..NamespaceOptions::new("/")
+    }];
+    options.reconnect = ReconnectPolicy {
+        enabled: false,
+        ..ReconnectPolicy::default()
+    };
+    Client::connect(options)
 }
 
 pub fn quota(events: u32, window: Duration) -> RateQuota {
@@ -310,5 +345,33 @@ impl ServerProcess {
             .expect("status");
         let logs = self.logs.await.expect("log reader");
         (status, logs)
+    }
+}
+
+/// Connects a client with `auth` and `headers` and returns the message of the `connect_error`
+/// it must get.
+pub async fn refusal(
+    server: &TestServer,
+    auth: Option<Value>,
+    headers: Vec<(String, String)>,
+) -> String {
+    refusal_at(&server.url(), auth, headers).await
+}
+
+/// [`refusal`] from the server at `url`.
+pub async fn refusal_at(url: &str, auth: Option<Value>, headers: Vec<(String, String)>) -> String {
+    let mut client = client_for(url, auth, headers, TransportKind::Websocket);
+    match client
+        .wait_for(WAIT, |o| {
+            matches!(o, Observed::Connect { .. } | Observed::ConnectError { .. })
+        })
+        .await
+        .map(|o| o.what)
+    {
+        Some(Observed::ConnectError { message, data, .. }) => {
+            assert_eq!(data, None, "no data beyond the message");
+            message
+        }
+        other => panic!("expected connect_error, got {other:?}"),
     }
 }

@@ -229,3 +229,35 @@ async fn cors_allows_the_frontend_with_credentials() {
         "http://localhost:3000"
     );
 }
+
+#[tokio::test]
+async fn roles_are_compared_without_case() {
+    let server = TestServer::start().await;
+    server
+        .store
+        .run_script(
+            "UPDATE users SET role = 'ADMIN' WHERE id = 'admin-1';\n\
+             UPDATE users SET role = 'User' WHERE id = 'user-1';",
+        )
+        .await
+        .expect("upper-case roles are admitted");
+    let body = Some(r#"{"status":"up"}"#);
+    let (status, _) = call(
+        &server,
+        reqwest::Method::PUT,
+        "/api/v1/status/plex",
+        Some(server.token("admin-1")),
+        body,
+    )
+    .await;
+    assert_eq!(status, 200, "ADMIN is an admin");
+    let (status, _) = call(
+        &server,
+        reqwest::Method::PUT,
+        "/api/v1/status/plex",
+        Some(server.token("user-1")),
+        body,
+    )
+    .await;
+    assert_eq!(status, 403, "User is a user");
+}

@@ -1,9 +1,11 @@
-//! Integration tests: the real server on a free loopback port, a real SQLite file, and real
-//! Socket.IO clients (the harness client) over websocket and long-polling.
+//! Integration tests: the real server on a free loopback port, a real SQLite file or PostgreSQL
+//! database, and real Socket.IO clients (the harness client) over websocket and long-polling.
 
 mod common;
+mod pg;
 
 mod auth;
+mod database_outage;
 mod http_api;
 mod kuma;
 mod notifications;
@@ -15,4 +17,5 @@ mod robustness;
 mod rooms;
 mod rust_socketio_client;
 mod shutdown;
+mod store;
 mod watch_example;

@@ -3,7 +3,7 @@ import type { Server, Socket } from 'socket.io';
 import type { Services } from '../../services';
 import { NotificationNotFound } from '../../services/notification.service';
 import { logger } from '../../utils/logger';
-import type { InOrder } from '../ordering';
+import type { Sequencer } from '../sequencer';
 
 export const NOTIFICATION_EVENTS = ['subscribe:notifications', 'notification:read'] as const;
 
@@ -21,14 +21,14 @@ export function validNotificationId(arg: unknown): { ok: true; id: string } | { 
   return { ok: false, echo: null };
 }
 
-export function notificationHandlers(_io: Server, socket: Socket, services: Services, inOrder: InOrder): void {
+export function notificationHandlers(_io: Server, socket: Socket, services: Services, events: Sequencer): void {
   // Join user's personal notification room
-  socket.on('subscribe:notifications', inOrder(() => {
+  events.on('subscribe:notifications', () => {
     socket.join(`user:${socket.data.user.id}`);
-  }));
+  });
 
   // Mark notification as read
-  socket.on('notification:read', inOrder(async (...args: unknown[]) => {
+  events.on('notification:read', async (...args: unknown[]) => {
     const checked = validNotificationId(args.length > 0 ? args[0] : null);
     if (!checked.ok) {
       socket.emit('notification:read:error', { id: checked.echo, error: 'Invalid notification id' });
@@ -47,5 +47,5 @@ export function notificationHandlers(_io: Server, socket: Socket, services: Serv
         error: error instanceof NotificationNotFound ? error.message : 'Could not mark notification as read',
       });
     }
-  }));
+  });
 }

@@ -2,13 +2,13 @@
 import type { Server, Socket } from 'socket.io';
 import type { Services } from '../../services';
 import { logger } from '../../utils/logger';
-import type { InOrder } from '../ordering';
+import type { Sequencer } from '../sequencer';
 
 export const STATUS_EVENTS = ['subscribe:status', 'unsubscribe:status', 'admin:refresh-status'] as const;
 
-export function statusHandlers(io: Server, socket: Socket, services: Services, inOrder: InOrder): void {
+export function statusHandlers(io: Server, socket: Socket, services: Services, events: Sequencer): void {
   // Subscribe to service status updates
-  socket.on('subscribe:status', inOrder(async () => {
+  events.on('subscribe:status', async () => {
     socket.join('status-updates');
     logger.info('User subscribed to status updates', { userId: socket.data.user.id, socketId: socket.id });
 
@@ -19,16 +19,16 @@ export function statusHandlers(io: Server, socket: Socket, services: Services, i
       logger.error('could not load service statuses', { error: (error as Error).message });
       socket.emit('error', { message: 'Could not load service status' });
     }
-  }));
+  });
 
   // Unsubscribe from status updates
-  socket.on('unsubscribe:status', inOrder(() => {
+  events.on('unsubscribe:status', () => {
     socket.leave('status-updates');
     logger.info('User unsubscribed from status updates', { userId: socket.data.user.id, socketId: socket.id });
-  }));
+  });
 
   // Admin-only: Force status refresh
-  socket.on('admin:refresh-status', inOrder(async () => {
+  events.on('admin:refresh-status', async () => {
     if (socket.data.user.role !== 'admin') {
       logger.warn('non-admin asked for a status refresh', { userId: socket.data.user.id });
       socket.emit('error', { message: 'Unauthorized' });
@@ -37,5 +37,5 @@ export function statusHandlers(io: Server, socket: Socket, services: Services, i
 
     // Trigger status refresh (to be implemented in Phase 2)
     io.to('status-updates').emit('status:refreshing');
-  }));
+  });
 }

@@ -1,0 +1,75 @@
+// PostgreSQL through a pg Pool: connections open lazily and broken ones are replaced, so the
+// server outlives a database restart (while it is away, each query fails after the connect
+// timeout). `?` placeholders become `$1..$n` once per SQL text; BIGINT columns come back as
+// numbers, as from SQLite (they hold response times in ms, far below 2^53).
+import { Pool, types } from 'pg';
+import type { Backend, DbSettings } from './index';
+import { logger } from '../utils/logger';
+
+const INT8_OID = 20;
+
+function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+export function openPostgres(url: string, settings: DbSettings): Backend {
+  const pool = new Pool({
+    connectionString: url,
+    max: Math.max(1, settings.poolSize),
+    connectionTimeoutMillis: Math.max(1, settings.connectTimeoutMs),
+    statement_timeout: Math.max(1, settings.statementTimeoutMs),
+    application_name: 'realtime-node-original',
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID ? (value: string) => Number(value) : types.getTypeParser(oid, format)) as typeof types.getTypeParser,
+    },
+  });
+  // An idle connection cut by the server (a restart) is reported here; without a listener the
+  // process would exit. The pool drops it and opens a new one when needed.
+  pool.on('error', (error) => {
+    logger.warn('idle database connection lost', { error: error.message });
+  });
+  const translated = new Map<string, string>();
+  const text = (sql: string): string => {
+    let found = translated.get(sql);
+    if (found === undefined) {
+      found = numbered(sql);
+      translated.set(sql, found);
+    }
+    return found;
+  };
+  return {
+    kind: 'postgres',
+    async all<T>(sql: string, params: unknown[] = []) {
+      return (await pool.query(text(sql), params)).rows as T[];
+    },
+    async get<T>(sql: string, params: unknown[] = []) {
+      return (await pool.query(text(sql), params)).rows[0] as T | undefined;
+    },
+    async run(sql: string, params: unknown[] = []) {
+      return (await pool.query(text(sql), params)).rowCount ?? 0;
+    },
+    async script(sql: string) {
+      const client = await pool.connect();
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        await client.query(sql);
+        await client.query('COMMIT');
+      } catch (error) {
+        broken = await client.query('ROLLBACK').then(
+          () => false,
+          () => true,
+        );
+        throw error;
+      } finally {
+        // A connection that cannot even roll back is discarded, not reused.
+        client.release(broken);
+      }
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,405 @@
+//! Persistence: users, notifications and service statuses in SQLite or PostgreSQL.
+//!
+//! Every query lives here, written once in SQL both databases read the same way (`$n`
+//! parameters, `ON CONFLICT ... DO UPDATE`, `RETURNING`), so the two backends cannot drift
+//! apart; the rest of the server speaks in domain types. The backend is chosen by the URL's
+//! scheme when the store opens; [`sqlite`] and [`postgres`] hold only what differs: connection
+//! settings and their migrations (`server/migrations/<backend>/`, applied at open).
+
+mod postgres;
+mod sqlite;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::{PgPool, SqlitePool};
+
+use crate::clock;
+use crate::coalesce::Coalescer;
+
+/// Most requests one coalesced query answers (SQLite allows 32 766 parameters, PostgreSQL 65 535).
+const MAX_BATCH: usize = 512;
+
+/// Errors from the database layer; their text never includes query parameters or credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A coalesced query failed; every request it would have answered gets this.
+    #[error("database error: {0}")]
+    Shared(Arc<sqlx::Error>),
+    #[error("the database worker has stopped")]
+    Stopped,
+    #[error("unsupported database URL scheme {0:?}: use sqlite://, postgres:// or postgresql://")]
+    UnsupportedUrl(String),
+}
+
+/// How the store uses its database; the defaults suit one server process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// Most connections the pool opens.
+    pub pool_size: u32,
+    /// How long a query waits for a connection (opening one included) before it fails.
+    pub connect_timeout: Duration,
+    /// Longest a statement may run before the database cancels it (PostgreSQL only; SQLite
+    /// statements are local and short, and wait at most this long for a lock).
+    pub statement_timeout: Duration,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A user as the authentication and authorisation code sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub status: String,
+}
+
+impl User {
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    User,
+}
+
+impl Role {
+    /// Case-insensitive, as on the Node original: the upstream schema stores `ADMIN`/`USER`
+    /// (docs/compatibility.md). Anything but `admin` is least privilege.
+    pub fn parse(text: &str) -> Self {
+        if text.eq_ignore_ascii_case("admin") {
+            Role::Admin
+        } else {
+            Role::User
+        }
+    }
+}
+
+impl From<String> for Role {
+    fn from(text: String) -> Self {
+        Role::parse(&text)
+    }
+}
+
+/// A notification in its wire shape (`notification:new`, `GET /api/v1/notifications`).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub id: String,
+    pub user_id: String,
+    pub title: String,
+    pub message: String,
+    #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub created_at: String,
+    pub read_at: Option<String>,
+}
+
+/// What a caller supplies to create a notification.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub user_id: String,
+    pub title: String,
+    pub message: String,
+    pub kind: String,
+}
+
+/// A row of `service_status` in its wire shape (`status:current`).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    #[sqlx(rename = "service_name")]
+    pub service: String,
+    pub status: String,
+    #[sqlx(rename = "response_time_ms")]
+    pub response_time: Option<i64>,
+    #[sqlx(rename = "last_check_at")]
+    pub last_check: String,
+    #[sqlx(rename = "uptime_percentage")]
+    pub uptime: Option<f64>,
+}
+
+/// What a caller supplies to record a service's status.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    pub status: String,
+    pub response_time: Option<i64>,
+    pub uptime: Option<f64>,
+}
+
+/// Outcome of marking a notification read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkRead {
+    Marked,
+    /// No such notification for this user (someone else's counts as not found, so ids do not leak).
+    NotFound,
+}
+
+/// The connection pool of the backend the URL named.
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the backend's own pool: the query is written once and
+/// compiled for each driver, so both run the same SQL with their native types.
+macro_rules! on_pool {
+    ($pool:expr, |$p:ident| $body:expr) => {
+        match $pool {
+            Pool::Sqlite($p) => $body,
+            Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Handle to the database; cheap to clone. The two reads every handshake and subscription
+/// make are coalesced (see [`crate::coalesce`]).
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    users: Coalescer<String, Result<Option<User>, StoreError>>,
+    statuses: Coalescer<(), Result<Vec<ServiceStatus>, StoreError>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// [`Store::open_with`] the default settings.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, &StoreSettings::default()).await
+    }
+
+    /// Opens the database at `url` (`sqlite://` files are created if missing) and applies the
+    /// migrations.
+    pub async fn open_with(url: &str, settings: &StoreSettings) -> Result<Self, StoreError> {
+        let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+        let pool = match scheme {
+            "sqlite" => Pool::Sqlite(sqlite::open(url, settings).await?),
+            "postgres" | "postgresql" => Pool::Postgres(postgres::open(url, settings).await?),
+            _ => return Err(StoreError::UnsupportedUrl(scheme.to_owned())),
+        };
+        let users = {
+            let pool = pool.clone();
+            Coalescer::spawn(MAX_BATCH, move |ids: Vec<String>| {
+                let pool = pool.clone();
+                async move { users_by_id(&pool, ids).await }
+            })
+        };
+        let statuses = {
+            let pool = pool.clone();
+            Coalescer::spawn(MAX_BATCH, move |requests: Vec<()>| {
+                let pool = pool.clone();
+                async move {
+                    let answer = all_statuses(&pool).await.map_err(Arc::new);
+                    requests
+                        .iter()
+                        .map(|()| answer.clone().map_err(StoreError::Shared))
+                        .collect()
+                }
+            })
+        };
+        Ok(Self {
+            pool,
+            users,
+            statuses,
+        })
+    }
+
+    /// Runs a SQL script (fixtures) in one transaction: all of it applies or none.
+    pub async fn run_script(&self, sql: &str) -> Result<(), StoreError> {
+        on_pool!(&self.pool, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Whether the database answers a trivial query now (within the connect timeout).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(&self.pool, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Waits for open connections to finish and closes the pool.
+    pub async fn close(&self) {
+        on_pool!(&self.pool, |pool| pool.close().await)
+    }
+
+    pub async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.users
+            .call(id.to_owned())
+            .await
+            .map_err(|_| StoreError::Stopped)?
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        const SQL: &str = "SELECT id, email, role, status FROM users ORDER BY id";
+        Ok(on_pool!(&self.pool, |pool| {
+            sqlx::query_as(SQL).fetch_all(pool).await?
+        }))
+    }
+
+    pub async fn create_notification(
+        &self,
+        new: NewNotification,
+    ) -> Result<Notification, StoreError> {
+        let notification = Notification {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: new.user_id,
+            title: new.title,
+            message: new.message,
+            kind: new.kind,
+            created_at: clock::now_iso(),
+            read_at: None,
+        };
+        const SQL: &str = "INSERT INTO notifications \
+                           (id, user_id, title, message, type, created_at, read_at) \
+                           VALUES ($1, $2, $3, $4, $5, $6, NULL)";
+        on_pool!(&self.pool, |pool| {
+            sqlx::query(SQL)
+                .bind(&notification.id)
+                .bind(&notification.user_id)
+                .bind(&notification.title)
+                .bind(&notification.message)
+                .bind(&notification.kind)
+                .bind(&notification.created_at)
+                .execute(pool)
+                .await?;
+        });
+        Ok(notification)
+    }
+
+    /// The user's notifications, newest first.
+    pub async fn notifications_for(&self, user_id: &str) -> Result<Vec<Notification>, StoreError> {
+        const SQL: &str = "SELECT id, user_id, title, message, type, created_at, read_at \
+                           FROM notifications WHERE user_id = $1 \
+                           ORDER BY created_at DESC, id DESC";
+        Ok(on_pool!(&self.pool, |pool| {
+            sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await?
+        }))
+    }
+
+    /// Marks the notification read if it belongs to `user_id`; reading twice keeps the first time.
+    pub async fn mark_read(&self, id: &str, user_id: &str) -> Result<MarkRead, StoreError> {
+        const SQL: &str = "UPDATE notifications SET read_at = COALESCE(read_at, $1) \
+                           WHERE id = $2 AND user_id = $3";
+        let now = clock::now_iso();
+        let changed = on_pool!(&self.pool, |pool| {
+            sqlx::query(SQL)
+                .bind(&now)
+                .bind(id)
+                .bind(user_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(if changed == 0 {
+            MarkRead::NotFound
+        } else {
+            MarkRead::Marked
+        })
+    }
+
+    pub async fn service_statuses(&self) -> Result<Vec<ServiceStatus>, StoreError> {
+        self.statuses
+            .call(())
+            .await
+            .map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Inserts or replaces the status of `service`, stamped with the current time.
+    pub async fn record_status(
+        &self,
+        service: &str,
+        report: StatusReport,
+    ) -> Result<ServiceStatus, StoreError> {
+        const SQL: &str = "INSERT INTO service_status \
+               (service_name, status, response_time_ms, last_check_at, uptime_percentage) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (service_name) DO UPDATE SET status = excluded.status, \
+               response_time_ms = excluded.response_time_ms, \
+               last_check_at = excluded.last_check_at, \
+               uptime_percentage = excluded.uptime_percentage \
+             RETURNING service_name, status, response_time_ms, last_check_at, uptime_percentage";
+        let now = clock::now_iso();
+        Ok(on_pool!(&self.pool, |pool| {
+            sqlx::query_as(SQL)
+                .bind(service)
+                .bind(&report.status)
+                .bind(report.response_time)
+                .bind(&now)
+                .bind(report.uptime)
+                .fetch_one(pool)
+                .await?
+        }))
+    }
+}
+
+/// One query for a batch of user ids; an answer per id, in order.
+async fn users_by_id(pool: &Pool, ids: Vec<String>) -> Vec<Result<Option<User>, StoreError>> {
+    let mut unique: Vec<&str> = ids.iter().map(String::as_str).collect();
+    unique.sort_unstable();
+    unique.dedup();
+    let placeholders: Vec<String> = (1..=unique.len()).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "SELECT id, email, role, status FROM users WHERE id IN ({})",
+        placeholders.join(", ")
+    );
+    let rows: Result<Vec<User>, sqlx::Error> = on_pool!(pool, |pool| {
+        let mut query = sqlx::query_as(&sql);
+        for id in &unique {
+            query = query.bind(*id);
+        }
+        query.fetch_all(pool).await
+    });
+    match rows {
+        Ok(rows) => {
+            let found: HashMap<String, User> =
+                rows.into_iter().map(|u| (u.id.clone(), u)).collect();
+            ids.iter().map(|id| Ok(found.get(id).cloned())).collect()
+        }
+        Err(error) => {
+            let shared = Arc::new(error);
+            ids.iter()
+                .map(|_| Err(StoreError::Shared(shared.clone())))
+                .collect()
+        }
+    }
+}
+
+async fn all_statuses(pool: &Pool) -> Result<Vec<ServiceStatus>, sqlx::Error> {
+    const SQL: &str = "SELECT service_name, status, response_time_ms, last_check_at, \
+                       uptime_percentage FROM service_status ORDER BY service_name";
+    on_pool!(pool, |pool| sqlx::query_as(SQL).fetch_all(pool).await)
+}

@@ -1,0 +1,231 @@
+//! PostgreSQL stopped while clients are connected, then started again: the sockets stay up,
+//! events that need the database get their usual error events with generic messages, new
+//! handshakes are refused clearly, `/health` says the database is down; once PostgreSQL is
+//! back, all of it works again without restarting the server. The same checks run against the
+//! Rust server (in process) and the Node original (its built `dist/`, as a child process).
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use realtime_server::auth::JwtSecret;
+use serde_json::{Value, json};
+use sio_harness::client::{Client, Observed};
+use sio_harness::transport::TransportKind;
+use tokio::process::{Child, Command};
+
+use crate::common::{
+    FIXTURES, TestServer, WAIT, client_for, connected, emit, event, quota, refusal_at,
+};
+use crate::pg::{self, Cluster};
+
+/// How long a query waits for a connection: short, so a stopped database answers quickly.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A server under test: its URL and the secret its tokens are signed with.
+struct Endpoint {
+    url: String,
+    secret: JwtSecret,
+}
+
+impl Endpoint {
+    fn client(&self, user: &str) -> Client {
+        let token = self.secret.mint(user, Duration::from_secs(3600));
+        client_for(
+            &self.url,
+            Some(json!({ "token": token })),
+            Vec::new(),
+            TransportKind::Websocket,
+        )
+    }
+
+    async fn refusal(&self, user: &str) -> String {
+        let token = self.secret.mint(user, Duration::from_secs(3600));
+        refusal_at(&self.url, Some(json!({ "token": token })), Vec::new()).await
+    }
+
+    async fn health(&self) -> (u16, Value) {
+        let response = reqwest::get(format!("{}/health", self.url))
+            .await
+            .expect("health answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+}
+
+/// Everything the issue asks of an outage, against a running server on `cluster`.
+async fn rides_out_a_restart(cluster: &Cluster, server: &Endpoint) {
+    let mut alice = server.client("user-1");
+    connected(&mut alice).await;
+    emit(&alice, "subscribe:status", vec![]);
+    event(&mut alice, "status:current").await;
+
+    cluster.stop().await;
+
+    emit(&alice, "notification:read", vec![json!("n-alice-1")]);
+    assert_eq!(
+        event(&mut alice, "notification:read:error").await,
+        [json!({"id": "n-alice-1", "error": "Could not mark notification as read"})]
+    );
+    emit(&alice, "subscribe:status", vec![]);
+    assert_eq!(
+        event(&mut alice, "error").await,
+        [json!({"message": "Could not load service status"})]
+    );
+    // The socket is still served: an event that needs no database is answered as usual.
+    emit(&alice, "admin:refresh-status", vec![]);
+    assert_eq!(
+        event(&mut alice, "error").await,
+        [json!({"message": "Unauthorized"})]
+    );
+    assert_eq!(
+        server.refusal("user-2").await,
+        "Service temporarily unavailable"
+    );
+    assert_eq!(
+        server.health().await,
+        (
+            503,
+            json!({"status": "error", "database": "down", "connections": 1})
+        )
+    );
+    assert!(
+        !alice
+            .history()
+            .iter()
+            .any(|o| matches!(o.what, Observed::Disconnect { .. })),
+        "alice stayed connected: {:?}",
+        alice.history()
+    );
+
+    cluster.restart().await;
+
+    emit(&alice, "notification:read", vec![json!("n-alice-1")]);
+    assert_eq!(
+        event(&mut alice, "notification:read:success").await,
+        [json!("n-alice-1")]
+    );
+    emit(&alice, "subscribe:status", vec![]);
+    let statuses = event(&mut alice, "status:current").await;
+    assert_eq!(statuses[0].as_array().map(Vec::len), Some(3));
+    let mut bob = server.client("user-2");
+    connected(&mut bob).await;
+    let (status, body) = server.health().await;
+    assert_eq!((status, &body["status"]), (200, &json!("ok")));
+}
+
+#[tokio::test]
+async fn the_rust_server_rides_out_a_postgresql_restart() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let database = pg::create_database(&cluster.url).await;
+    let settings = realtime_server::store::StoreSettings {
+        connect_timeout: CONNECT_TIMEOUT,
+        ..Default::default()
+    };
+    let server = TestServer::start_on(
+        database,
+        settings,
+        quota(1000, Duration::from_secs(1)),
+        tempfile::tempdir().expect("temp dir"),
+    )
+    .await;
+    let endpoint = Endpoint {
+        url: server.url(),
+        secret: server.secret.clone(),
+    };
+    rides_out_a_restart(&cluster, &endpoint).await;
+}
+
+#[tokio::test]
+async fn the_node_original_rides_out_a_postgresql_restart() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../node-original");
+    if !root.join("dist/src/index.js").exists() || !root.join("node_modules/pg").exists() {
+        assert!(
+            std::env::var_os("SIO_REQUIRE_NODE").is_none(),
+            "node-original is not built: npm ci && npm run build there"
+        );
+        eprintln!("skipping: node-original is not built");
+        return;
+    }
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let database = pg::create_database(&cluster.url).await;
+    let node = NodeServer::start(&root, &database).await;
+    rides_out_a_restart(&cluster, &node.endpoint).await;
+}
+
+/// The Node original as a child process on a free port, seeded with the fixtures; killed when
+/// dropped.
+struct NodeServer {
+    endpoint: Endpoint,
+    _child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl NodeServer {
+    async fn start(root: &Path, database_url: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fixtures = dir.path().join("fixtures.sql");
+        std::fs::write(&fixtures, FIXTURES).expect("write fixtures");
+        let secret_text: String = (0..4)
+            .map(|_| format!("{:016x}", rand::random::<u64>()))
+            .collect();
+        let port = sio_harness::target::free_port().expect("free port");
+        let command = |program: &str| {
+            let mut command = Command::new(program);
+            command
+                .current_dir(root)
+                .env("DATABASE_URL", database_url)
+                .env(
+                    "DATABASE_CONNECT_TIMEOUT_MS",
+                    CONNECT_TIMEOUT.as_millis().to_string(),
+                )
+                .env("JWT_SECRET", &secret_text)
+                .env("HOST", "127.0.0.1")
+                .env("PORT", port.to_string())
+                .stdin(Stdio::null());
+            command
+        };
+        let seeded = command("node")
+            .arg("dist/src/db/seed.js")
+            .arg(&fixtures)
+            .output()
+            .await
+            .expect("node runs");
+        assert!(
+            seeded.status.success(),
+            "{}",
+            String::from_utf8_lossy(&seeded.stderr)
+        );
+        let child = command("node")
+            .arg("dist/src/index.js")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node starts");
+        let endpoint = Endpoint {
+            url: format!("http://127.0.0.1:{port}"),
+            secret: JwtSecret::new(&secret_text).expect("long enough"),
+        };
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !matches!(
+            reqwest::get(format!("{}/health", endpoint.url)).await,
+            Ok(response) if response.status().is_success()
+        ) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the Node original did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            endpoint,
+            _child: child,
+            _dir: dir,
+        }
+    }
+}
