@@ -1,8 +1,13 @@
 //! Timestamps in the one format every payload uses: JavaScript's `Date.toISOString()`.
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 /// The current UTC time as `2026-11-25T22:34:57.123Z`.
 pub fn now_iso() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+    iso(Utc::now())
+}
+
+/// `at` as `2026-11-25T22:34:57.123Z`.
+pub fn iso(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }

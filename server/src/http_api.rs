@@ -238,6 +238,7 @@ async fn record_status(
                 status,
                 response_time: body.response_time,
                 uptime: body.uptime,
+                checked_at: None,
             },
         )
         .await?;

@@ -244,6 +244,7 @@ impl Poller {
                 status: reading.state.as_str().to_owned(),
                 response_time: reading.response_time_ms,
                 uptime: reading.uptime,
+                checked_at: reading.checked_at,
             };
             let stored = match self.store.record_status(&reading.service, report).await {
                 Ok(stored) => stored,

@@ -146,6 +146,8 @@ pub struct StatusReport {
     pub status: String,
     pub response_time: Option<i64>,
     pub uptime: Option<f64>,
+    /// When the status was checked (an Uptime Kuma beat's time); now when `None`.
+    pub checked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Outcome of marking a notification read.
@@ -352,13 +354,13 @@ impl Store {
                last_check_at = excluded.last_check_at, \
                uptime_percentage = excluded.uptime_percentage \
              RETURNING service_name, status, response_time_ms, last_check_at, uptime_percentage";
-        let now = clock::now_iso();
+        let checked_at = report.checked_at.map_or_else(clock::now_iso, clock::iso);
         Ok(on_pool!(&self.pool, |pool| {
             sqlx::query_as(SQL)
                 .bind(service)
                 .bind(&report.status)
                 .bind(report.response_time)
-                .bind(&now)
+                .bind(&checked_at)
                 .bind(report.uptime)
                 .fetch_one(pool)
                 .await?

@@ -257,6 +257,16 @@ async fn kuma_2x_statuses_are_stored_and_only_status_changes_are_broadcast() {
             .is_some_and(|r| r.response_time == Some(450))
     })
     .await;
+    // lastCheck is the beat's own time, not when the feed wrote the row.
+    let beat_time = heartbeat["heartbeatList"]["1"]
+        .as_array()
+        .and_then(|beats| beats.last())
+        .and_then(|beat| parse_beat_time(beat["time"].as_str()?))
+        .expect("the new beat's time");
+    assert_eq!(
+        row(&server, "plex").await.expect("row").last_check,
+        beat_time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
     kuma.polled(2).await;
     settle(&mut client).await;
     assert_eq!(unconsumed_statuses(&mut client), Vec::<Value>::new());

@@ -213,6 +213,7 @@ async fn statuses_are_upserted_and_sorted_bytewise() {
                     status: "down".into(),
                     response_time: None,
                     uptime: Some(12.345_678_9),
+                    checked_at: None,
                 },
             )
             .await
@@ -229,6 +230,7 @@ async fn statuses_are_upserted_and_sorted_bytewise() {
                     status: "down".into(),
                     response_time: Some(i64::from(i32::MAX) + 1),
                     uptime: None,
+                    checked_at: None,
                 },
             )
             .await
@@ -279,6 +281,7 @@ async fn a_coalesced_read_sees_every_write_made_before_it() {
                         status: status.clone(),
                         response_time: None,
                         uptime: None,
+                        checked_at: None,
                     },
                 )
                 .await
