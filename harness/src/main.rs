@@ -23,6 +23,7 @@ use sio_harness::target::{RunningTarget, Target};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const EXIT_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
 const EXIT_SCENARIO_ERROR: u8 = 3;
 const EXIT_TARGET_ERROR: u8 = 4;
 
@@ -133,7 +134,12 @@ struct LoadArgs {
 }
 
 impl LoadArgs {
-    async fn start(&self) -> Result<(Target, RunningTarget), ExitCode> {
+    /// Checks the descriptor budget for `connections`, then starts (or resolves) the target.
+    async fn start(&self, connections: usize) -> Result<(Target, RunningTarget), ExitCode> {
+        sio_harness::load::descriptors::ensure(connections as u64).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_USAGE)
+        })?;
         let target = Target::resolve(&self.target, &self.targets_file, self.jwt_secret.clone())
             .map_err(|e| {
                 eprintln!("error: {e}");
@@ -357,7 +363,7 @@ async fn run(
         eprintln!(
             "error: --update and --repeat do not go together: repeated runs write no snapshot"
         );
-        return Err(ExitCode::from(2));
+        return Err(ExitCode::from(EXIT_USAGE));
     }
     let options = SuiteOptions {
         snapshots: (common.repeat == 1).then(|| (snapshots, UpdateMode::from_env(update))),
@@ -398,7 +404,7 @@ fn exit_code<'a>(outcomes: impl Iterator<Item = &'a Outcome>) -> ExitCode {
 async fn diff(targets: &[String], common: &Common) -> Result<ExitCode, ExitCode> {
     let [left, right] = targets else {
         eprintln!("error: diff takes exactly two --target");
-        return Err(ExitCode::from(2));
+        return Err(ExitCode::from(EXIT_USAGE));
     };
     let files = common.load()?;
     let (left, right) = (common.target(left)?, common.target(right)?);
@@ -449,7 +455,7 @@ async fn storm(
     spread_ms: u64,
     cause: Cause,
 ) -> Result<ExitCode, ExitCode> {
-    let (target, mut running) = load.start().await?;
+    let (target, mut running) = load.start(load.clients).await?;
     let options = StormOptions {
         clients: load.clients,
         rounds,
@@ -465,7 +471,7 @@ async fn storm(
 }
 
 async fn churn(load: &LoadArgs, options: &ChurnOptions) -> Result<ExitCode, ExitCode> {
-    let (target, running) = load.start().await?;
+    let (target, running) = load.start(churn::MAX_IN_FLIGHT).await?;
     let result = churn::run(&running, target.name(), options).await;
     running.shutdown().await;
     let report = result.map_err(load_error)?;
@@ -487,7 +493,7 @@ fn load_exit(lost_anything: bool) -> ExitCode {
 }
 
 async fn fanout(load: &LoadArgs, messages: usize, interval_ms: u64) -> Result<ExitCode, ExitCode> {
-    let (target, mut running) = load.start().await?;
+    let (target, mut running) = load.start(load.clients).await?;
     let options = FanoutOptions {
         clients: load.clients,
         messages,

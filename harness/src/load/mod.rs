@@ -5,9 +5,11 @@
 //! addresses spread over loopback), each driven in its own task that reports only the moments
 //! that matter; [`storm`] and [`fanout`] drive the fleet; [`churn`] opens and closes short
 //! connections at a steady rate and follows the server's memory; [`metrics`] reads the server's
-//! and the kernel's counters from `/proc` and summarises latencies.
+//! and the kernel's counters from `/proc` and summarises latencies; [`descriptors`] checks, before
+//! a run starts, that its connections fit in the open-files limit.
 
 pub mod churn;
+pub mod descriptors;
 pub mod fanout;
 pub mod fleet;
 pub mod metrics;
