@@ -73,9 +73,11 @@ pub fn tokens(target: &RunningTarget, count: usize) -> Result<Vec<String>, Strin
 
 fn policy(spread: Duration) -> ReconnectPolicy {
     if spread.is_zero() {
+        // At once (1 ms), then doubling to 2 s: a failed attempt is not retried in a tight loop.
+        // With no delay at all, a local error (the open-files limit) spun at full CPU for minutes.
         ReconnectPolicy {
-            delay: Duration::ZERO,
-            delay_max: Duration::ZERO,
+            delay: Duration::from_millis(1),
+            delay_max: Duration::from_secs(2),
             randomization: 0.0,
             ..ReconnectPolicy::default()
         }
@@ -322,4 +324,19 @@ pub fn table(report: &StormReport) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_all_at_once_storm_reconnects_at_once_then_backs_off() {
+        let at_once = policy(Duration::ZERO);
+        let waits: Vec<u64> = [0, 1, 5, 10, 11, 30]
+            .into_iter()
+            .map(|attempt| at_once.delay_for(attempt, 0.5).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [1, 2, 32, 1024, 2000, 2000]);
+    }
 }
