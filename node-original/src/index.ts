@@ -59,6 +59,14 @@ async function main(): Promise<void> {
     if (closing) return;
     closing = true;
     logger.info(`${signal} received, shutting down gracefully`);
+    // A bound on the graceful part: io.close() calls back only once the HTTP server has no
+    // connection left, and once in about a hundred browser-test runs it never did within a minute
+    // (cause not found yet; see the closing note of 2026-11-27). A supervisor should not wait
+    // for ever either.
+    setTimeout(() => {
+      logger.warn('shutdown still waiting after 10 s; exiting');
+      process.exit(0);
+    }, 10_000).unref();
 
     // Close Socket.io connections, then the HTTP server (io.close closes it too).
     io.close(() => {
