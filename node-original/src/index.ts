@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     closing = true;
     logger.info(`${signal} received, shutting down gracefully`);
     // A bound on the graceful part: io.close() calls back only once the HTTP server has no
-    // connection left, and once in about a hundred browser-test runs it never did within a minute
+    // connection left, and once in about seventy browser-test runs it never did within a minute
     // (cause not found yet; see the closing note of 2026-11-27). A supervisor should not wait
     // for ever either.
     setTimeout(() => {
