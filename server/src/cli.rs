@@ -203,18 +203,27 @@ pub struct KumaArgs {
     /// Limit for one request to Kuma, body included, in milliseconds.
     #[arg(long, env = "KUMA_TIMEOUT_MS", default_value_t = 10_000)]
     pub kuma_timeout_ms: u64,
+    /// With several processes on one database, how long the polling node's lease lasts
+    /// unrenewed (a crashed poller is replaced after this), in milliseconds.
+    #[arg(long, env = "KUMA_LEASE_MS", default_value_t = 15_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub kuma_lease_ms: u64,
 }
 
 impl KumaArgs {
     /// The feed's configuration, `None` when the feed is off.
     pub fn feed_config(&self) -> Result<Option<KumaConfig>, KumaConfigError> {
-        KumaConfig::from_settings(
+        let config = KumaConfig::from_settings(
             self.kuma_url.as_deref(),
             self.kuma_status_page.as_deref(),
             self.kuma_poll_ms,
             self.kuma_stale_ms,
             self.kuma_timeout_ms,
-        )
+        )?;
+        Ok(config.map(|config| KumaConfig {
+            lease_ttl: Duration::from_millis(self.kuma_lease_ms),
+            ..config
+        }))
     }
 }
 
@@ -227,6 +236,7 @@ impl std::fmt::Debug for KumaArgs {
             .field("kuma_poll_ms", &self.kuma_poll_ms)
             .field("kuma_stale_ms", &self.kuma_stale_ms)
             .field("kuma_timeout_ms", &self.kuma_timeout_ms)
+            .field("kuma_lease_ms", &self.kuma_lease_ms)
             .finish()
     }
 }

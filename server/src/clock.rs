@@ -11,3 +11,8 @@ pub fn now_iso() -> String {
 pub fn iso(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
+
+/// Milliseconds since the Unix epoch, as leases store their expiry.
+pub fn now_millis() -> i64 {
+    Utc::now().timestamp_millis()
+}

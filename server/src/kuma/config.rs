@@ -12,6 +12,9 @@ pub const DEFAULT_POLL: Duration = Duration::from_secs(30);
 pub const DEFAULT_STALE: Duration = Duration::from_secs(600);
 /// Default limit for one request, body included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default length of the polling lease: how long a cluster goes without a poller after the
+/// holder dies without releasing it. Renewed every third of it.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KumaConfigError {
@@ -40,6 +43,8 @@ pub struct KumaConfig {
     pub poll_interval: Duration,
     pub stale_after: Duration,
     pub request_timeout: Duration,
+    /// See [`DEFAULT_LEASE_TTL`].
+    pub lease_ttl: Duration,
 }
 
 impl KumaConfig {
@@ -62,6 +67,7 @@ impl KumaConfig {
             poll_interval: DEFAULT_POLL,
             stale_after: DEFAULT_STALE,
             request_timeout: DEFAULT_TIMEOUT,
+            lease_ttl: DEFAULT_LEASE_TTL,
         })
     }
 
@@ -117,6 +123,7 @@ impl fmt::Debug for KumaConfig {
             .field("poll_interval", &self.poll_interval)
             .field("stale_after", &self.stale_after)
             .field("request_timeout", &self.request_timeout)
+            .field("lease_ttl", &self.lease_ttl)
             .finish()
     }
 }

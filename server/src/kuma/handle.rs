@@ -33,6 +33,15 @@ pub struct FeedHealth {
     pub monitors: usize,
     /// Why the last read failed, while failing.
     pub error: Option<String>,
+    /// `polling` on the node that holds the lease, `standby` on the others of a cluster.
+    pub role: FeedRole,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedRole {
+    Polling,
+    Standby,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -69,7 +78,18 @@ impl FeedHandle {
             last_success: None,
             monitors: 0,
             error: None,
+            role: FeedRole::Standby,
         });
+    }
+
+    pub(super) fn polling(&self, holding: bool) {
+        if let Some(health) = self.lock().as_mut() {
+            health.role = if holding {
+                FeedRole::Polling
+            } else {
+                FeedRole::Standby
+            };
+        }
     }
 
     pub(super) fn stopped(&self) {

@@ -17,5 +17,5 @@ pub mod poller;
 
 pub use client::KumaClient;
 pub use config::{KumaConfig, KumaConfigError};
-pub use handle::{FeedHandle, FeedHealth, FeedState};
-pub use poller::FeedTask;
+pub use handle::{FeedHandle, FeedHealth, FeedRole, FeedState};
+pub use poller::{FeedTask, LEASE};

@@ -1,8 +1,15 @@
 //! The feed's task: poll Kuma, turn its answer into rows, write what changed, broadcast what
 //! changed status, and keep going whatever Kuma does.
 //!
+//! With several server processes on one database, only the holder of the [`LEASE`] polls; the
+//! others stand by, renewing their claim, and take over when the holder stops renewing (it
+//! releases the lease when it stops; a crashed holder's lease expires after
+//! [`KumaConfig::lease_ttl`]). The holder's broadcasts reach every node's clients through the
+//! cluster adapter. A node that takes over reloads the stored statuses first, so it broadcasts
+//! only what changes after.
+//!
 //! One loop wakes at the earliest of: the next poll, the moment a monitor's last beat turns
-//! stale, a refresh request, or the stop signal. A failed poll keeps the last good snapshot (so
+//! stale, the next lease renewal, a refresh request, or the stop signal. A failed poll keeps the last good snapshot (so
 //! statuses hold until their beats turn stale) and retries with back-off. Failures are logged
 //! when they start or change and once on recovery, never on every poll.
 
@@ -29,6 +36,9 @@ pub const MONITOR_LIST_TTL: Duration = Duration::from_secs(300);
 /// Longest wait between retries, in poll intervals: long enough to spare a struggling Kuma,
 /// short enough that recovery shows within a few polls.
 pub const MAX_BACKOFF_POLLS: u32 = 4;
+
+/// The database lease whose holder polls.
+pub const LEASE: &str = "uptime-kuma-poll";
 
 /// The running feed; [`FeedTask::stop`] ends it.
 pub struct FeedTask {
@@ -61,6 +71,8 @@ impl FeedTask {
             known_status: HashMap::new(),
             failures: 0,
             last_error: None,
+            holder: uuid::Uuid::new_v4().to_string(),
+            holding: None,
         };
         Self {
             stop,
@@ -99,6 +111,10 @@ struct Poller {
     known_status: HashMap<String, String>,
     failures: u32,
     last_error: Option<FetchError>,
+    /// This process's name in the lease table.
+    holder: String,
+    /// Whether this process held the lease at the last try; `None` before the first.
+    holding: Option<bool>,
 }
 
 impl Poller {
@@ -109,28 +125,86 @@ impl Poller {
             poll_ms = self.config.poll_interval.as_millis() as u64,
             "Uptime Kuma feed starting"
         );
-        self.load_known_statuses().await;
         let mut next_poll = Instant::now();
         loop {
-            if Instant::now() >= next_poll {
+            let renew_at = Instant::now() + self.config.lease_ttl / 3;
+            let holding = self.hold_lease().await;
+            if holding && Instant::now() >= next_poll {
                 let outcome = tokio::select! {
                     _ = &mut stop => break,
                     outcome = self.poll() => outcome,
                 };
                 next_poll = Instant::now() + self.record(outcome);
             }
-            self.publish().await;
-            let wake = self
-                .stale_deadline()
-                .map_or(next_poll, |at| at.min(next_poll));
+            if holding {
+                self.publish().await;
+            }
+            let mut wake = renew_at.min(next_poll);
+            if holding && let Some(stale) = self.stale_deadline() {
+                wake = wake.min(stale);
+            }
             tokio::select! {
                 _ = &mut stop => break,
-                () = self.handle.refresh_requested() => next_poll = Instant::now(),
+                () = self.handle.refresh_requested() => {
+                    next_poll = Instant::now();
+                    if !holding {
+                        self.poll_once_for_refresh().await;
+                    }
+                }
                 () = tokio::time::sleep_until(wake) => {}
             }
         }
+        if self.holding == Some(true)
+            && let Err(error) = self.store.release_lease(LEASE, &self.holder).await
+        {
+            tracing::warn!(%error, "could not release the Uptime Kuma lease; another node takes over when it expires");
+        }
         self.handle.stopped();
         tracing::info!("Uptime Kuma feed stopped");
+    }
+
+    /// Takes or renews the lease; logs when this node starts or stops being the poller. A
+    /// database that does not answer counts as not holding: the node cannot store statuses
+    /// either, and the lease expires for whoever can.
+    async fn hold_lease(&mut self) -> bool {
+        let holding = match self
+            .store
+            .take_lease(LEASE, &self.holder, self.config.lease_ttl)
+            .await
+        {
+            Ok(holding) => holding,
+            Err(error) => {
+                if self.holding != Some(false) {
+                    tracing::warn!(%error, "cannot renew the Uptime Kuma lease; standing by");
+                }
+                false
+            }
+        };
+        if self.holding != Some(holding) {
+            if holding {
+                tracing::info!("this node polls Uptime Kuma (it holds the lease)");
+                // What the previous holder stored and broadcast is what clients know.
+                self.load_known_statuses().await;
+                self.written.clear();
+            } else {
+                tracing::info!("another node polls Uptime Kuma; standing by");
+            }
+            self.handle.polling(holding);
+            self.holding = Some(holding);
+        }
+        holding
+    }
+
+    /// `admin:refresh-status` on a node that does not hold the lease still polls at once, so
+    /// the admin sees fresh statuses whichever node they are on; it compares with the stored
+    /// statuses, so it broadcasts only real changes. (If the holder polls at that very moment
+    /// too, a change can be broadcast twice.)
+    async fn poll_once_for_refresh(&mut self) {
+        self.load_known_statuses().await;
+        self.written.clear();
+        let outcome = self.poll().await;
+        self.record(outcome);
+        self.publish().await;
     }
 
     async fn load_known_statuses(&mut self) {

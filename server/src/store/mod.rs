@@ -368,6 +368,49 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Takes the lease `name` for `holder` until `ttl` from now, or renews it if `holder` has
+    /// it; `true` when `holder` holds it afterwards. One statement, so two processes racing for
+    /// a free lease cannot both win. Expiry uses each process's clock: keep the cluster's clocks
+    /// in step (NTP) to well under the lease's length.
+    pub async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "INSERT INTO leases (name, holder, expires_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+               expires_at_ms = excluded.expires_at_ms \
+             WHERE leases.holder = excluded.holder OR leases.expires_at_ms < $4";
+        let now = clock::now_millis();
+        let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        let taken = on_pool!(&self.pool, |pool| {
+            sqlx::query(SQL)
+                .bind(name)
+                .bind(holder)
+                .bind(until)
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(taken == 1)
+    }
+
+    /// Gives the lease up, if `holder` has it, so another process need not wait for it to expire.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        on_pool!(&self.pool, |pool| {
+            sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+                .bind(name)
+                .bind(holder)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+}
+
 /// One query for a batch of user ids; an answer per id, in order.
 async fn users_by_id(pool: &Pool, ids: Vec<String>) -> Vec<Result<Option<User>, StoreError>> {
     let mut unique: Vec<&str> = ids.iter().map(String::as_str).collect();

@@ -17,7 +17,9 @@ use sio_harness::transport::TransportKind;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::common::{TestServer, connected, emit, event, settle};
+use crate::common::{
+    ServerProcess, TestServer, connected, emit, event, random_secret, seeded_database, settle,
+};
 
 /// Limit for anything the feed should do within a few polls.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -664,4 +666,83 @@ async fn a_kuma_that_refuses_connections_is_reported_without_its_url() {
         "the stored rows stay"
     );
     server.stop().await.expect("clean shutdown");
+}
+
+/// The feed's role on the server at `addr`, from `/health`.
+async fn role(addr: std::net::SocketAddr) -> String {
+    let health: Value = reqwest::get(format!("http://{addr}/health"))
+        .await
+        .expect("health answers")
+        .json()
+        .await
+        .expect("JSON");
+    health["kuma"]["role"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn one_node_of_a_cluster_polls_and_another_takes_over_when_it_dies() {
+    let kuma = FakeKuma::start("home").await;
+    kuma.serve(
+        &fixture("2.x-status-page"),
+        &fresh(fixture("2.x-heartbeat")),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = seeded_database(dir.path()).await;
+    let (secret, _) = random_secret();
+    let kuma_url = kuma.mock.uri();
+    let settings = [
+        ("KUMA_URL", kuma_url.as_str()),
+        ("KUMA_STATUS_PAGE", "home"),
+        ("KUMA_POLL_MS", "50"),
+        ("KUMA_LEASE_MS", "600"),
+    ];
+    let first = ServerProcess::start(&secret, &database_url, 0, &settings).await;
+    let second = ServerProcess::start(&secret, &database_url, 0, &settings).await;
+
+    let one_poller = |roles: &(String, String)| {
+        matches!(
+            (roles.0.as_str(), roles.1.as_str()),
+            ("polling", "standby") | ("standby", "polling")
+        )
+    };
+    until("one node polling, the other standing by", || async {
+        one_poller(&(role(first.addr).await, role(second.addr).await))
+    })
+    .await;
+    let roles = (role(first.addr).await, role(second.addr).await);
+    assert!(one_poller(&roles), "{roles:?}");
+    // Several renewals later, still exactly one poller.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let settled = (role(first.addr).await, role(second.addr).await);
+    assert_eq!(
+        settled, roles,
+        "the lease stays with its holder while it renews"
+    );
+
+    let (holder, survivor) = if roles.0 == "polling" {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    // A crash: nothing released, the lease must expire.
+    holder.signal("KILL");
+    let _ = holder.exited().await;
+    let polls_before = kuma.requests_to("heartbeat/").await;
+    until("the survivor taking the lease over", || async {
+        role(survivor.addr).await == "polling"
+    })
+    .await;
+    kuma.polled(2).await;
+    assert!(kuma.requests_to("heartbeat/").await > polls_before);
+    survivor.signal("TERM");
+    let (status, logs) = survivor.exited().await;
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        logs.contains("this node polls Uptime Kuma"),
+        "the takeover is logged: {logs}"
+    );
 }

@@ -385,3 +385,47 @@ async fn postgresql_cancels_a_statement_over_the_timeout() {
     let error = result.expect_err("cancelled");
     assert!(error.to_string().contains("statement timeout"), "{error}");
 }
+
+#[tokio::test]
+async fn a_lease_has_one_holder_until_it_expires_or_is_released() {
+    for Backend { name, store, .. } in backends().await {
+        let long = Duration::from_secs(60);
+        assert!(
+            store.take_lease("job", "a", long).await.expect("take"),
+            "{name}"
+        );
+        assert!(
+            !store.take_lease("job", "b", long).await.expect("take"),
+            "{name}: held by a"
+        );
+        assert!(
+            store.take_lease("job", "a", long).await.expect("renew"),
+            "{name}: a renews"
+        );
+        assert!(
+            store.take_lease("other", "b", long).await.expect("take"),
+            "{name}: per name"
+        );
+
+        store.release_lease("job", "b").await.expect("release");
+        assert!(
+            !store.take_lease("job", "b", long).await.expect("take"),
+            "{name}: b cannot release a's"
+        );
+        store.release_lease("job", "a").await.expect("release");
+        assert!(
+            store
+                .take_lease("job", "b", Duration::ZERO)
+                .await
+                .expect("take"),
+            "{name}: released"
+        );
+
+        // b's zero-length lease has expired by the next millisecond.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(
+            store.take_lease("job", "a", long).await.expect("take"),
+            "{name}: expired"
+        );
+    }
+}
