@@ -156,6 +156,11 @@ impl LoadArgs {
         Ok((target, running))
     }
 
+    /// Progress lines for a person: on a terminal, and never with `--json`.
+    fn progress(&self) -> bool {
+        !self.json && std::io::IsTerminal::is_terminal(&std::io::stderr())
+    }
+
     fn print<T: serde::Serialize>(&self, report: &T, table: String) {
         if self.json {
             println!(
@@ -462,6 +467,7 @@ async fn storm(
         spread: std::time::Duration::from_millis(spread_ms),
         cause,
         deadline: std::time::Duration::from_secs(load.deadline_s),
+        progress: load.progress(),
     };
     let result = storm::run(&mut running, target.name(), &options).await;
     running.shutdown().await;

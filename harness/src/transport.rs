@@ -8,6 +8,7 @@
 //! Socket.IO layer above always starts on the final transport and transcripts are stable.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,12 +113,84 @@ fn urlencode(text: &str) -> String {
     out
 }
 
+/// A connection attempt that failed for want of something on this machine, not because of the
+/// server: retrying at once cannot help, and a load run must say so instead of spinning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LocalLimit {
+    /// EMFILE: this process's open-files limit.
+    OpenFiles,
+    /// ENFILE: the system's open-files limit.
+    SystemFiles,
+    /// EADDRNOTAVAIL / EADDRINUSE on connect: no free local port for that address.
+    Addresses,
+    /// ENOBUFS / ENOMEM: the kernel's socket memory.
+    Memory,
+}
+
+impl LocalLimit {
+    /// The limit behind `error`, looking through its sources for an OS error.
+    pub fn of(error: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        let mut current = Some(error);
+        while let Some(error) = current {
+            if let Some(limit) = error
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::raw_os_error)
+                .and_then(Self::from_os_error)
+            {
+                return Some(limit);
+            }
+            current = error.source();
+        }
+        None
+    }
+
+    const ALL: [Self; 4] = [
+        Self::OpenFiles,
+        Self::SystemFiles,
+        Self::Addresses,
+        Self::Memory,
+    ];
+
+    /// The limit named in a client's failure message ([`OpenError::client_message`]), if any.
+    pub fn in_client_message(message: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|limit| message.contains(&format!("(local: {limit})")))
+    }
+
+    fn from_os_error(code: i32) -> Option<Self> {
+        match code {
+            24 => Some(Self::OpenFiles),
+            23 => Some(Self::SystemFiles),
+            98 | 99 => Some(Self::Addresses),
+            12 | 105 => Some(Self::Memory),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for LocalLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::OpenFiles => "too many open files in this process (EMFILE)",
+            Self::SystemFiles => "too many open files on this system (ENFILE)",
+            Self::Addresses => "no free local address or port (EADDRNOTAVAIL)",
+            Self::Memory => "out of socket memory (ENOBUFS)",
+        })
+    }
+}
+
 /// Why a transport could not be opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OpenError {
-    /// Named as the official client names it: `websocket error` or `xhr poll error`.
+    /// Named as the official client names it: `websocket error` or `xhr poll error`; `local`
+    /// when the cause is a limit of this machine.
     #[error("{kind}: {detail}")]
-    Transport { kind: &'static str, detail: String },
+    Transport {
+        kind: &'static str,
+        detail: String,
+        local: Option<LocalLimit>,
+    },
     #[error("timed out opening the transport")]
     Timeout,
     #[error("unexpected handshake: {0}")]
@@ -130,7 +203,16 @@ impl OpenError {
     /// The message the official client reports for this failure.
     pub fn client_message(&self) -> String {
         match self {
-            OpenError::Transport { kind, .. } => (*kind).to_owned(),
+            OpenError::Transport {
+                kind, local: None, ..
+            } => (*kind).to_owned(),
+            // Never seen against a working setup, so transcripts do not change; a load run
+            // counts these apart (see load::storm).
+            OpenError::Transport {
+                kind,
+                local: Some(limit),
+                ..
+            } => format!("{kind} (local: {limit})"),
             OpenError::Timeout => "timeout".to_owned(),
             OpenError::Handshake(_) => "parse error".to_owned(),
             OpenError::Upgrade(_) => "probe error".to_owned(),
@@ -364,6 +446,7 @@ async fn connect_ws(options: &EndpointOptions, sid: Option<&str>) -> Result<Ws, 
     let ws_error = |detail: String| OpenError::Transport {
         kind: "websocket error",
         detail,
+        local: None,
     };
     let mut request = options
         .url(true, "websocket", sid)
@@ -374,9 +457,14 @@ async fn connect_ws(options: &EndpointOptions, sid: Option<&str>) -> Result<Ws, 
         let value = HeaderValue::from_str(value).map_err(|e| ws_error(e.to_string()))?;
         request.headers_mut().append(name, value);
     }
-    let stream = connect_tcp(&request, options.local_address)
-        .await
-        .map_err(ws_error)?;
+    let stream =
+        connect_tcp(&request, options.local_address)
+            .await
+            .map_err(|(detail, local)| OpenError::Transport {
+                kind: "websocket error",
+                detail,
+                local,
+            })?;
     let config = WebSocketConfig::default()
         .read_buffer_size(options.ws_read_buffer)
         .write_buffer_size(0);
@@ -386,28 +474,36 @@ async fn connect_ws(options: &EndpointOptions, sid: Option<&str>) -> Result<Ws, 
         Some(config),
     )
     .await
-    .map_err(|e| ws_error(e.to_string()))?;
+    .map_err(|e| OpenError::Transport {
+        kind: "websocket error",
+        local: LocalLimit::of(&e),
+        detail: e.to_string(),
+    })?;
     Ok(ws)
 }
 
 /// Opens the TCP connection under a websocket request, from `local_address` if one is given.
+/// An error says what failed, and which limit of this machine caused it, if one did.
 async fn connect_tcp(
     request: &tungstenite::handshake::client::Request,
     local_address: Option<IpAddr>,
-) -> Result<TcpStream, String> {
+) -> Result<TcpStream, (String, Option<LocalLimit>)> {
     let uri = request.uri();
     if uri.scheme_str() != Some("ws") {
-        return Err(format!(
-            "unsupported scheme in {uri} (only ws:// and http:// are supported)"
+        return Err((
+            format!("unsupported scheme in {uri} (only ws:// and http:// are supported)"),
+            None,
         ));
     }
-    let host = uri.host().ok_or_else(|| format!("no host in {uri}"))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| (format!("no host in {uri}"), None))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let port = uri.port_u16().unwrap_or(80);
-    let mut last_error = format!("{host} did not resolve");
+    let mut last_error = (format!("{host} did not resolve"), None);
     for address in tokio::net::lookup_host((host, port))
         .await
-        .map_err(|e| format!("resolving {host}: {e}"))?
+        .map_err(|e| (format!("resolving {host}: {e}"), LocalLimit::of(&e)))?
     {
         let socket = if address.is_ipv4() {
             TcpSocket::new_v4()
@@ -429,7 +525,7 @@ async fn connect_tcp(
         };
         match attempt.await {
             Ok(stream) => return Ok(stream),
-            Err(e) => last_error = format!("connecting to {address}: {e}"),
+            Err(e) => last_error = (format!("connecting to {address}: {e}"), LocalLimit::of(&e)),
         }
     }
     Err(last_error)
@@ -447,6 +543,7 @@ async fn next_ws_packet(ws: &mut Ws) -> Result<EnginePacket, OpenError> {
             Some(Err(e)) => {
                 return Err(OpenError::Transport {
                     kind: "websocket error",
+                    local: LocalLimit::of(&e),
                     detail: e.to_string(),
                 });
             }
@@ -454,6 +551,7 @@ async fn next_ws_packet(ws: &mut Ws) -> Result<EnginePacket, OpenError> {
                 return Err(OpenError::Transport {
                     kind: "websocket error",
                     detail: "closed during handshake".into(),
+                    local: None,
                 });
             }
         }
@@ -519,6 +617,16 @@ fn poll_error(detail: impl std::fmt::Display) -> OpenError {
     OpenError::Transport {
         kind: "xhr poll error",
         detail: detail.to_string(),
+        local: None,
+    }
+}
+
+/// A failed polling request, with the limit of this machine behind it, if any.
+fn poll_request_error(error: reqwest::Error) -> OpenError {
+    OpenError::Transport {
+        kind: "xhr poll error",
+        local: LocalLimit::of(&error),
+        detail: error.to_string(),
     }
 }
 
@@ -527,9 +635,9 @@ async fn polling_get(options: &EndpointOptions, sid: Option<&str>) -> Result<Str
     for (name, value) in &options.headers {
         request = request.header(name, value);
     }
-    let response = request.send().await.map_err(poll_error)?;
+    let response = request.send().await.map_err(poll_request_error)?;
     let status = response.status();
-    let body = response.text().await.map_err(poll_error)?;
+    let body = response.text().await.map_err(poll_request_error)?;
     if !status.is_success() {
         return Err(poll_error(format!("HTTP {status}: {body}")));
     }
@@ -545,7 +653,7 @@ async fn polling_post(options: &EndpointOptions, sid: &str, body: String) -> Res
     for (name, value) in &options.headers {
         request = request.header(name, value);
     }
-    let response = request.send().await.map_err(poll_error)?;
+    let response = request.send().await.map_err(poll_request_error)?;
     let status = response.status();
     if !status.is_success() {
         let body = response.text().await.unwrap_or_default();
@@ -725,4 +833,44 @@ async fn upgrade(options: &EndpointOptions) -> Result<Link, OpenError> {
         }
     }
     Ok(ws_link(ws, handshake, TransportKind::Upgrade, carried))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_limits_are_found_through_error_sources_and_named_in_client_messages() {
+        let emfile = std::io::Error::from_raw_os_error(24);
+        assert_eq!(LocalLimit::of(&emfile), Some(LocalLimit::OpenFiles));
+        let wrapped = tungstenite::Error::Io(std::io::Error::from_raw_os_error(99));
+        assert_eq!(LocalLimit::of(&wrapped), Some(LocalLimit::Addresses));
+        let refused = std::io::Error::from_raw_os_error(111);
+        assert_eq!(
+            LocalLimit::of(&refused),
+            None,
+            "the server's doing, not ours"
+        );
+
+        let local = OpenError::Transport {
+            kind: "websocket error",
+            detail: "connecting: Too many open files".into(),
+            local: Some(LocalLimit::OpenFiles),
+        };
+        let message = local.client_message();
+        assert_eq!(
+            LocalLimit::in_client_message(&message),
+            Some(LocalLimit::OpenFiles)
+        );
+        let remote = OpenError::Transport {
+            kind: "websocket error",
+            detail: "connection refused".into(),
+            local: None,
+        };
+        assert_eq!(
+            remote.client_message(),
+            "websocket error",
+            "as the official client says"
+        );
+    }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::fleet::{Fleet, FleetOptions, Milestone, Report};
+use super::fleet::{Collected, Fleet, FleetOptions, Milestone, Report};
 use super::metrics::{Percentiles, sample};
 use super::storm::tokens;
 use crate::client::{Command, ReconnectPolicy};
@@ -58,8 +58,10 @@ pub async fn run(
     );
     let mut ready = 0;
     fleet
-        .collect(Instant::now() + options.deadline, |r| {
-            ready += usize::from(matches!(r.milestone, Milestone::Ready));
+        .collect(Instant::now() + options.deadline, |collected| {
+            if let Collected::Report(report) = collected {
+                ready += usize::from(matches!(report.milestone, Milestone::Ready));
+            }
             ready == options.clients
         })
         .await;
@@ -93,14 +95,18 @@ pub async fn run(
             return Err(format!("PUT {url}: {}", response.status()));
         }
         fleet
-            .collect(Instant::now() + MESSAGE_DEADLINE, |r| {
-                deliveries.take(r);
+            .collect(Instant::now() + MESSAGE_DEADLINE, |collected| {
+                if let Collected::Report(report) = collected {
+                    deliveries.take(report);
+                }
                 deliveries.delivered(&label) >= options.clients
             })
             .await;
         fleet
-            .collect(Instant::now() + options.interval, |r| {
-                deliveries.take(r);
+            .collect(Instant::now() + options.interval, |collected| {
+                if let Collected::Report(report) = collected {
+                    deliveries.take(report);
+                }
                 false
             })
             .await;

@@ -128,24 +128,42 @@ impl Fleet {
         }
     }
 
-    /// Collects reports until `done` says so or `deadline` passes.
+    /// Collects reports until `done` says so or `deadline` passes; `done` also sees a
+    /// [`Collected::Tick`] about every quarter second, reports or not, for progress lines and
+    /// for stopping a phase that cannot finish.
     pub async fn collect(
         &mut self,
         deadline: Instant,
-        mut done: impl FnMut(&Report) -> bool,
+        mut done: impl FnMut(Collected<'_>) -> bool,
     ) -> bool {
         loop {
-            match tokio::time::timeout_at(deadline, self.reports.recv()).await {
+            let wake = deadline.min(Instant::now() + TICK);
+            match tokio::time::timeout_at(wake, self.reports.recv()).await {
                 Ok(Some(report)) => {
-                    if done(&report) {
+                    if done(Collected::Report(&report)) {
                         return true;
                     }
                 }
-                Ok(None) | Err(_) => return false,
+                Ok(None) => return false,
+                Err(_) if wake >= deadline => return false,
+                Err(_) => {
+                    if done(Collected::Tick) {
+                        return true;
+                    }
+                }
             }
         }
     }
 }
+
+/// What [`Fleet::collect`] hands its callback.
+pub enum Collected<'a> {
+    Report(&'a Report),
+    /// Time passed.
+    Tick,
+}
+
+const TICK: Duration = Duration::from_millis(250);
 
 /// Clients that share a source address.
 const CLIENTS_PER_SOURCE: usize = 64;

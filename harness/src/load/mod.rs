@@ -6,13 +6,15 @@
 //! that matter; [`storm`] and [`fanout`] drive the fleet; [`churn`] opens and closes short
 //! connections at a steady rate and follows the server's memory; [`metrics`] reads the server's
 //! and the kernel's counters from `/proc` and summarises latencies; [`descriptors`] checks, before
-//! a run starts, that its connections fit in the open-files limit.
+//! a run starts, that its connections fit in the open-files limit; [`phase`] prints progress and
+//! stops a phase that local failures (the machine's own limits) keep from finishing.
 
 pub mod churn;
 pub mod descriptors;
 pub mod fanout;
 pub mod fleet;
 pub mod metrics;
+pub mod phase;
 pub mod storm;
 
 /// A token for `user`, signed with the target's secret, valid long enough for any run.

@@ -7,8 +7,9 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::fleet::{Fleet, FleetOptions, Milestone};
+use super::fleet::{Collected, Fleet, FleetOptions, Milestone};
 use super::metrics::{NetCounters, Percentiles, ProcessSample, sample, sample_self};
+use super::phase::Phase;
 use crate::client::{Command, ReconnectPolicy};
 use crate::target::RunningTarget;
 
@@ -32,6 +33,8 @@ pub struct StormOptions {
     pub cause: Cause,
     /// How long a round may take before the missing clients count as failures.
     pub deadline: Duration,
+    /// Progress lines on stderr about every second (for a person at a terminal).
+    pub progress: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,33 +96,41 @@ fn policy(spread: Duration) -> ReconnectPolicy {
 }
 
 /// Waits until every client reported `Ready` once; returns how long that took.
-async fn all_ready(
-    fleet: &mut Fleet,
-    clients: usize,
-    deadline: Duration,
-) -> Result<Duration, String> {
+async fn all_ready(fleet: &mut Fleet, options: &StormOptions) -> Result<Duration, String> {
+    let clients = options.clients;
     let started = Instant::now();
     let mut ready = vec![false; clients];
-    let mut count = 0;
+    let mut phase = Phase::new("connecting", clients, options.progress);
     let mut failures = BTreeMap::<String, u64>::new();
     fleet
-        .collect(started + deadline, |report| {
-            match &report.milestone {
-                Milestone::Ready if !ready[report.client] => {
-                    ready[report.client] = true;
-                    count += 1;
-                }
-                Milestone::Failure(message) => *failures.entry(message.clone()).or_default() += 1,
-                _ => {}
+        .collect(started + options.deadline, |collected| {
+            match collected {
+                Collected::Report(report) => match &report.milestone {
+                    Milestone::Ready if !ready[report.client] => {
+                        ready[report.client] = true;
+                        phase.back();
+                    }
+                    Milestone::Failure(message) => {
+                        phase.failure(message);
+                        *failures.entry(message.clone()).or_default() += 1;
+                    }
+                    _ => {}
+                },
+                Collected::Tick => phase.tick(),
             }
-            count == clients
+            ready.iter().all(|r| *r) || phase.stop_reason().is_some()
         })
         .await;
+    if let Some(reason) = phase.stop_reason() {
+        return Err(reason);
+    }
+    let count = ready.iter().filter(|r| **r).count();
     if count == clients {
         Ok(started.elapsed())
     } else {
         Err(format!(
-            "only {count} of {clients} clients connected within {deadline:?}; failures: {failures:?}"
+            "only {count} of {clients} clients connected within {:?}; failures: {failures:?}",
+            options.deadline
         ))
     }
 }
@@ -139,7 +150,7 @@ pub async fn run(
             ramp_concurrency: 256,
         },
     );
-    let connect_all = all_ready(&mut fleet, options.clients, options.deadline).await?;
+    let connect_all = all_ready(&mut fleet, options).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = match (before_connect, sample(target.pid())) {
         (Some(before), Some(after)) => {
@@ -148,8 +159,8 @@ pub async fn run(
         _ => None,
     };
     let mut rounds = Vec::new();
-    for _ in 0..options.rounds {
-        rounds.push(round(target, &mut fleet, options).await?);
+    for number in 1..=options.rounds {
+        rounds.push(round(target, &mut fleet, options, number).await?);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     fleet.broadcast(|| Command::Close);
@@ -168,6 +179,7 @@ async fn round(
     target: &mut RunningTarget,
     fleet: &mut Fleet,
     options: &StormOptions,
+    number: usize,
 ) -> Result<RoundReport, String> {
     let net_before = NetCounters::read();
     let harness_before = sample_self();
@@ -192,8 +204,16 @@ async fn round(
     let mut back = 0;
     let mut failures = BTreeMap::<String, u64>::new();
     let mut last_seen: Vec<Option<(Instant, &'static str)>> = vec![None; clients];
+    let mut phase = Phase::new(format!("round {number}"), clients, options.progress);
     fleet
-        .collect(t0 + options.deadline, |report| {
+        .collect(t0 + options.deadline, |collected| {
+            let report = match collected {
+                Collected::Report(report) => report,
+                Collected::Tick => {
+                    phase.tick();
+                    return phase.stop_reason().is_some();
+                }
+            };
             if let Some(seen) = last_seen.get_mut(report.client) {
                 *seen = Some((report.at, report.milestone.name()));
             }
@@ -205,14 +225,21 @@ async fn round(
                 Milestone::Ready if back_at[report.client].is_none() => {
                     back_at[report.client] = Some(report.at);
                     back += 1;
+                    phase.back();
                 }
-                Milestone::Failure(message) => *failures.entry(message.clone()).or_default() += 1,
+                Milestone::Failure(message) => {
+                    phase.failure(message);
+                    *failures.entry(message.clone()).or_default() += 1;
+                }
                 Milestone::GaveUp => *failures.entry("gave up".into()).or_default() += 1,
                 _ => {}
             }
-            back == clients
+            back == clients || phase.stop_reason().is_some()
         })
         .await;
+    if let Some(reason) = phase.stop_reason() {
+        return Err(reason);
+    }
     let server_after = sample(target.pid());
     let harness_after = sample_self();
     let all_back = back_at
