@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use sio_harness::load::churn::{self, ChurnMode, ChurnOptions};
 use sio_harness::load::fanout::{self, FanoutOptions};
 use sio_harness::load::storm::{self, Cause, StormOptions};
+use sio_harness::load::workers::Workers;
 use sio_harness::report;
 use sio_harness::runner::RunSettings;
 use sio_harness::snapshot::{self, UpdateMode};
@@ -111,6 +112,9 @@ enum Command {
     },
     /// Print the SQL that creates the load mode's users `load-1` … `load-N` (for a server you run).
     LoadUsers { count: usize },
+    /// Internal: one worker process of a load run (a plan on stdin, reports on stdout).
+    #[command(hide = true)]
+    LoadWorker,
 }
 
 #[derive(Args)]
@@ -131,20 +135,33 @@ struct LoadArgs {
     /// JWT secret of a URL target (else JWT_SECRET).
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
+    /// Processes holding the clients (storm, fanout); default: as many as the open-files limit
+    /// requires, each within it.
+    #[arg(long)]
+    workers: Option<usize>,
 }
 
 impl LoadArgs {
     /// Checks the descriptor budget for `connections`, then starts (or resolves) the target.
     async fn start(&self, connections: usize) -> Result<(Target, RunningTarget), ExitCode> {
-        sio_harness::load::descriptors::ensure(connections as u64).map_err(|e| {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_USAGE)
-        })?;
         let target = Target::resolve(&self.target, &self.targets_file, self.jwt_secret.clone())
             .map_err(|e| {
                 eprintln!("error: {e}");
                 ExitCode::from(EXIT_TARGET_ERROR)
             })?;
+        // Clients in worker processes hold their descriptors there; a server launched from here
+        // inherits this process's limit and holds every connection.
+        let here = if self.worker_count() > 1 {
+            0
+        } else {
+            connections
+        };
+        let launched = matches!(target, Target::Launch { .. });
+        let needed = here.max(if launched { connections } else { 0 });
+        sio_harness::load::descriptors::ensure(needed as u64).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_USAGE)
+        })?;
         let sql = sio_harness::load::users_sql(self.clients);
         let running = target
             .start_with_sql(matches!(target, Target::Launch { .. }).then_some(sql.as_str()))
@@ -154,6 +171,24 @@ impl LoadArgs {
                 ExitCode::from(EXIT_TARGET_ERROR)
             })?;
         Ok((target, running))
+    }
+
+    fn worker_count(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| sio_harness::load::descriptors::workers_needed(self.clients as u64))
+    }
+
+    /// The worker processes for this run, `None` when the clients fit in this one.
+    fn workers(&self) -> Result<Option<Workers>, ExitCode> {
+        let count = self.worker_count();
+        if count <= 1 {
+            return Ok(None);
+        }
+        let exe = std::env::current_exe().map_err(|e| {
+            eprintln!("error: cannot find this executable to start load workers: {e}");
+            ExitCode::from(EXIT_USAGE)
+        })?;
+        Ok(Some(Workers { exe, count }))
     }
 
     /// Progress lines for a person: on a terminal, and never with `--json`.
@@ -313,6 +348,10 @@ async fn main() -> ExitCode {
             print!("{}", sio_harness::load::users_sql(count));
             Ok(ExitCode::SUCCESS)
         }
+        Command::LoadWorker => sio_harness::load::workers::serve()
+            .await
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(load_error),
     };
     result.unwrap_or_else(|code| code)
 }
@@ -468,6 +507,7 @@ async fn storm(
         cause,
         deadline: std::time::Duration::from_secs(load.deadline_s),
         progress: load.progress(),
+        workers: load.workers()?,
     };
     let result = storm::run(&mut running, target.name(), &options).await;
     running.shutdown().await;
@@ -505,6 +545,7 @@ async fn fanout(load: &LoadArgs, messages: usize, interval_ms: u64) -> Result<Ex
         messages,
         interval: std::time::Duration::from_millis(interval_ms),
         deadline: std::time::Duration::from_secs(load.deadline_s),
+        workers: load.workers()?,
     };
     let result = fanout::run(&mut running, target.name(), &options).await;
     running.shutdown().await;

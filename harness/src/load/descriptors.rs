@@ -43,6 +43,21 @@ pub fn ensure(connections: u64) -> Result<u64, TooFewDescriptors> {
     Ok(allowed)
 }
 
+/// Connections one process may hold once its soft limit is raised to the hard one: how many
+/// clients a load worker can take.
+pub fn per_process_capacity() -> u64 {
+    let (soft, hard) = limits();
+    let allowed = if soft < hard { raise(hard) } else { soft };
+    allowed.saturating_sub(RESERVE)
+}
+
+/// Worker processes needed for `clients`, each within [`per_process_capacity`]; 1 means the
+/// clients fit in this process.
+pub fn workers_needed(clients: u64) -> usize {
+    let capacity = per_process_capacity().max(1);
+    clients.div_ceil(capacity).max(1) as usize
+}
+
 fn limits() -> (u64, u64) {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -84,6 +99,15 @@ mod tests {
             text.contains("ulimit -Hn") && text.contains(&hard.to_string()),
             "{text}"
         );
+    }
+
+    #[test]
+    fn clients_past_one_process_are_spread_over_enough_workers() {
+        let capacity = per_process_capacity();
+        assert_eq!(workers_needed(1), 1);
+        assert_eq!(workers_needed(capacity), 1);
+        assert_eq!(workers_needed(capacity + 1), 2);
+        assert_eq!(workers_needed(2 * capacity + 1), 3);
     }
 
     #[test]

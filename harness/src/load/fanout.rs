@@ -11,10 +11,11 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::fleet::{Collected, Fleet, FleetOptions, Milestone, Report};
+use super::fleet::{Collected, Fleet, FleetCommand, FleetOptions, Milestone, Report};
 use super::metrics::{Percentiles, sample};
 use super::storm::tokens;
-use crate::client::{Command, ReconnectPolicy};
+use super::workers::Workers;
+use crate::client::ReconnectPolicy;
 use crate::target::RunningTarget;
 
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub struct FanoutOptions {
     pub messages: usize,
     pub interval: Duration,
     pub deadline: Duration,
+    /// Worker processes holding the clients; `None`: this process.
+    pub workers: Option<Workers>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,7 +48,7 @@ pub async fn run(
 ) -> Result<FanoutReport, String> {
     let admin = super::token(target, "admin-1")?;
     let before = sample(target.pid());
-    let mut fleet = Fleet::start(
+    let mut fleet = Fleet::launch(
         tokens(target, options.clients)?,
         &FleetOptions {
             base_url: target.base_url.clone(),
@@ -55,7 +58,10 @@ pub async fn run(
             },
             ramp_concurrency: 256,
         },
-    );
+        options.workers.as_ref(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let mut ready = 0;
     fleet
         .collect(Instant::now() + options.deadline, |collected| {
@@ -112,7 +118,7 @@ pub async fn run(
             .await;
     }
     let cpu_after = sample(target.pid());
-    fleet.broadcast(|| Command::Close);
+    fleet.broadcast(FleetCommand::Close);
     let expected = options.clients * options.messages;
     // Time spent delivering: for each message, from its request to its last delivery.
     let busy: Duration = deliveries.messages.values().map(|m| m.slowest).sum();

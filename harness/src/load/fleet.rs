@@ -3,6 +3,7 @@
 //! `service:status` message (fan-out).
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -10,13 +11,14 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
+use super::workers::{Worker, WorkerError, Workers};
 use crate::client::{
     self, ClientOptions, Command, NamespaceOptions, Observation, Observed, ReconnectPolicy,
 };
 use crate::transport::{EndpointOptions, TransportKind};
 
 /// What a fleet member reports.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Milestone {
     /// Subscribed (`status:current` after a connect).
     Ready,
@@ -53,8 +55,25 @@ pub struct Report {
 }
 
 pub struct Fleet {
-    pub commands: Vec<mpsc::UnboundedSender<Command>>,
-    pub reports: mpsc::UnboundedReceiver<Report>,
+    members: Members,
+    reports: mpsc::UnboundedReceiver<Report>,
+}
+
+/// Where the clients run.
+enum Members {
+    /// In this process, one task each.
+    InProcess(Vec<mpsc::UnboundedSender<Command>>),
+    /// Spread over worker processes (see [`super::workers`]).
+    Workers(Vec<Worker>),
+}
+
+/// What a load run tells every client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FleetCommand {
+    /// Lose the connection as a network failure would, then reconnect.
+    NetworkLoss,
+    /// Disconnect and stop.
+    Close,
 }
 
 /// How the fleet's clients connect and reconnect.
@@ -118,13 +137,68 @@ impl Fleet {
                 client::run_observed(client_options, command_rx, observer).await;
             });
         }
-        Self { commands, reports }
+        Self {
+            members: Members::InProcess(commands),
+            reports,
+        }
+    }
+
+    /// Like [`Fleet::start`], with the clients spread over `workers` processes started from
+    /// `exe` (this harness's executable), for more clients than one process may hold.
+    pub async fn start_in_workers(
+        exe: &Path,
+        tokens: Vec<String>,
+        options: &FleetOptions,
+        workers: usize,
+    ) -> Result<Self, WorkerError> {
+        let (report_tx, reports) = mpsc::unbounded_channel();
+        let workers = super::workers::start(exe, tokens, options, workers, report_tx).await?;
+        Ok(Self {
+            members: Members::Workers(workers),
+            reports,
+        })
+    }
+
+    /// In this process, or spread over `workers` when there are more than one.
+    pub async fn launch(
+        tokens: Vec<String>,
+        options: &FleetOptions,
+        workers: Option<&Workers>,
+    ) -> Result<Self, WorkerError> {
+        match workers {
+            Some(workers) if workers.count > 1 => {
+                Self::start_in_workers(&workers.exe, tokens, options, workers.count).await
+            }
+            _ => Ok(Self::start(tokens, options)),
+        }
+    }
+
+    /// The next report, `None` once every client has stopped.
+    pub async fn next_report(&mut self) -> Option<Report> {
+        self.reports.recv().await
+    }
+
+    /// Reports received but not yet taken.
+    pub fn reports_waiting(&self) -> usize {
+        self.reports.len()
     }
 
     /// Sends `command` to every client.
-    pub fn broadcast(&self, command: impl Fn() -> Command) {
-        for sender in &self.commands {
-            let _ = sender.send(command());
+    pub fn broadcast(&self, command: FleetCommand) {
+        match &self.members {
+            Members::InProcess(clients) => {
+                for client in clients {
+                    let _ = client.send(match command {
+                        FleetCommand::NetworkLoss => Command::SimulateNetworkLoss,
+                        FleetCommand::Close => Command::Close,
+                    });
+                }
+            }
+            Members::Workers(workers) => {
+                for worker in workers {
+                    worker.send(command);
+                }
+            }
         }
     }
 

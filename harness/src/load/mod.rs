@@ -7,7 +7,8 @@
 //! connections at a steady rate and follows the server's memory; [`metrics`] reads the server's
 //! and the kernel's counters from `/proc` and summarises latencies; [`descriptors`] checks, before
 //! a run starts, that its connections fit in the open-files limit; [`phase`] prints progress and
-//! stops a phase that local failures (the machine's own limits) keep from finishing.
+//! stops a phase that local failures (the machine's own limits) keep from finishing; [`workers`]
+//! spreads a fleet over several processes when one may not hold every client.
 
 pub mod churn;
 pub mod descriptors;
@@ -16,6 +17,7 @@ pub mod fleet;
 pub mod metrics;
 pub mod phase;
 pub mod storm;
+pub mod workers;
 
 /// A token for `user`, signed with the target's secret, valid long enough for any run.
 pub fn token(target: &crate::target::RunningTarget, user: &str) -> Result<String, String> {

@@ -7,10 +7,11 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::fleet::{Collected, Fleet, FleetOptions, Milestone};
+use super::fleet::{Collected, Fleet, FleetCommand, FleetOptions, Milestone};
 use super::metrics::{NetCounters, Percentiles, ProcessSample, sample, sample_self};
 use super::phase::Phase;
-use crate::client::{Command, ReconnectPolicy};
+use super::workers::Workers;
+use crate::client::ReconnectPolicy;
 use crate::target::RunningTarget;
 
 /// How every client loses its connection.
@@ -35,6 +36,8 @@ pub struct StormOptions {
     pub deadline: Duration,
     /// Progress lines on stderr about every second (for a person at a terminal).
     pub progress: bool,
+    /// Worker processes holding the clients; `None`: this process.
+    pub workers: Option<Workers>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +62,8 @@ pub struct RoundReport {
 pub struct StormReport {
     pub target: String,
     pub clients: usize,
+    /// Processes the clients ran in.
+    pub workers: usize,
     pub spread_ms: u64,
     pub cause: Cause,
     pub connect_all_ms: f64,
@@ -142,14 +147,17 @@ pub async fn run(
 ) -> Result<StormReport, String> {
     let tokens = tokens(target, options.clients)?;
     let before_connect = sample(target.pid());
-    let mut fleet = Fleet::start(
+    let mut fleet = Fleet::launch(
         tokens,
         &FleetOptions {
             base_url: target.base_url.clone(),
             reconnect: policy(options.spread),
             ramp_concurrency: 256,
         },
-    );
+        options.workers.as_ref(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let connect_all = all_ready(&mut fleet, options).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = match (before_connect, sample(target.pid())) {
@@ -163,10 +171,11 @@ pub async fn run(
         rounds.push(round(target, &mut fleet, options, number).await?);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    fleet.broadcast(|| Command::Close);
+    fleet.broadcast(FleetCommand::Close);
     Ok(StormReport {
         target: name.to_owned(),
         clients: options.clients,
+        workers: options.workers.as_ref().map_or(1, |w| w.count.max(1)),
         spread_ms: options.spread.as_millis() as u64,
         cause: options.cause,
         connect_all_ms: connect_all.as_secs_f64() * 1000.0,
@@ -186,7 +195,7 @@ async fn round(
     let (t0, server_before) = match options.cause {
         Cause::Drop => {
             let before = sample(target.pid());
-            fleet.broadcast(|| Command::SimulateNetworkLoss);
+            fleet.broadcast(FleetCommand::NetworkLoss);
             (Instant::now(), before)
         }
         Cause::Restart => {
@@ -300,8 +309,10 @@ const NOT_BACK_EXAMPLES: usize = 5;
 /// The storm as a readable table.
 pub fn table(report: &StormReport) -> String {
     let mut out = format!(
-        "storm: {} clients on {}, cause {:?}, spread {} ms; all connected in {:.0} ms; idle memory {}\n",
+        "storm: {} clients ({} process{}) on {}, cause {:?}, spread {} ms; all connected in {:.0} ms; idle memory {}\n",
         report.clients,
+        report.workers,
+        if report.workers == 1 { "" } else { "es" },
         report.target,
         report.cause,
         report.spread_ms,
