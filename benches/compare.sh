@@ -56,6 +56,11 @@ for i in $(seq 1 "$repeats"); do
   done
 done
 python3 benches/summarise.py "$out" "$clients" "$repeats"
+# The first repeat's storms, all at once and spread, as a chart of clients back over time and of
+# reconnect latency.
+"${CARGO_TARGET_DIR:-target}/release/storm-plot" "$out/storm.svg" \
+  "$out"/storm-rust-1.json "$out"/storm-node-1.json "$out"/spread-rust-1.json "$out"/spread-node-1.json
+echo "chart: $out/storm.svg"
 
 # Churn: short connections at a steady rate, each mode of leaving, memory followed every second
 # and while idling after; one run each (a minute apiece), then a chart.

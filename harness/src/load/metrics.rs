@@ -33,6 +33,21 @@ impl Percentiles {
     }
 }
 
+/// The values at 0 %, 1 %, … 100 % of `samples` (nearest rank, in ms), for charts; empty when
+/// there are none.
+pub fn quantiles_ms(samples: &mut [Duration]) -> Vec<f64> {
+    if samples.is_empty() {
+        return Vec::new();
+    }
+    samples.sort_unstable();
+    (0..=100)
+        .map(|percent| {
+            let rank = (percent as f64 / 100.0 * samples.len() as f64).ceil() as usize;
+            samples[rank.clamp(1, samples.len()) - 1].as_secs_f64() * 1000.0
+        })
+        .collect()
+}
+
 /// A process's counters at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct ProcessSample {

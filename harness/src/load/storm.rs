@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::fleet::{Collected, Fleet, FleetCommand, FleetOptions, Milestone};
-use super::metrics::{NetCounters, Percentiles, ProcessSample, sample, sample_self};
+use super::metrics::{NetCounters, Percentiles, ProcessSample, quantiles_ms, sample, sample_self};
 use super::phase::Phase;
 use super::workers::Workers;
 use crate::client::ReconnectPolicy;
@@ -47,6 +47,11 @@ pub struct RoundReport {
     pub reconnects_per_sec: f64,
     /// Per client, from the reconnect attempt that succeeded to `status:current`.
     pub latency_ms: Percentiles,
+    /// For charts: the time from the loss until k % of all clients were back, k = 0 … 100
+    /// (shorter when some never came back).
+    pub back_curve_ms: Vec<f64>,
+    /// For charts: the per-client latencies at 0 %, 1 %, … 100 %.
+    pub latency_quantiles_ms: Vec<f64>,
     pub failures: BTreeMap<String, u64>,
     pub not_back: usize,
     /// A few clients that were not back, with the last thing each reported, to tell a
@@ -272,10 +277,17 @@ async fn round(
         }
         _ => None,
     };
+    let mut back_after: Vec<Duration> = back_at
+        .iter()
+        .flatten()
+        .map(|at| at.saturating_duration_since(t0))
+        .collect();
     Ok(RoundReport {
         all_back_ms: all_back.as_secs_f64() * 1000.0,
         reconnects_per_sec: back as f64 / all_back.as_secs_f64().max(1e-9),
         latency_ms: Percentiles::of(&mut latencies),
+        latency_quantiles_ms: quantiles_ms(&mut latencies),
+        back_curve_ms: back_curve(&mut back_after, clients),
         failures,
         not_back: clients - back,
         not_back_examples: back_at
@@ -301,6 +313,19 @@ async fn round(
         },
         kernel: NetCounters::read().since(net_before),
     })
+}
+
+/// The time at which k % of `clients` were back, for each k reached (`back_after` sorted here).
+fn back_curve(back_after: &mut [Duration], clients: usize) -> Vec<f64> {
+    back_after.sort_unstable();
+    (0..=100)
+        .map_while(|percent| {
+            let needed = (percent * clients).div_ceil(100).max(1);
+            back_after
+                .get(needed - 1)
+                .map(|at| at.as_secs_f64() * 1000.0)
+        })
+        .collect()
 }
 
 /// How many clients that were not back a round names.
@@ -367,6 +392,18 @@ pub fn table(report: &StormReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_back_curve_stops_where_clients_stopped_coming_back() {
+        let mut back: Vec<Duration> = (1..=3).rev().map(Duration::from_millis).collect();
+        let curve = back_curve(&mut back, 4);
+        // 4 clients: 1 % .. 25 % need one back (1 ms), .. 75 % three (3 ms); 76 % needs a fourth.
+        assert_eq!(curve.len(), 76);
+        assert_eq!(
+            (curve[0], curve[25], curve[26], curve[75]),
+            (1.0, 1.0, 2.0, 3.0)
+        );
+    }
 
     #[test]
     fn an_all_at_once_storm_reconnects_at_once_then_backs_off() {
