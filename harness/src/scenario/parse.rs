@@ -202,12 +202,18 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
         match &step.value {
             Step::Connect(connect) => {
                 if connect.node.is_some() && connect.via.is_some() {
-                    return Err(error(
-                        "`connect` takes `node` or `via`, not both".into(),
-                    ));
+                    return Err(error("`connect` takes `node` or `via`, not both".into()));
                 }
                 if let Some(node) = &connect.node {
                     check_node_name(node).map_err(error)?;
+                }
+                if clients.contains(connect.client.as_str())
+                    && (connect.node.is_some() || connect.via.is_some())
+                {
+                    return Err(error(format!(
+                        "{:?} is connected already: `node` and `via` go on a client's first `connect` (use `move` to fail it over)",
+                        connect.client
+                    )));
                 }
                 clients.insert(&connect.client);
             }
