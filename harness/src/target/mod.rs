@@ -155,7 +155,8 @@ pub enum Target {
     },
     Launch {
         name: String,
-        spec: LaunchSpec,
+        /// Boxed: a spec is much larger than a URL.
+        spec: Box<LaunchSpec>,
         base: PathBuf,
     },
 }
@@ -195,7 +196,7 @@ impl Target {
             .to_path_buf();
         Ok(Target::Launch {
             name: name.to_owned(),
-            spec,
+            spec: Box::new(spec),
             base,
         })
     }
@@ -929,7 +930,7 @@ mod tests {
             let text =
                 format!("targets:\n  c:\n    command: [x]\n    cluster: {{ nodes: {nodes} }}\n");
             std::fs::write(&file, text).expect("write");
-            let error = Target::resolve("c", &file, None).err().expect("refused");
+            let error = Target::resolve("c", &file, None).expect_err("refused");
             assert!(error.to_string().contains(expected), "{error}");
         }
     }
