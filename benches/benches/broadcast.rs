@@ -45,6 +45,7 @@ fn broadcast(c: &mut Criterion) {
             rate_quota: RateQuota::default(),
             heartbeat: Heartbeat::default(),
             connect_timeout: realtime_server::app::DEFAULT_CONNECT_TIMEOUT,
+            redis_url: None,
         })
         .await
         .expect("server");

@@ -1,6 +1,7 @@
 // Configuration from the environment: the same variables as `realtime-server serve`.
 import { createSecretKey, KeyObject } from 'crypto';
 import { DEFAULT_DB_SETTINGS, type DbSettings } from './db';
+import { parseRedisUrl, type RedisTarget } from './socket/cluster';
 
 const MIN_SECRET_LEN = 32;
 
@@ -48,6 +49,8 @@ export interface Config {
   heartbeat: { intervalMs: number; timeoutMs: number };
   /** From the Engine.IO handshake to the Socket.IO connect; the Rust server's default too. */
   connectTimeoutMs: number;
+  /** REDIS_URL: several processes share rooms through it; null runs one process alone. */
+  redis: RedisTarget | null;
 }
 
 export function loadConfig(): Config {
@@ -66,6 +69,7 @@ export function loadConfig(): Config {
       timeoutMs: Math.max(1, integer('PING_TIMEOUT_MS', 20_000)),
     },
     connectTimeoutMs: Math.max(1, integer('CONNECT_TIMEOUT_MS', 10_000)),
+    redis: process.env.REDIS_URL ? parseRedisUrl(process.env.REDIS_URL) : null,
   };
 }
 

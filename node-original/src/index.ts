@@ -6,6 +6,7 @@ import { openDatabase } from './db';
 import { createServices } from './services';
 import { createApp } from './http/api';
 import { initializeSocketServer } from './socket';
+import { RedisCluster } from './socket/cluster';
 import { socketService } from './services/socket.service';
 import { logger } from './utils/logger';
 
@@ -25,13 +26,15 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const services = createServices(db);
-  const app = createApp(services, config.jwt.secret, config.frontendUrl);
+  // With REDIS_URL, connecting in the background: the server listens whether Redis is up or not.
+  const cluster = config.redis ? new RedisCluster(config.redis) : null;
+  const app = createApp(services, config.jwt.secret, config.frontendUrl, cluster);
 
   // Create HTTP server
   const httpServer = createServer(app);
 
   // Initialize Socket.io
-  const io = initializeSocketServer(httpServer, config, services);
+  const io = initializeSocketServer(httpServer, config, services, cluster);
   socketService.initialize(io);
 
   // Start server; a large backlog so reconnect storms are not dropped by the kernel.
@@ -73,7 +76,7 @@ async function main(): Promise<void> {
       logger.info('Socket.io connections closed');
       allClosed(Date.now() + 5_000, () => {
         logger.info('HTTP server closed');
-        void db.close().finally(() => {
+        void Promise.allSettled([cluster?.close(), db.close()]).finally(() => {
           logger.info('database closed');
           process.exit(0);
         });

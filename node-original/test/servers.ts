@@ -27,7 +27,7 @@ export type Kind = 'rust' | 'node';
 // The debug build, where `cargo build` puts it (honouring CARGO_TARGET_DIR, as cargo does).
 const RUST_SERVER = join(resolve(ROOT, process.env.CARGO_TARGET_DIR ?? 'target'), 'debug/realtime-server');
 
-const COMMANDS: Record<Kind, { serve: string[]; seed: string[] }> = {
+export const COMMANDS: Record<Kind, { serve: string[]; seed: string[] }> = {
   rust: {
     serve: [RUST_SERVER, 'serve'],
     seed: [RUST_SERVER, 'db', 'seed', FIXTURES],

@@ -3,7 +3,8 @@
 //!
 //! Shutdown order: refuse new requests (503), stop the Uptime Kuma feed if it runs, close every
 //! socket's transport (clients see the connection drop and reconnect, here after the restart or
-//! elsewhere), stop accepting, let in-flight HTTP requests finish, then close the database.
+//! on another node), let queued cross-node messages reach Redis (briefly) and close the Redis
+//! link, stop accepting, let in-flight HTTP requests finish, then close the database.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -22,6 +23,7 @@ use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{Authenticator, JwtSecret};
+use crate::cluster::{Cluster, ClusterAdapter, ClusterError, Io, RedisUrl};
 use crate::handlers;
 use crate::http_api::{self, ApiState};
 use crate::kuma::{FeedHandle, FeedTask, KumaClient, KumaConfig};
@@ -53,6 +55,8 @@ pub struct ServerConfig {
     /// keeps a closed session's state until this timer fires, so it also bounds how long an
     /// abandoned handshake holds memory (docs/benchmarks.md, churn).
     pub connect_timeout: Duration,
+    /// Share rooms and broadcasts with other processes through this Redis (see [`crate::cluster`]).
+    pub redis_url: Option<RedisUrl>,
 }
 
 /// socketioxide's default is socket.io's 45 s; a closed connection's state then lingered that
@@ -92,6 +96,10 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("cannot start the Uptime Kuma feed: {0}")]
     KumaFeed(reqwest::Error),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("cannot set up the Socket.IO namespace: {0}")]
+    Namespace(String),
 }
 
 /// State shared by the Socket.IO handlers.
@@ -108,7 +116,8 @@ pub struct AppState {
 pub struct Server {
     listener: TcpListener,
     router: Router,
-    io: SocketIo,
+    io: Io,
+    cluster: Cluster,
     state: AppState,
     draining: Draining,
     kuma: Option<(KumaConfig, KumaClient)>,
@@ -148,6 +157,7 @@ impl Server {
             kuma: FeedHandle::default(),
         };
 
+        let cluster = Cluster::start(config.redis_url.as_ref())?;
         let (socket_layer, io) = SocketIo::builder()
             .ping_interval(config.heartbeat.interval)
             .ping_timeout(config.heartbeat.timeout)
@@ -157,14 +167,18 @@ impl Server {
             .ws_max_frame_size(MAX_PAYLOAD as usize)
             .ws_read_buffer_size(1024)
             .with_state(state.clone())
+            .with_adapter::<ClusterAdapter>(cluster.adapter_choice())
             .build_layer();
-        handlers::register(&io);
+        handlers::register(&io)
+            .await
+            .map_err(ServerError::Namespace)?;
 
         let api = ApiState {
             store: state.store.clone(),
             auth: state.auth.clone(),
             sockets: SocketService::new(io.clone()),
             kuma: state.kuma.clone(),
+            cluster: cluster.clone(),
         };
         let cors = CorsLayer::new()
             .allow_origin(origin)
@@ -191,6 +205,7 @@ impl Server {
             listener,
             router,
             io,
+            cluster,
             state,
             draining,
             kuma: None,
@@ -226,6 +241,7 @@ impl Server {
             listener,
             router,
             io,
+            cluster,
             state,
             draining,
             kuma,
@@ -255,6 +271,7 @@ impl Server {
                 tracing::info!("shutting down: closing socket connections");
                 closing_io.close().await;
                 tracing::info!("socket connections closed");
+                cluster.shutdown().await;
             })
             .await;
         pruner.abort();

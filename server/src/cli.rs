@@ -150,6 +150,10 @@ pub struct ServeArgs {
     pub jwt_secret: Option<String>,
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// Share rooms and broadcasts with the other processes on this Redis,
+    /// `redis://[:password@]host:port[/db]`. Unset: one process.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
     /// Same as the `demo` command.
     #[arg(long)]
     pub demo: bool,

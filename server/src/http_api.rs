@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::{self, AuthError, AuthUser, Authenticator};
+use crate::cluster::Cluster;
 use crate::kuma::FeedHandle;
 use crate::socket_service::SocketService;
 use crate::store::{NewNotification, StatusReport, Store};
@@ -31,6 +32,7 @@ pub struct ApiState {
     pub auth: Authenticator,
     pub sockets: SocketService,
     pub kuma: FeedHandle,
+    pub cluster: Cluster,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -127,7 +129,8 @@ impl Caller {
 
 /// 200 while the database answers, else 503: a load balancer stops sending new clients to a
 /// server that would refuse their handshakes, while the sockets it holds stay up. With the
-/// Uptime Kuma feed on, `kuma` tells the feed's state.
+/// Uptime Kuma feed on, `kuma` tells the feed's state; in a cluster, `adapter` tells the Redis
+/// link's (Redis being away does not make this 503: the node still serves its own clients).
 async fn health(State(state): State<ApiState>) -> Response {
     let connections = state.sockets.connected_sockets();
     let mut body = match state.store.ping().await {
@@ -139,6 +142,9 @@ async fn health(State(state): State<ApiState>) -> Response {
     };
     if let Some(feed) = state.kuma.health() {
         body["kuma"] = json!(feed);
+    }
+    if let Some(link) = state.cluster.health() {
+        body["adapter"] = json!(link);
     }
     let status = if body["status"] == "ok" {
         StatusCode::OK

@@ -6,12 +6,14 @@
 //! handshake with [`auth`], join [`rooms`], and pass every event through the [`rate_limit`]er.
 //! Other code pushes events through the [`socket_service`]; the [`kuma`] feed is such code, turning
 //! an Uptime Kuma status page into live statuses. [`cli`] and [`demo`] are the edges; [`page`]
-//! serves the dashboard a browser opens at `/`.
+//! serves the dashboard a browser opens at `/`. With several processes, the [`cluster`] adapter
+//! carries rooms and broadcasts between them through Redis, while the store is shared.
 
 pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod coalesce;
 pub mod demo;
 pub mod handlers;

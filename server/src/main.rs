@@ -5,6 +5,7 @@ use clap::Parser;
 use realtime_server::app::shutdown_signal;
 use realtime_server::auth::JwtSecret;
 use realtime_server::cli::{Cli, Command, DbCommand, KumaArgs, LogFormat, NetworkArgs, ServeArgs};
+use realtime_server::cluster::RedisUrl;
 use realtime_server::kuma::KumaConfig;
 use realtime_server::store::{Store, StoreSettings};
 use realtime_server::{Server, ServerConfig, demo};
@@ -87,6 +88,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         rate_quota: args.network.rate_quota(),
         heartbeat: args.network.heartbeat(),
         connect_timeout: args.network.connect_timeout(),
+        redis_url: args.redis_url.clone().map(RedisUrl::new),
     };
     let server = with_kuma_feed(Server::bind(config).await?, kuma)?;
     let addr = server.local_addr()?;
@@ -110,6 +112,7 @@ async fn run_demo(network: NetworkArgs, kuma: KumaArgs) -> Result<()> {
         rate_quota: network.rate_quota(),
         heartbeat: network.heartbeat(),
         connect_timeout: network.connect_timeout(),
+        redis_url: None,
     };
     let server = Server::bind(config).await?;
     let addr = server.local_addr()?;

@@ -1,12 +1,12 @@
 //! The socket service (seed section 6): how the rest of the backend pushes events to clients.
 //!
-//! It is a thin, typed face on [`SocketIo`]: the HTTP API uses it, and so can any other code that
+//! It is a thin, typed face on the Socket.IO server ([`Io`]): the HTTP API uses it, and so can any other code that
 //! holds a clone. Emitting to an empty room is not an error, as in socket.io.
 
 use serde::Serialize;
-use socketioxide::SocketIo;
 
 use crate::clock;
+use crate::cluster::Io;
 use crate::rooms;
 use crate::store::Notification;
 
@@ -37,11 +37,11 @@ pub struct StatusUpdate<'a> {
 
 #[derive(Clone)]
 pub struct SocketService {
-    io: SocketIo,
+    io: Io,
 }
 
 impl SocketService {
-    pub fn new(io: SocketIo) -> Self {
+    pub fn new(io: Io) -> Self {
         Self { io }
     }
 

@@ -7,6 +7,7 @@ import type { Services } from '../services';
 import { socketService } from '../services/socket.service';
 import { servePage } from './page';
 import { logger } from '../utils/logger';
+import type { AdapterHealth } from '../socket/cluster';
 
 const MAX_TITLE_LEN = 200;
 const MAX_MESSAGE_LEN = 4000;
@@ -40,7 +41,17 @@ function onlyFields(body: unknown, allowed: string[]): Record<string, unknown> {
 
 type Handler = (req: Request, res: Response, user: SocketUser) => Promise<void>;
 
-export function createApp(services: Services, secret: KeyObject, frontendUrl: string) {
+/** Whatever reports the Redis adapter's state; absent when the process runs alone. */
+export interface AdapterReporter {
+  health(): AdapterHealth;
+}
+
+export function createApp(
+  services: Services,
+  secret: KeyObject,
+  frontendUrl: string,
+  adapter: AdapterReporter | null = null,
+) {
   const app = express();
   app.disable('x-powered-by');
   app.use(cors({ origin: frontendUrl, credentials: true }));
@@ -59,15 +70,17 @@ export function createApp(services: Services, secret: KeyObject, frontendUrl: st
     }
   };
 
-  // 503 while the database does not answer, as on the Rust server.
+  // 503 while the database does not answer, as on the Rust server. With REDIS_URL, `adapter`
+  // says whether cross-node delivery works; Redis down is still 200: local clients are served.
   app.get('/health', async (_req, res) => {
     const connections = socketService.connectedSockets();
+    const cluster = adapter ? { adapter: adapter.health() } : {};
     try {
       await services.database.ping();
-      res.json({ status: 'ok', connections });
+      res.json({ status: 'ok', connections, ...cluster });
     } catch (error) {
       logger.warn('health check: the database does not answer', { error: (error as Error).message });
-      res.status(503).json({ status: 'error', database: 'down', connections });
+      res.status(503).json({ status: 'error', database: 'down', connections, ...cluster });
     }
   });
 

@@ -6,9 +6,15 @@ import { registerHandlers } from './handlers';
 import { SocketRateLimiter } from './rate-limit';
 import type { Services } from '../services';
 import { type Config, MAX_PAYLOAD } from '../config';
+import type { RedisCluster } from './cluster';
 import { logger } from '../utils/logger';
 
-export function initializeSocketServer(httpServer: HttpServer, config: Config, services: Services): Server {
+export function initializeSocketServer(
+  httpServer: HttpServer,
+  config: Config,
+  services: Services,
+  cluster: RedisCluster | null = null,
+): Server {
   const io = new Server(httpServer, {
     cors: {
       origin: config.frontendUrl,
@@ -20,6 +26,8 @@ export function initializeSocketServer(httpServer: HttpServer, config: Config, s
     connectTimeout: config.connectTimeoutMs,
     maxHttpBufferSize: MAX_PAYLOAD,
   });
+  // Rooms and broadcasts shared with the other processes; the rate limiter below stays per process.
+  if (cluster) io.adapter(cluster.adapter());
   const limiter = new SocketRateLimiter(config.rateLimit.events, config.rateLimit.windowMs);
   io.engine.on('close', () => limiter.close());
 

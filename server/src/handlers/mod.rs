@@ -1,6 +1,6 @@
 //! Socket.IO handlers: the handshake (authentication) and the events of the seed.
 //!
-//! [`register`] installs everything on a [`SocketIo`]. The connect middleware authenticates,
+//! [`register`] installs everything on the Socket.IO server ([`Io`]). The connect middleware authenticates,
 //! attaches an [`AuthUser`] to the socket and registers the event handlers before the client is
 //! told it is connected; every event then passes the per-user rate limiter before its handler
 //! runs, in arrival order, and answers bad input with an error event instead of failing.
@@ -14,23 +14,24 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
-use socketioxide::SocketIo;
-use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide::extract::{State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 
 use crate::app::AppState;
 use crate::auth::{self, AuthError, AuthUser};
+use crate::cluster::{Io, Socket};
 use crate::socket_service::single_arg;
 use ordering::{Ticket, Turnstile};
 
-/// Installs the handshake middleware and the event handlers on the main namespace.
-pub fn register(io: &SocketIo) {
-    io.ns("/", on_connect.with(authenticate));
+/// Installs the handshake middleware and the event handlers on the main namespace, and waits
+/// until its adapter is ready (in a cluster: its Redis subscriptions are registered).
+pub async fn register(io: &Io) -> Result<(), String> {
+    io.ns("/", on_connect.with(authenticate)).await
 }
 
 async fn authenticate(
-    socket: SocketRef,
+    socket: Socket,
     TryData(auth): TryData<Value>,
     State(app): State<AppState>,
 ) -> Result<(), AuthError> {
@@ -44,6 +45,9 @@ async fn authenticate(
     match app.auth.authenticate(token).await {
         Ok(user) => {
             socket.extensions.insert(user);
+            // socket.io puts every socket in a room named after its id, so `to(id)` reaches it
+            // from any node; socketioxide does not, so it is done here.
+            socket.join(socket.id.to_string());
             socket.extensions.insert(Arc::new(Turnstile::default()));
             // Here, not in the connect handler: socketioxide sends the CONNECT reply and then
             // spawns the connect handler, so a client that emits at once (the seed's browser
@@ -51,7 +55,7 @@ async fn authenticate(
             // and its events would be dropped. Middleware finishes before the reply is sent.
             status::register(&socket);
             notifications::register(&socket);
-            socket.on_disconnect(async |socket: SocketRef, reason: DisconnectReason| {
+            socket.on_disconnect(async |socket: Socket, reason: DisconnectReason| {
                 let user_id = socket.extensions.get::<AuthUser>().map(|u| u.id);
                 tracing::info!(user_id = ?user_id, socket_id = %socket.id, %reason, "client disconnected");
             });
@@ -64,14 +68,14 @@ async fn authenticate(
     }
 }
 
-async fn on_connect(socket: SocketRef) {
+async fn on_connect(socket: Socket) {
     let user_id = socket.extensions.get::<AuthUser>().map(|u| u.id);
     tracing::info!(user_id = ?user_id, socket_id = %socket.id, "client connected");
 }
 
 /// What a handler needs: who sent the event, on which socket, and the server's state.
 pub(crate) struct EventContext {
-    pub socket: SocketRef,
+    pub socket: Socket,
     pub user: AuthUser,
     pub app: AppState,
 }
@@ -79,7 +83,7 @@ pub(crate) struct EventContext {
 impl EventContext {
     /// Builds the context for `event` if the user still has allowance for it; otherwise tells the
     /// client the event was dropped and returns `None`.
-    fn admit(socket: SocketRef, app: AppState, event: &'static str) -> Option<Self> {
+    fn admit(socket: Socket, app: AppState, event: &'static str) -> Option<Self> {
         let user = socket.extensions.get::<AuthUser>()?;
         if !app.limiter.allow(&user.id, event) {
             tracing::warn!(user_id = %user.id, socket_id = %socket.id, event, "rate limit exceeded");
@@ -103,7 +107,7 @@ impl EventContext {
 
 /// Registers `handler` for `event` behind the rate limiter, in the socket's arrival order. The
 /// handler gets the event's first argument (if any) unvalidated, so it can answer bad input.
-fn on_event<F, Fut>(socket: &SocketRef, event: &'static str, handler: F)
+fn on_event<F, Fut>(socket: &Socket, event: &'static str, handler: F)
 where
     F: Fn(EventContext, Option<Value>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -111,7 +115,7 @@ where
     socket.on(
         event,
         async move |ticket: Ticket,
-                    socket: SocketRef,
+                    socket: Socket,
                     State(app): State<AppState>,
                     TryData(arg): TryData<Value>| {
             let _turn = ticket.turn().await;
@@ -132,7 +136,7 @@ const CONNECTED_WAIT: Duration = Duration::from_millis(100);
 /// another thread, and lose the answer (a reconnect storm hit it about once in 50 000). The gap
 /// is a few instructions, so a short wait closes it; a socket never marked was closed meanwhile,
 /// and the handler runs as it would have.
-async fn until_connected(socket: &SocketRef) {
+async fn until_connected(socket: &Socket) {
     let deadline = tokio::time::Instant::now() + CONNECTED_WAIT;
     while !socket.connected() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(1)).await;

@@ -1,16 +1,16 @@
 //! Notification events: join the personal room, and mark a notification read.
 
 use serde_json::{Value, json};
-use socketioxide::extract::SocketRef;
 
 use super::{EventContext, on_event};
+use crate::cluster::Socket;
 use crate::rooms::user_room;
 use crate::store::MarkRead;
 
 /// Longest notification id accepted; real ids are 36-character UUIDs.
 pub const MAX_NOTIFICATION_ID_LEN: usize = 128;
 
-pub(super) fn register(socket: &SocketRef) {
+pub(super) fn register(socket: &Socket) {
     on_event(
         socket,
         "subscribe:notifications",

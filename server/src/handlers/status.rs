@@ -1,13 +1,12 @@
 //! Service status events: subscribe, unsubscribe, and the admin-only refresh, which polls the
 //! Uptime Kuma feed at once when one runs.
 
-use socketioxide::extract::SocketRef;
-
 use super::{EventContext, on_event};
+use crate::cluster::Socket;
 use crate::rooms::STATUS_UPDATES;
 use crate::socket_service::NO_ARGS;
 
-pub(super) fn register(socket: &SocketRef) {
+pub(super) fn register(socket: &Socket) {
     on_event(socket, "subscribe:status", async |ctx: EventContext, _| {
         ctx.socket.join(STATUS_UPDATES);
         tracing::info!(user_id = %ctx.user.id, socket_id = %ctx.socket.id, "subscribed to status updates");

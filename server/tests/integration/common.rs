@@ -9,6 +9,7 @@ use std::time::Duration;
 use realtime_server::auth::JwtSecret;
 use realtime_server::kuma::KumaConfig;
 use realtime_server::rate_limit::RateQuota;
+use realtime_server::socket_service::SocketService;
 use realtime_server::store::{Store, StoreSettings};
 use realtime_server::{Server, ServerConfig};
 use serde_json::Value;
@@ -28,6 +29,7 @@ pub struct TestServer {
     /// The secret as text, for clients that mint their own tokens (the harness).
     pub secret_text: String,
     pub store: Store,
+    sockets: SocketService,
     shutdown: Option<oneshot::Sender<()>>,
     pub task: Option<JoinHandle<Result<(), realtime_server::ServerError>>>,
     _dir: tempfile::TempDir,
@@ -89,6 +91,7 @@ impl TestServer {
             rate_quota: RateQuota::default(),
             heartbeat: realtime_server::app::Heartbeat::default(),
             connect_timeout: realtime_server::app::DEFAULT_CONNECT_TIMEOUT,
+            redis_url: None,
         };
         adjust(&mut config);
         let server = Server::bind(config).await.expect("server binds");
@@ -102,6 +105,7 @@ impl TestServer {
             None => server,
         };
         let store = server.store().clone();
+        let sockets = server.sockets();
         let addr = server.local_addr().expect("bound address");
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
@@ -112,6 +116,7 @@ impl TestServer {
             secret,
             secret_text,
             store,
+            sockets,
             shutdown: Some(tx),
             task: Some(task),
             _dir: dir,
@@ -120,6 +125,11 @@ impl TestServer {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The server's socket service, as code in its process would push events.
+    pub fn sockets(&self) -> SocketService {
+        self.sockets.clone()
     }
 
     pub fn token(&self, user: &str) -> String {

@@ -5,6 +5,7 @@ mod common;
 mod pg;
 
 mod auth;
+mod cluster;
 mod database_outage;
 mod http_api;
 mod kuma;
