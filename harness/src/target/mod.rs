@@ -341,6 +341,14 @@ async fn launch(
     }
     let haproxy = match cluster.and_then(|c| c.haproxy.as_ref()) {
         Some(haproxy_spec) => {
+            // HAProxy runs in the launch's directory: the config's path must not be relative.
+            let config = cwd.join(&haproxy_spec.config);
+            let config = config.canonicalize().map_err(|e| {
+                TargetError::Config(format!(
+                    "target {name}: HAProxy config {}: {e}",
+                    config.display()
+                ))
+            })?;
             let port = free_port()?;
             let mut env = vec![("LB_BIND".to_owned(), format!("127.0.0.1:{port}"))];
             for node in &nodes {
@@ -352,7 +360,7 @@ async fn launch(
                     haproxy_spec.program.clone(),
                     "-db".into(),
                     "-f".into(),
-                    cwd.join(&haproxy_spec.config).display().to_string(),
+                    config.display().to_string(),
                 ],
                 env,
                 workdir.path().to_path_buf(),
