@@ -27,6 +27,11 @@ if ! pkg-config --exists openssl 2>/dev/null; then
   # rust_socketio, the tests' independent Rust client, builds native-tls against OpenSSL.
   apt-get update -qq && apt-get install -y -qq libssl-dev pkg-config
 fi
+if ! command -v redis-server >/dev/null || [[ ! -x /usr/sbin/haproxy ]]; then
+  # Clusters: the server tests and the cluster suite start their own redis-server (and HAProxy)
+  # on free loopback ports.
+  apt-get update -qq && apt-get install -y -qq redis-server haproxy
+fi
 node --version
 cargo --version
 
@@ -77,9 +82,6 @@ step "scenario suite against the Rust server on PostgreSQL"
 step "scenario suite against the Node original on PostgreSQL"
 "$bin/sio-harness" run --target node-pg --report-junit target/scenarios-node-pg.xml
 step "cluster suite: two nodes of each server, one redis-server, one PostgreSQL, HAProxy (scenarios/cluster)"
-if ! command -v redis-server >/dev/null || [[ ! -x /usr/sbin/haproxy ]]; then
-  apt-get update -qq && apt-get install -y -qq redis-server haproxy
-fi
 # The harness starts its own redis-server and HAProxy per scenario on free loopback ports and
 # stops them by pid; deploy/haproxy.cfg is the config it runs.
 "$bin/sio-harness" run --target rust-cluster scenarios/cluster --report-junit target/scenarios-rust-cluster.xml
