@@ -528,12 +528,17 @@ impl RunningTarget {
 
     /// Whether `redis` steps can run.
     pub fn check_redis(&self) -> Result<(), TargetError> {
-        self.redis.as_ref().map(|_| ()).ok_or_else(|| {
-            TargetError::Unsupported(format!(
-                "target {} has no redis (`cluster.redis` in its launch spec)",
-                self.name
-            ))
-        })
+        self.redis
+            .as_ref()
+            .map(|_| ())
+            .ok_or_else(|| self.no_redis())
+    }
+
+    fn no_redis(&self) -> TargetError {
+        TargetError::Unsupported(format!(
+            "target {} has no redis (`cluster.redis` in its launch spec)",
+            self.name
+        ))
     }
 
     /// The launched process of `node`; a cluster's node must be named.
@@ -564,6 +569,12 @@ impl RunningTarget {
         match action {
             ServerAction::Stop => launched.stop().await,
             ServerAction::Kill => launched.kill().await,
+            ServerAction::Start if launched.running() => {
+                return Err(TargetError::Unsupported(format!(
+                    "{} is running: `start` follows `stop` or `kill`",
+                    launched.name
+                )));
+            }
             ServerAction::Start => launched.spawn().await?,
             ServerAction::Restart => {
                 launched.stop().await;
@@ -589,10 +600,8 @@ impl RunningTarget {
 
     /// Stops, kills, freezes or starts (thaws) the cluster's redis-server.
     pub async fn redis(&mut self, action: RedisAction) -> Result<(), TargetError> {
-        self.check_redis()?;
-        let Some(redis) = self.redis.as_mut() else {
-            return Ok(());
-        };
+        let no_redis = self.no_redis();
+        let redis = self.redis.as_mut().ok_or(no_redis)?;
         let needs_running = |what: &str| {
             TargetError::Unsupported(format!("cannot {what} redis: it is not running"))
         };
@@ -848,6 +857,13 @@ impl Launched {
             timeout,
             log: format!("\n{}", tail(&self.log())),
         })
+    }
+
+    /// Started and not exited since.
+    fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 
     async fn stop(&mut self) {
