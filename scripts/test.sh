@@ -4,8 +4,8 @@
 # socket.io), the Node original's build and tests, the dashboard page's browser tests (Chromium,
 # both servers), the scenario suite against both servers with one snapshot each, on SQLite and
 # on PostgreSQL, the cluster suite (two nodes of each server, redis-server, HAProxy), their
-# diff, a flake hunt (every scenario 5 times on each server, the runs compared), and a smoke run
-# of the load mode. Every server it starts is started on a free
+# diff, a flake hunt (every scenario 5 times on each server, cluster ones 3 times, the runs
+# compared), and a smoke run of the load mode. Every server it starts is started on a free
 # loopback port by the test or the harness and stopped by its pid; so is the throwaway
 # PostgreSQL cluster (scripts/pg.sh), also on failure.
 set -euo pipefail
@@ -91,6 +91,9 @@ step "diff: Node original against Rust port"
 step "flake hunt: every scenario 5 times on each server, two at a time; no transcript may differ"
 "$bin/sio-harness" run --target rust --repeat 5 --jobs 2 --report-junit target/repeat-rust.xml
 "$bin/sio-harness" run --target node --repeat 5 --jobs 2 --report-junit target/repeat-node.xml
+# Cluster scenarios 3 times (each launch is two nodes, redis and HAProxy; one freezes redis 10 s).
+"$bin/sio-harness" run --target rust-cluster scenarios/cluster --repeat 3 --jobs 2 --report-junit target/repeat-rust-cluster.xml
+"$bin/sio-harness" run --target node-cluster scenarios/cluster --repeat 3 --jobs 2 --report-junit target/repeat-node-cluster.xml
 
 step "load mode smoke test (a few clients, loopback)"
 "$bin/sio-harness" storm --target rust --clients 50 --rounds 1
@@ -100,7 +103,7 @@ for mode in clean open-only; do
 done
 
 read -r passed failed <<<"$rust_tests"
-scenarios=$(grep -c '<testcase' target/scenarios-{rust,node,rust-pg,node-pg,rust-cluster,node-cluster}.xml target/repeat-{rust,node}.xml | awk -F: '{s+=$2} END {print s}')
+scenarios=$(grep -c '<testcase' target/scenarios-{rust,node,rust-pg,node-pg,rust-cluster,node-cluster}.xml target/repeat-{rust,node,rust-cluster,node-cluster}.xml | awk -F: '{s+=$2} END {print s}')
 echo
 echo "rust tests: ${passed} passed, ${failed} failed; scenario runs: ${scenarios} on two servers, two databases"
 echo "test: $((passed + scenarios)) passed, ${failed} failed"
