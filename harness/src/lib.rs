@@ -4,8 +4,8 @@
 //!
 //! - [`scenario`] parses a YAML file into the scenario AST, with line and column for every step
 //!   and for every mistake; nothing else parses.
-//! - [`suite`] finds the files, launches a fresh [`target`] per scenario (or uses a URL), and
-//!   hands each scenario to the [`runner`], `--jobs` at a time and `--repeat` times.
+//! - [`suite`] finds the files, launches a fresh [`target`] per scenario (a server, or a cluster
+//!   of nodes with their redis-server and HAProxy; or uses a URL), and hands each scenario to the [`runner`], `--jobs` at a time and `--repeat` times.
 //! - [`runner`] executes the steps: each client is a [`client::Client`] (Engine.IO over
 //!   [`transport`], packets by [`codec`]) behind its own loopback [`proxy`] (cuts and
 //!   blackholes, moves to another node), with a [`cookies`] jar for a load balancer's
