@@ -3,7 +3,8 @@
 # lint, the Rust tests (server and harness, against socketioxide and the official Node
 # socket.io), the Node original's build and tests, the dashboard page's browser tests (Chromium,
 # both servers), the scenario suite against both servers with one snapshot each, on SQLite and
-# on PostgreSQL, their diff, a flake hunt (every scenario 5 times on each server, the runs
+# on PostgreSQL, the cluster suite (two nodes of each server, redis-server, HAProxy), their
+# diff, a flake hunt (every scenario 5 times on each server, cluster ones 3 times, the runs
 # compared), and a smoke run of the load mode. Every server it starts is started on a free
 # loopback port by the test or the harness and stopped by its pid; so is the throwaway
 # PostgreSQL cluster (scripts/pg.sh), also on failure.
@@ -25,6 +26,11 @@ fi
 if ! pkg-config --exists openssl 2>/dev/null; then
   # rust_socketio, the tests' independent Rust client, builds native-tls against OpenSSL.
   apt-get update -qq && apt-get install -y -qq libssl-dev pkg-config
+fi
+if ! command -v redis-server >/dev/null || [[ ! -x /usr/sbin/haproxy ]]; then
+  # Clusters: the server tests and the cluster suite start their own redis-server (and HAProxy)
+  # on free loopback ports.
+  apt-get update -qq && apt-get install -y -qq redis-server haproxy
 fi
 node --version
 cargo --version
@@ -75,11 +81,19 @@ step "scenario suite against the Rust server on PostgreSQL"
 "$bin/sio-harness" run --target rust-pg --report-junit target/scenarios-rust-pg.xml
 step "scenario suite against the Node original on PostgreSQL"
 "$bin/sio-harness" run --target node-pg --report-junit target/scenarios-node-pg.xml
+step "cluster suite: two nodes of each server, one redis-server, one PostgreSQL, HAProxy (scenarios/cluster)"
+# The harness starts its own redis-server and HAProxy per scenario on free loopback ports and
+# stops them by pid; deploy/haproxy.cfg is the config it runs.
+"$bin/sio-harness" run --target rust-cluster scenarios/cluster --report-junit target/scenarios-rust-cluster.xml
+"$bin/sio-harness" run --target node-cluster scenarios/cluster --report-junit target/scenarios-node-cluster.xml
 step "diff: Node original against Rust port"
 "$bin/sio-harness" diff --target node --target rust
 step "flake hunt: every scenario 5 times on each server, two at a time; no transcript may differ"
 "$bin/sio-harness" run --target rust --repeat 5 --jobs 2 --report-junit target/repeat-rust.xml
 "$bin/sio-harness" run --target node --repeat 5 --jobs 2 --report-junit target/repeat-node.xml
+# Cluster scenarios 3 times (each launch is two nodes, redis and HAProxy; one freezes redis 10 s).
+"$bin/sio-harness" run --target rust-cluster scenarios/cluster --repeat 3 --jobs 2 --report-junit target/repeat-rust-cluster.xml
+"$bin/sio-harness" run --target node-cluster scenarios/cluster --repeat 3 --jobs 2 --report-junit target/repeat-node-cluster.xml
 
 step "load mode smoke test (a few clients, loopback)"
 "$bin/sio-harness" storm --target rust --clients 50 --rounds 1
@@ -89,7 +103,7 @@ for mode in clean open-only; do
 done
 
 read -r passed failed <<<"$rust_tests"
-scenarios=$(grep -c '<testcase' target/scenarios-{rust,node,rust-pg,node-pg}.xml target/repeat-{rust,node}.xml | awk -F: '{s+=$2} END {print s}')
+scenarios=$(grep -c '<testcase' target/scenarios-{rust,node,rust-pg,node-pg,rust-cluster,node-cluster}.xml target/repeat-{rust,node,rust-cluster,node-cluster}.xml | awk -F: '{s+=$2} END {print s}')
 echo
 echo "rust tests: ${passed} passed, ${failed} failed; scenario runs: ${scenarios} on two servers, two databases"
 echo "test: $((passed + scenarios)) passed, ${failed} failed"

@@ -4,11 +4,12 @@
 //!
 //! - [`scenario`] parses a YAML file into the scenario AST, with line and column for every step
 //!   and for every mistake; nothing else parses.
-//! - [`suite`] finds the files, launches a fresh [`target`] per scenario (or uses a URL), and
-//!   hands each scenario to the [`runner`], `--jobs` at a time and `--repeat` times.
+//! - [`suite`] finds the files, launches a fresh [`target`] per scenario (a server, or a cluster
+//!   of nodes with their redis-server and HAProxy; or uses a URL), and hands each scenario to the [`runner`], `--jobs` at a time and `--repeat` times.
 //! - [`runner`] executes the steps: each client is a [`client::Client`] (Engine.IO over
 //!   [`transport`], packets by [`codec`]) behind its own loopback [`proxy`] (cuts and
-//!   blackholes); values come from [`template`] and [`jwt`], expectations are checked by
+//!   blackholes, moves to another node), with a [`cookies`] jar for a load balancer's
+//!   stickiness; values come from [`template`] and [`jwt`], expectations are checked by
 //!   [`matcher`]. Every fact a client sees or does is an [`client::Observation`].
 //! - [`transcript`] merges each client's observations by causal facts only and redacts ids and
 //!   times into stable text; [`snapshot`] compares that text with the insta `.snap` file (or,
@@ -19,6 +20,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod cookies;
 pub mod jwt;
 pub mod load;
 pub mod matcher;

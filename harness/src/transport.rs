@@ -26,6 +26,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::codec::engine::{self, EnginePacket, Frame, Handshake};
+use crate::cookies::CookieJar;
 
 /// How a client reaches the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -57,6 +58,9 @@ pub struct EndpointOptions {
     /// clients over several loopback addresses, as real clients come from many hosts: with one
     /// address the kernel searches an ever fuller ephemeral port range on every connect.
     pub local_address: Option<IpAddr>,
+    /// The client's cookies, sent on every request and updated from every response (a load
+    /// balancer's stickiness cookie). Clones of these options share it.
+    pub cookies: CookieJar,
 }
 
 impl EndpointOptions {
@@ -76,6 +80,7 @@ impl EndpointOptions {
             ws_read_buffer: 4096,
             http,
             local_address: None,
+            cookies: CookieJar::default(),
         }
     }
 
@@ -457,6 +462,10 @@ async fn connect_ws(options: &EndpointOptions, sid: Option<&str>) -> Result<Ws, 
         let value = HeaderValue::from_str(value).map_err(|e| ws_error(e.to_string()))?;
         request.headers_mut().append(name, value);
     }
+    if let Some(cookies) = options.cookies.header() {
+        let value = HeaderValue::from_str(&cookies).map_err(|e| ws_error(e.to_string()))?;
+        request.headers_mut().append("cookie", value);
+    }
     let stream =
         connect_tcp(&request, options.local_address)
             .await
@@ -468,7 +477,7 @@ async fn connect_ws(options: &EndpointOptions, sid: Option<&str>) -> Result<Ws, 
     let config = WebSocketConfig::default()
         .read_buffer_size(options.ws_read_buffer)
         .write_buffer_size(0);
-    let (ws, _response) = tokio_tungstenite::client_async_with_config(
+    let (ws, response) = tokio_tungstenite::client_async_with_config(
         request,
         MaybeTlsStream::Plain(stream),
         Some(config),
@@ -479,6 +488,13 @@ async fn connect_ws(options: &EndpointOptions, sid: Option<&str>) -> Result<Ws, 
         local: LocalLimit::of(&e),
         detail: e.to_string(),
     })?;
+    options.cookies.store_all(
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(HeaderValue::as_bytes),
+    );
     Ok(ws)
 }
 
@@ -630,12 +646,31 @@ fn poll_request_error(error: reqwest::Error) -> OpenError {
     }
 }
 
-async fn polling_get(options: &EndpointOptions, sid: Option<&str>) -> Result<String, OpenError> {
-    let mut request = options.http.get(options.url(false, "polling", sid));
+/// Sends a polling request with the client's headers and cookies; keeps the cookies it sets.
+async fn polling_send(
+    options: &EndpointOptions,
+    mut request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, OpenError> {
     for (name, value) in &options.headers {
         request = request.header(name, value);
     }
+    if let Some(cookies) = options.cookies.header() {
+        request = request.header("cookie", cookies);
+    }
     let response = request.send().await.map_err(poll_request_error)?;
+    options.cookies.store_all(
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.as_bytes()),
+    );
+    Ok(response)
+}
+
+async fn polling_get(options: &EndpointOptions, sid: Option<&str>) -> Result<String, OpenError> {
+    let request = options.http.get(options.url(false, "polling", sid));
+    let response = polling_send(options, request).await?;
     let status = response.status();
     let body = response.text().await.map_err(poll_request_error)?;
     if !status.is_success() {
@@ -645,15 +680,12 @@ async fn polling_get(options: &EndpointOptions, sid: Option<&str>) -> Result<Str
 }
 
 async fn polling_post(options: &EndpointOptions, sid: &str, body: String) -> Result<(), OpenError> {
-    let mut request = options
+    let request = options
         .http
         .post(options.url(false, "polling", Some(sid)))
         .header("content-type", "text/plain;charset=UTF-8")
         .body(body);
-    for (name, value) in &options.headers {
-        request = request.header(name, value);
-    }
-    let response = request.send().await.map_err(poll_request_error)?;
+    let response = polling_send(options, request).await?;
     let status = response.status();
     if !status.is_success() {
         let body = response.text().await.unwrap_or_default();

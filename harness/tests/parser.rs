@@ -8,8 +8,9 @@ use sio_harness::scenario::{Step, load_file, parse_str};
 #[test]
 fn every_shipped_scenario_file_parses() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let files = sio_harness::suite::discover(&[dir]).expect("scenarios dir");
-    assert!(files.len() >= 8, "{files:?}");
+    let files =
+        sio_harness::suite::discover(&[dir.clone(), dir.join("cluster")]).expect("scenarios dirs");
+    assert!(files.len() >= 12, "{files:?}");
     for file in files {
         let parsed = load_file(&file).unwrap_or_else(|e| panic!("{e}"));
         assert!(!parsed.scenarios.is_empty());
@@ -61,4 +62,37 @@ fn duplicate_names_are_refused() {
         (error.line, error.message.as_str()),
         (4, "two scenarios are named \"same\"")
     );
+}
+
+#[test]
+fn cluster_steps_parse_in_their_short_and_long_forms() {
+    use sio_harness::scenario::{ClusterStep, Millis, RedisAction, ServerAction, ServerStep};
+    let source = "name: cluster\nsteps:\n  - connect: { client: alice, node: b }\n  - connect: { client: carol, via: haproxy }\n  - server: restart\n  - server: { kill: b }\n  - redis: freeze\n  - move: { clients: [alice], node: a }\n  - cluster: ready\n  - cluster: { ready: 5s }\n  - http: { node: b, path: /health }\n";
+    let file = parse_str("cluster.yaml", source).expect("parses");
+    let steps: Vec<&Step> = file.scenarios[0].steps.iter().map(|s| &s.value).collect();
+    assert!(matches!(steps[0], Step::Connect(c) if c.node.as_deref() == Some("b")));
+    assert!(matches!(steps[1], Step::Connect(c) if c.via.is_some() && c.node.is_none()));
+    let server = |action, node: Option<&str>| ServerStep {
+        action,
+        node: node.map(str::to_owned),
+    };
+    assert!(matches!(steps[2], Step::Server(s) if *s == server(ServerAction::Restart, None)));
+    assert!(matches!(steps[3], Step::Server(s) if *s == server(ServerAction::Kill, Some("b"))));
+    assert!(matches!(steps[4], Step::Redis(RedisAction::Freeze)));
+    assert!(matches!(steps[5], Step::Move(m) if m.clients == ["alice"] && m.node == "a"));
+    assert!(matches!(
+        steps[6],
+        Step::Cluster(ClusterStep { timeout: None })
+    ));
+    let five = Millis(std::time::Duration::from_secs(5));
+    assert!(matches!(steps[7], Step::Cluster(ClusterStep { timeout: Some(t) }) if *t == five));
+    assert!(matches!(steps[8], Step::Http(h) if h.node.as_deref() == Some("b")));
+}
+
+#[test]
+fn a_server_step_takes_one_action_at_a_time() {
+    let source = "name: two\nsteps:\n  - server: { kill: b, stop: a }\n";
+    let error = parse_str("two.yaml", source).expect_err("two actions");
+    assert_eq!(error.line, 3, "{error}");
+    assert!(error.message.contains("one action at a time"), "{error}");
 }

@@ -325,3 +325,40 @@ async fn repeat_passes_a_stable_scenario_and_writes_nothing() {
     assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
     task.abort();
 }
+
+#[tokio::test]
+async fn cluster_steps_on_a_single_server_fail_before_the_first_step_where_they_are() {
+    let (url, task) = server("hi").await;
+    let cases = [
+        (
+            "  - connect: { client: alice, node: b }\n",
+            "node \"b\": target",
+            "is a single server, not a cluster",
+        ),
+        ("  - redis: freeze\n", "has no redis", "cluster.redis"),
+        (
+            "  - connect: { client: alice, via: haproxy }\n",
+            "has no HAProxy",
+            "cluster.haproxy",
+        ),
+    ];
+    for (step, first, second) in cases {
+        let source = format!(
+            "name: cluster\nsteps:\n  - connect: {{ client: bob }}\n  - emit: {{ client: bob, event: hi }}\n{step}"
+        );
+        let file = parse_str("cluster.yaml", &source).expect("parses");
+        let results = suite::run(std::slice::from_ref(&file), &target(&url), &options(None)).await;
+        let Outcome::Failed(failure) = &results[0].outcome else {
+            panic!("expected a failure, got {:?}", results[0].outcome);
+        };
+        assert_eq!((failure.index, failure.line, failure.column), (2, 5, 5));
+        assert!(
+            failure.message.contains(first) && failure.message.contains(second),
+            "{}",
+            failure.message
+        );
+        // Nothing ran: bob never connected.
+        assert_eq!(results[0].transcript, "", "{}", results[0].transcript);
+    }
+    task.abort();
+}

@@ -133,7 +133,10 @@ pub enum Step {
     Http(HttpStep),
     Cut(CutStep),
     Restore(ClientRef),
-    Server(ServerAction),
+    Server(ServerStep),
+    Redis(RedisAction),
+    Move(MoveStep),
+    Cluster(ClusterStep),
     Disconnect(DisconnectStep),
     Sleep(Millis),
     Raw(RawStep),
@@ -151,6 +154,9 @@ impl Step {
             Step::Cut(_) => "cut",
             Step::Restore(_) => "restore",
             Step::Server(_) => "server",
+            Step::Redis(_) => "redis",
+            Step::Move(_) => "move",
+            Step::Cluster(_) => "cluster",
             Step::Disconnect(_) => "disconnect",
             Step::Sleep(_) => "sleep",
             Step::Raw(_) => "raw",
@@ -175,10 +181,24 @@ pub enum ConnectOutcome {
     Nothing,
 }
 
+/// What a client connects through, instead of straight to a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// The cluster's HAProxy (the launch spec's `cluster.haproxy`).
+    Haproxy,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectStep {
     pub client: String,
+    /// The cluster node the client's proxy forwards to; default: the first.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Through the cluster's load balancer instead of to one node.
+    #[serde(default)]
+    pub via: Option<Via>,
     #[serde(default = "root_namespace")]
     pub namespace: String,
     #[serde(default)]
@@ -375,6 +395,9 @@ pub struct AckStep {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpStep {
+    /// The cluster node asked; default: the first.
+    #[serde(default)]
+    pub node: Option<String>,
     #[serde(default = "default_method")]
     pub method: String,
     pub path: String,
@@ -430,6 +453,111 @@ pub enum ServerAction {
     Kill,
     Start,
     Restart,
+}
+
+/// `server: stop` (the target's only server) or `server: { kill: b }` (a cluster's node).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerStep {
+    pub action: ServerAction,
+    pub node: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ServerStep {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ServerVisitor;
+        impl<'de> de::Visitor<'de> for ServerVisitor {
+            type Value = ServerStep;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an action (stop, kill, start, restart) or one `action: node`, e.g. { kill: b }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ServerStep, E> {
+                let action = ServerAction::deserialize(de::value::StrDeserializer::<E>::new(v))?;
+                Ok(ServerStep { action, node: None })
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<ServerStep, A::Error> {
+                let Some((action, node)) = map.next_entry::<ServerAction, String>()? else {
+                    return Err(de::Error::custom(
+                        "`server` needs an action: { stop: NODE }, { kill: NODE }, { start: NODE } or { restart: NODE }",
+                    ));
+                };
+                if map.next_key::<de::IgnoredAny>()?.is_some() {
+                    return Err(de::Error::custom("`server` takes one action at a time"));
+                }
+                Ok(ServerStep {
+                    action,
+                    node: Some(node),
+                })
+            }
+        }
+        d.deserialize_any(ServerVisitor)
+    }
+}
+
+/// What a `redis` step does to the cluster's redis-server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedisAction {
+    /// SIGTERM, then wait for the exit.
+    Stop,
+    /// SIGKILL.
+    Kill,
+    /// SIGSTOP: it keeps its connections but answers nothing.
+    Freeze,
+    /// Start a stopped or killed redis again on the same port, or SIGCONT a frozen one.
+    Start,
+}
+
+/// Points clients' proxies at another node and resets their connections, as a load balancer
+/// fails over: each reconnects (with its `reconnection` policy) to that node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveStep {
+    #[serde(default)]
+    pub client: Option<String>,
+    #[serde(default)]
+    pub clients: Vec<String>,
+    pub node: String,
+}
+
+/// `cluster: ready` waits until every running node's `/health` says `adapter.state` is
+/// `connected` (10 s, or `cluster: { ready: 5s }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterStep {
+    pub timeout: Option<Millis>,
+}
+
+impl<'de> Deserialize<'de> for ClusterStep {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ClusterVisitor;
+        const WAITS: &[&str] = &["ready"];
+        impl<'de> de::Visitor<'de> for ClusterVisitor {
+            type Value = ClusterStep;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`ready` or { ready: TIMEOUT }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ClusterStep, E> {
+                match v {
+                    "ready" => Ok(ClusterStep { timeout: None }),
+                    other => Err(E::unknown_variant(other, WAITS)),
+                }
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<ClusterStep, A::Error> {
+                match map.next_key::<String>()?.as_deref() {
+                    Some("ready") => {}
+                    Some(other) => return Err(de::Error::unknown_variant(other, WAITS)),
+                    None => return Err(de::Error::custom("`cluster` needs `ready`")),
+                }
+                let timeout = map.next_value::<Millis>()?;
+                if map.next_key::<de::IgnoredAny>()?.is_some() {
+                    return Err(de::Error::custom("`cluster` takes only `ready`"));
+                }
+                Ok(ClusterStep {
+                    timeout: Some(timeout),
+                })
+            }
+        }
+        d.deserialize_any(ClusterVisitor)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

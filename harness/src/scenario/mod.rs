@@ -9,4 +9,4 @@ pub mod ast;
 pub mod parse;
 
 pub use ast::*;
-pub use parse::{ParseError, load_file, parse_str};
+pub use parse::{ParseError, check_node_name, load_file, parse_str};

@@ -201,6 +201,20 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
         let mut uses: Vec<&str> = Vec::new();
         match &step.value {
             Step::Connect(connect) => {
+                if connect.node.is_some() && connect.via.is_some() {
+                    return Err(error("`connect` takes `node` or `via`, not both".into()));
+                }
+                if let Some(node) = &connect.node {
+                    check_node_name(node).map_err(error)?;
+                }
+                if clients.contains(connect.client.as_str())
+                    && (connect.node.is_some() || connect.via.is_some())
+                {
+                    return Err(error(format!(
+                        "{:?} is connected already: `node` and `via` go on a client's first `connect` (use `move` to fail it over)",
+                        connect.client
+                    )));
+                }
                 clients.insert(&connect.client);
             }
             Step::Emit(emit) => uses.push(&emit.client),
@@ -223,6 +237,9 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
                 if http.body.is_some() && http.raw_body.is_some() {
                     return Err(error("`http` takes `body` or `raw_body`, not both".into()));
                 }
+                if let Some(node) = &http.node {
+                    check_node_name(node).map_err(error)?;
+                }
                 if !http.path.starts_with('/') {
                     return Err(error(format!(
                         "`path` must start with '/': {:?}",
@@ -241,7 +258,20 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
                 }
                 uses.push(&raw.client);
             }
-            Step::Server(_) | Step::Sleep(_) => {}
+            Step::Server(server) => {
+                if let Some(node) = &server.node {
+                    check_node_name(node).map_err(error)?;
+                }
+            }
+            Step::Move(step) => {
+                if step.client.is_some() != step.clients.is_empty() {
+                    return Err(error("`move` names either `client` or `clients`".into()));
+                }
+                check_node_name(&step.node).map_err(error)?;
+                uses.extend(step.client.as_deref());
+                uses.extend(step.clients.iter().map(String::as_str));
+            }
+            Step::Redis(_) | Step::Cluster(_) | Step::Sleep(_) => {}
         }
         if let Some(unknown) = uses.into_iter().find(|c| !clients.contains(c)) {
             return Err(error(format!(
@@ -255,6 +285,22 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
         }
     }
     Ok(())
+}
+
+/// A node name, in a scenario or a launch spec: lowercase letters, digits, `-` and `_`.
+pub fn check_node_name(name: &str) -> Result<(), String> {
+    let valid = name.len() <= 32
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a node name: lowercase letters, digits, '-' and '_', at most 32"
+        ))
+    }
 }
 
 fn check_expect(expect: &ExpectStep) -> Result<(), &'static str> {

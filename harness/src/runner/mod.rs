@@ -1,5 +1,8 @@
 //! Runs one scenario against a running target: executes its steps in order, records every
-//! client's transcript, and says where and why a step failed.
+//! client's transcript, and says where and why a step failed. The steps that act on a
+//! cluster (nodes, redis, failover, readiness) are in [`cluster`].
+
+mod cluster;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,7 +19,7 @@ use crate::matcher::{self, select};
 use crate::proxy::Proxy;
 use crate::scenario::{
     ConnectOutcome, ConnectStep, EmitStep, ExpectNoneStep, ExpectStep, HttpStep, Order,
-    Reconnection, Scenario, ScenarioFile, ServerAction, Step,
+    Reconnection, Scenario, ScenarioFile, Step, Via,
 };
 use crate::target::RunningTarget;
 use crate::template::Vars;
@@ -101,6 +104,8 @@ pub struct ScenarioRun {
 struct Slot {
     client: Client,
     proxy: Proxy,
+    /// Connected through the cluster's load balancer, which does its own failover.
+    via_balancer: bool,
     /// The step that took each entry of `client.taken()`, up to the current step.
     taken_by: Vec<usize>,
 }
@@ -137,7 +142,9 @@ pub async fn run(
         http_client: reqwest::Client::new(),
     };
     let mut failure = None;
-    if let Err(message) = runner.prepare_vars() {
+    if let Err((index, message)) = runner.check_target() {
+        failure = Some(runner.failure_at(index, message));
+    } else if let Err(message) = runner.prepare_vars() {
         failure = Some(runner.failure_at(0, message));
     }
     if failure.is_none() {
@@ -354,18 +361,14 @@ impl Runner<'_> {
                 self.slot(&restore.client)?.proxy.restore();
                 Ok(())
             }
-            Step::Server(action) => {
-                let result = match action {
-                    ServerAction::Stop => self.target.stop().await,
-                    ServerAction::Kill => self.target.kill().await,
-                    ServerAction::Start => self.target.start().await,
-                    ServerAction::Restart => match self.target.stop().await {
-                        Ok(()) => self.target.start().await,
-                        Err(e) => Err(e),
-                    },
-                };
-                result.map_err(|e| e.to_string())
-            }
+            Step::Server(server) => self
+                .target
+                .server(server.action, server.node.as_deref())
+                .await
+                .map_err(|e| e.to_string()),
+            Step::Redis(action) => self.target.redis(*action).await.map_err(|e| e.to_string()),
+            Step::Move(step) => self.move_clients(step),
+            Step::Cluster(step) => self.cluster_ready(step).await,
             Step::Disconnect(disconnect) => {
                 let slot = self.slot(&disconnect.client)?;
                 let command = match &disconnect.namespace {
@@ -418,7 +421,12 @@ impl Runner<'_> {
                 .send(Command::Connect(namespace))
                 .map_err(|e| e.to_string())?;
         } else {
-            let proxy = Proxy::start(self.target.addr)
+            let upstream = match step.via {
+                Some(Via::Haproxy) => self.target.haproxy_addr(),
+                None => self.target.node_addr(step.node.as_deref()),
+            }
+            .map_err(|e| e.to_string())?;
+            let proxy = Proxy::start(upstream)
                 .await
                 .map_err(|e| format!("cannot start the client's proxy: {e}"))?;
             let mut options = ClientOptions::new(format!("http://{}", proxy.addr));
@@ -447,6 +455,7 @@ impl Runner<'_> {
                 Slot {
                     client,
                     proxy,
+                    via_balancer: step.via.is_some(),
                     taken_by: Vec::new(),
                 },
             ));
@@ -721,9 +730,13 @@ impl Runner<'_> {
         let method = reqwest::Method::from_bytes(step.method.to_uppercase().as_bytes())
             .map_err(|e| e.to_string())?;
         let path = self.text(&step.path)?;
+        let base_url = self
+            .target
+            .node_url(step.node.as_deref())
+            .map_err(|e| e.to_string())?;
         let mut request = self
             .http_client
-            .request(method.clone(), format!("{}{path}", self.target.base_url));
+            .request(method.clone(), format!("{base_url}{path}"));
         if let Some(token) = &step.token {
             request = request.bearer_auth(self.text(token)?);
         }
