@@ -6,6 +6,8 @@
 //!   and for every mistake; nothing else parses.
 //! - [`suite`] finds the files, launches a fresh [`target`] per scenario (or uses a URL), and
 //!   hands each scenario to the [`runner`], `--jobs` at a time and `--repeat` times.
+//! - [`hooks`] run before and after each scenario (a target's `reset`), for servers the
+//!   harness does not launch.
 //! - [`runner`] executes the steps: each client is a [`client::Client`] (Engine.IO over
 //!   [`transport`], packets by [`codec`]) behind its own loopback [`proxy`] (cuts and
 //!   blackholes); values come from [`template`] and [`jwt`], expectations are checked by
@@ -19,6 +21,8 @@
 
 pub mod client;
 pub mod codec;
+pub mod hooks;
+pub mod init;
 pub mod jwt;
 pub mod load;
 pub mod matcher;
