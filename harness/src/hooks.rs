@@ -201,18 +201,30 @@ mod tests {
         let Ok(Hook::Http(request)) = Hook::parse_http("post /test/reset") else {
             panic!("not parsed");
         };
-        assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/test/reset"));
+        assert_eq!(
+            (request.method.as_str(), request.path.as_str()),
+            ("POST", "/test/reset")
+        );
         assert!(matches!(Hook::parse_http("/reset"), Ok(Hook::Http(r)) if r.method == "POST"));
         assert!(Hook::parse_http("POST reset").is_err());
     }
 
     #[test]
     fn yaml_forms() {
-        let http: Hook =
-            serde_saphyr::from_str("http: {method: DELETE, path: /data, status: 204}").expect("parses");
-        assert!(matches!(http, Hook::Http(HookRequest { status: Some(204), .. })));
+        let http: Hook = serde_saphyr::from_str("http: {method: DELETE, path: /data, status: 204}")
+            .expect("parses");
+        assert!(matches!(
+            http,
+            Hook::Http(HookRequest {
+                status: Some(204),
+                ..
+            })
+        ));
         let command: Hook = serde_saphyr::from_str("command: [sh, -c, 'true']").expect("parses");
-        assert_eq!(command, Hook::Command(vec!["sh".into(), "-c".into(), "true".into()]));
+        assert_eq!(
+            command,
+            Hook::Command(vec!["sh".into(), "-c".into(), "true".into()])
+        );
     }
 
     #[tokio::test]
@@ -230,10 +242,16 @@ mod tests {
             ])),
             dir: PathBuf::from("."),
         };
-        hooks.before_scenario("http://x").await.expect("the reset hook passes");
+        hooks
+            .before_scenario("http://x")
+            .await
+            .expect("the reset hook passes");
         let error = hooks.after_scenario("http://x").await.expect_err("fails");
         let text = error.to_string();
-        assert!(text.contains("after hook") && text.contains("nope"), "{text}");
+        assert!(
+            text.contains("after hook") && text.contains("nope"),
+            "{text}"
+        );
     }
 
     #[tokio::test]

@@ -117,7 +117,10 @@ mod tests {
         std::fs::write(dir.join("example.yaml"), "mine").expect("write");
         let error = write(&dir).expect_err("refuses");
         assert!(matches!(error, InitError::Exists(ref p) if p.ends_with("example.yaml")));
-        assert_eq!(std::fs::read_to_string(dir.join("example.yaml")).expect("read"), "mine");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("example.yaml")).expect("read"),
+            "mine"
+        );
         assert!(!dir.join("README.md").exists() && !dir.join("targets.yaml").exists());
     }
 }

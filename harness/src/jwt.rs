@@ -80,7 +80,10 @@ pub fn mint_in(
         None
     } else {
         let algorithm = algorithm(&spec.alg)?;
-        Some((algorithm, encoding_key(spec, algorithm, default_secret, key_dir)?))
+        Some((
+            algorithm,
+            encoding_key(spec, algorithm, default_secret, key_dir)?,
+        ))
     };
     let mut header = Map::new();
     // The casing as written: `alg: NoNe` must reach the server as `NoNe`.
@@ -92,7 +95,10 @@ pub fn mint_in(
     let header = B64.encode(Value::Object(header).to_string());
 
     let sign = |claims: &Map<String, Value>| -> Result<String, JwtError> {
-        let message = format!("{header}.{}", B64.encode(Value::Object(claims.clone()).to_string()));
+        let message = format!(
+            "{header}.{}",
+            B64.encode(Value::Object(claims.clone()).to_string())
+        );
         let signature = match &signer {
             None => String::new(),
             Some((algorithm, key)) => {
@@ -223,12 +229,18 @@ mod tests {
             expires_in: Some(SignedMillis(-3_600_000)),
             ..spec()
         };
-        assert!(!verify(&mint(&expired, Some(SECRET)).expect("mints"), SECRET));
+        assert!(!verify(
+            &mint(&expired, Some(SECRET)).expect("mints"),
+            SECRET
+        ));
         let tampered = TokenSpec {
             tamper: true,
             ..spec()
         };
-        assert!(!verify(&mint(&tampered, Some(SECRET)).expect("mints"), SECRET));
+        assert!(!verify(
+            &mint(&tampered, Some(SECRET)).expect("mints"),
+            SECRET
+        ));
         let wrong = TokenSpec {
             secret: Some("another-secret-also-thirty-two-bytes".into()),
             ..spec()
@@ -406,7 +418,11 @@ mod tests {
             Some(SECRET),
         )
         .expect("mints");
-        assert!((990_000..=1_000_000).contains(&token.len()), "{}", token.len());
+        assert!(
+            (990_000..=1_000_000).contains(&token.len()),
+            "{}",
+            token.len()
+        );
         assert!(verify(&token, SECRET));
     }
 }

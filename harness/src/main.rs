@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use sio_harness::hooks::Hook;
 use sio_harness::load::churn::{self, ChurnMode, ChurnOptions};
 use sio_harness::load::fanout::{self, FanoutOptions};
 use sio_harness::load::storm::{self, Cause, StormOptions};
-use sio_harness::hooks::Hook;
 use sio_harness::report;
 use sio_harness::runner::RunSettings;
 use sio_harness::snapshot::{self, UpdateMode};

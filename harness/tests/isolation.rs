@@ -26,7 +26,9 @@ async fn app() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
     let resets = Arc::new(AtomicUsize::new(0));
     let (layer, io) = SocketIo::builder().build_layer();
     let check = async |TryData(auth): TryData<Value>| {
-        let token = auth.ok().and_then(|a| a["token"].as_str().map(str::to_owned));
+        let token = auth
+            .ok()
+            .and_then(|a| a["token"].as_str().map(str::to_owned));
         match token {
             Some(token) if token.starts_with(TOKEN_PREFIX) => Ok(()),
             _ => Err("bad token"),
@@ -197,7 +199,9 @@ async fn targets_files_name_url_targets_with_hooks() {
         panic!("not a URL target");
     };
     assert_eq!(url, "http://127.0.0.1:4567");
-    assert!(matches!(hooks.reset, Some(Hook::Http(ref r)) if r.method == "POST" && r.status == Some(204)));
+    assert!(
+        matches!(hooks.reset, Some(Hook::Http(ref r)) if r.method == "POST" && r.status == Some(204))
+    );
     assert_eq!(hooks.dir, dir.path());
     let error = Target::resolve("both", &file, None).expect_err("url and command");
     assert!(error.to_string().contains("do not go together"), "{error}");
@@ -224,7 +228,9 @@ steps:
         panic!("{:?}", results[0].outcome);
     };
     assert!(
-        failure.message.contains("token \"mallory\": POST /login answered 401"),
+        failure
+            .message
+            .contains("token \"mallory\": POST /login answered 401"),
         "{}",
         failure.message
     );
@@ -247,7 +253,10 @@ async fn server_steps_against_a_url_name_the_scenario_and_step() {
         panic!("{:?}", results[0].outcome);
     };
     let text = failure.to_string();
-    assert!(text.contains("step 2 (server) at line 4:5 failed"), "{text}");
+    assert!(
+        text.contains("step 2 (server) at line 4:5 failed"),
+        "{text}"
+    );
     assert!(
         text.contains("scenario \"restart a server I do not own\"")
             && text.contains("need a target the harness launches"),

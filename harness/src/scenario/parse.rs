@@ -320,11 +320,7 @@ fn key_position(source: &str, name: &str) -> Option<(u64, u64)> {
         let key = trimmed
             .strip_prefix(name)
             .or_else(|| trimmed.strip_prefix(&format!("{name:?}")))?;
-        key.starts_with(':').then(|| {
-            (
-                index as u64 + 1,
-                (line.len() - trimmed.len()) as u64 + 1,
-            )
-        })
+        key.starts_with(':')
+            .then(|| (index as u64 + 1, (line.len() - trimmed.len()) as u64 + 1))
     })
 }

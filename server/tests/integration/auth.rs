@@ -159,15 +159,31 @@ async fn well_signed_tokens_the_policy_refuses() {
         claims
     };
     let cases = [
-        ("crit exp", json!({"alg": "HS256", "crit": ["exp"]}), claims(json!({}))),
+        (
+            "crit exp",
+            json!({"alg": "HS256", "crit": ["exp"]}),
+            claims(json!({})),
+        ),
         (
             "crit extension",
             json!({"alg": "HS256", "crit": ["x-must-understand"], "x-must-understand": true}),
             claims(json!({})),
         ),
-        ("nbf in the future", json!({"alg": "HS256"}), claims(json!({"nbf": now() + 3600}))),
-        ("iat in the future", json!({"alg": "HS256"}), claims(json!({"iat": now() + 3600}))),
-        ("iat a string", json!({"alg": "HS256"}), claims(json!({"iat": "0"}))),
+        (
+            "nbf in the future",
+            json!({"alg": "HS256"}),
+            claims(json!({"nbf": now() + 3600})),
+        ),
+        (
+            "iat in the future",
+            json!({"alg": "HS256"}),
+            claims(json!({"iat": now() + 3600})),
+        ),
+        (
+            "iat a string",
+            json!({"alg": "HS256"}),
+            claims(json!({"iat": "0"})),
+        ),
     ];
     for (name, header, claims) in cases {
         let token = token_with(header, claims, secret);
@@ -176,7 +192,10 @@ async fn well_signed_tokens_the_policy_refuses() {
     }
     // The same tokens without the offending part connect: only that part is refused.
     for (header, claims) in [
-        (json!({"alg": "HS256", "kid": "../../dev/null"}), claims(json!({}))),
+        (
+            json!({"alg": "HS256", "kid": "../../dev/null"}),
+            claims(json!({})),
+        ),
         (json!({"alg": "HS256"}), claims(json!({"nbf": now() - 60}))),
     ] {
         let token = token_with(header, claims, secret);
