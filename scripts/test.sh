@@ -95,6 +95,51 @@ step "flake hunt: every scenario 5 times on each server, two at a time; no trans
 "$bin/sio-harness" run --target rust-cluster scenarios/cluster --repeat 3 --jobs 2 --report-junit target/repeat-rust-cluster.xml
 "$bin/sio-harness" run --target node-cluster scenarios/cluster --repeat 3 --jobs 2 --report-junit target/repeat-node-cluster.xml
 
+# ---- URL targets, hooks, {{run.id}}, init, and an app that is not ours (#20, #16) ----------
+# Token attacks (#16) need nothing here: scenarios/token-attacks.yaml is part of the suite above.
+# Servers started here run on free loopback ports and are stopped by their pids, also on failure.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 200); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "no answer from $1"; return 1; }
+chat=(--targets-file examples/chat/scenarios/targets.yaml --snapshots examples/chat/snapshots examples/chat/scenarios)
+step "chat example (official socket.io 4.8): npm ci, its suite on a server launched per scenario"
+(cd examples/chat && npm ci --no-audit --no-fund)
+"$bin/sio-harness" run --target chat "${chat[@]}" --report-junit target/scenarios-chat.xml
+(
+  chat_port=$(free_port)
+  CHAT_TEST_RESET=1 PORT=$chat_port node examples/chat/server.js > target/chat-url.log 2>&1 &
+  chat_pid=$!
+  trap 'kill "$chat_pid" 2>/dev/null || true' EXIT
+  wait_http "http://127.0.0.1:$chat_port/health"
+  step "URL target with a reset hook: the same suite and snapshots against one chat server started here"
+  CHAT_PORT=$chat_port "$bin/sio-harness" run --target chat-url "${chat[@]}" --report-junit target/scenarios-chat-url.xml
+  "$bin/sio-harness" run --target "http://127.0.0.1:$chat_port" --reset 'POST /test/reset' "${chat[@]}"
+  step "init: the starter folder refuses to overwrite, and runs green against the chat server"
+  starter=$(mktemp -d)/starter
+  "$bin/sio-harness" init "$starter"
+  if "$bin/sio-harness" init "$starter" 2>/dev/null; then echo "init overwrote $starter"; exit 1; fi
+  "$bin/sio-harness" run --target "http://127.0.0.1:$chat_port" --snapshots "$starter/snapshots" --update "$starter"
+  "$bin/sio-harness" run --target "http://127.0.0.1:$chat_port" --snapshots "$starter/snapshots" "$starter"
+)
+(
+  step "URL target with {{run.id}}: the Rust server started here, shared by scenarios/shared, twice"
+  rust_port=$(free_port)
+  rust_dir=$(mktemp -d)
+  secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+  export PORT=$rust_port HOST=127.0.0.1 JWT_SECRET=$secret DATABASE_URL="sqlite://$rust_dir/realtime.db" \
+    RATE_LIMIT_EVENTS=5 RATE_LIMIT_WINDOW_MS=2000 PING_INTERVAL_MS=1000 PING_TIMEOUT_MS=1000
+  "$bin/realtime-server" db seed scenarios/fixtures.sql
+  "$bin/realtime-server" serve > target/rust-url.log 2>&1 &
+  rust_pid=$!
+  trap 'kill "$rust_pid" 2>/dev/null || true; rm -rf "$rust_dir"' EXIT
+  wait_http "http://127.0.0.1:$rust_port/health"
+  # The second run finds the first one's notifications in the database: they must not matter.
+  for pass in 1 2; do
+    "$bin/sio-harness" run --target "http://127.0.0.1:$rust_port" scenarios/shared --report-junit "target/scenarios-shared-$pass.xml"
+    sleep 2 # a full rate-limit window: the budgets are per fixture user, shared by both passes
+  done
+)
+# ---- end of #20 block ------------------------------------------------------------------------
+
 step "load mode smoke test (a few clients, loopback)"
 "$bin/sio-harness" storm --target rust --clients 50 --rounds 1
 "$bin/sio-harness" fanout --target rust --clients 50 --messages 5

@@ -5,7 +5,10 @@
 //! - [`scenario`] parses a YAML file into the scenario AST, with line and column for every step
 //!   and for every mistake; nothing else parses.
 //! - [`suite`] finds the files, launches a fresh [`target`] per scenario (a server, or a cluster
-//!   of nodes with their redis-server and HAProxy; or uses a URL), and hands each scenario to the [`runner`], `--jobs` at a time and `--repeat` times.
+//!   of nodes with their redis-server and HAProxy; or uses a URL), and hands each scenario to
+//!   the [`runner`], `--jobs` at a time and `--repeat` times.
+//! - [`hooks`] run before and after each scenario (a target's `reset`), for servers the
+//!   harness does not launch; [`init`] writes a starter folder for someone else's server.
 //! - [`runner`] executes the steps: each client is a [`client::Client`] (Engine.IO over
 //!   [`transport`], packets by [`codec`]) behind its own loopback [`proxy`] (cuts and
 //!   blackholes, moves to another node), with a [`cookies`] jar for a load balancer's
@@ -21,6 +24,8 @@
 pub mod client;
 pub mod codec;
 pub mod cookies;
+pub mod hooks;
+pub mod init;
 pub mod jwt;
 pub mod load;
 pub mod matcher;

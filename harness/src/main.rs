@@ -1,4 +1,4 @@
-//! `sio-harness` command line: `run`, `diff`, `check` (and `storm` for load).
+//! `sio-harness` command line: `run`, `diff`, `check`, `init` (and `storm` for load).
 //!
 //! Exit codes: 0 all passed; 1 an expectation failed or a transcript differs; 2 usage error;
 //! 3 a scenario file has an error; 4 a target could not be started or reached.
@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use sio_harness::hooks::Hook;
 use sio_harness::load::churn::{self, ChurnMode, ChurnOptions};
 use sio_harness::load::fanout::{self, FanoutOptions};
 use sio_harness::load::storm::{self, Cause, StormOptions};
@@ -115,6 +116,12 @@ enum Command {
     /// Internal: one worker process of a load run (a plan on stdin, reports on stdout).
     #[command(hide = true)]
     LoadWorker,
+    /// Write a starter scenarios folder (targets, an example scenario, a README); never
+    /// overwrites a file.
+    Init {
+        #[arg(default_value = "scenarios")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -235,6 +242,10 @@ struct Common {
     /// JWT secret of a URL target, for minting tokens (else JWT_SECRET).
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
+    /// An HTTP request to the target before each scenario, e.g. `POST /test/reset` (replaces
+    /// the target's `reset` hook); run with `--jobs 1`, as scenarios share the server.
+    #[arg(long, value_name = "METHOD /PATH")]
+    reset: Option<String>,
 }
 
 fn parse_var(text: &str) -> Result<(String, String), String> {
@@ -283,10 +294,20 @@ impl Common {
     }
 
     fn target(&self, name: &str) -> Result<Target, ExitCode> {
-        Target::resolve(name, &self.targets_file, self.jwt_secret.clone()).map_err(|e| {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_TARGET_ERROR)
-        })
+        let target =
+            Target::resolve(name, &self.targets_file, self.jwt_secret.clone()).map_err(|e| {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_TARGET_ERROR)
+            })?;
+        match &self.reset {
+            None => Ok(target),
+            Some(text) => Hook::parse_http(text)
+                .map(|hook| target.with_reset(hook))
+                .map_err(|e| {
+                    eprintln!("error: --reset: {e}");
+                    ExitCode::from(EXIT_USAGE)
+                }),
+        }
     }
 }
 
@@ -352,6 +373,22 @@ async fn main() -> ExitCode {
             .await
             .map(|()| ExitCode::SUCCESS)
             .map_err(load_error),
+        Command::Init { dir } => match sio_harness::init::write(&dir) {
+            Ok(written) => {
+                for path in written {
+                    println!("wrote {}", path.display());
+                }
+                println!(
+                    "next: start your server on port 3000, then\n  sio-harness run --target local --targets-file {0}/targets.yaml --snapshots {0}/snapshots --update {0}",
+                    dir.display()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                Err(ExitCode::from(EXIT_USAGE))
+            }
+        },
     };
     result.unwrap_or_else(|code| code)
 }

@@ -249,10 +249,21 @@ async fn run_one(
         Ok(running) => running,
         Err(error) => return result(Outcome::TargetFailed(error.to_string()), String::new()),
     };
+    // A server the harness does not launch is shared by every scenario: its `reset` hook gives
+    // each one a clean state (run one at a time), its `after` hook cleans up after it.
+    let hooks = target.hooks();
+    if let Err(error) = hooks.before_scenario(&running.base_url).await {
+        running.shutdown().await;
+        return result(Outcome::TargetFailed(error.to_string()), String::new());
+    }
     let run = runner::run(file, scenario, &mut running, &options.settings).await;
+    let after = hooks.after_scenario(&running.base_url).await;
     running.shutdown().await;
     if let Some(failure) = run.failure {
         return result(Outcome::Failed(failure), run.transcript);
+    }
+    if let Err(error) = after {
+        return result(Outcome::TargetFailed(error.to_string()), run.transcript);
     }
     let Some((dir, mode)) = &options.snapshots else {
         return result(Outcome::Passed, run.transcript);

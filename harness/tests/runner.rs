@@ -124,6 +124,7 @@ fn target(url: &str) -> Target {
     Target::Url {
         url: url.to_owned(),
         secret: None,
+        hooks: Default::default(),
     }
 }
 

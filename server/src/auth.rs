@@ -132,6 +132,9 @@ impl Authenticator {
         let mut validation = Validation::new(Algorithm::HS256);
         // No grace period: an expired token is expired, as in the Node original.
         validation.leeway = 0;
+        // A token not valid yet is refused, as the Node original's jsonwebtoken does by default
+        // (the Rust crate checks `nbf` only when asked).
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp"]);
         Self {
             key: DecodingKey::from_secret(&secret.0),
@@ -140,11 +143,21 @@ impl Authenticator {
         }
     }
 
-    /// Checks the signature, algorithm and expiry, and returns the `userId` claim.
+    /// Checks the signature, algorithm, `crit`, `exp`, `nbf` and `iat`, and returns the
+    /// `userId` claim.
     pub fn verify(&self, token: &str) -> Result<String, AuthError> {
-        jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map(|data| data.claims.user_id)
-            .map_err(|_| AuthError::InvalidToken)
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|_| AuthError::InvalidToken)?;
+        // RFC 7515 4.1.11: `crit` lists extensions the recipient must understand or refuse the
+        // token; this server understands none (the crate parses `crit` but does not act on it).
+        if data.header.crit.is_some() {
+            return Err(AuthError::InvalidToken);
+        }
+        // Issued in the future: a forged or mis-clocked issuer; no leeway, as for `exp`.
+        if data.claims.iat.is_some_and(|iat| iat > unix_now()) {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(data.claims.user_id)
     }
 
     /// Full check: a token is present, verifies, and names an active user.

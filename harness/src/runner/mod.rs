@@ -19,7 +19,7 @@ use crate::matcher::{self, select};
 use crate::proxy::Proxy;
 use crate::scenario::{
     ConnectOutcome, ConnectStep, EmitStep, ExpectNoneStep, ExpectStep, HttpStep, Order,
-    Reconnection, Scenario, ScenarioFile, Step, Via,
+    Reconnection, Scenario, ScenarioFile, Step, TokenRequest, TokenSpec, Via,
 };
 use crate::target::RunningTarget;
 use crate::template::Vars;
@@ -142,9 +142,12 @@ pub async fn run(
         http_client: reqwest::Client::new(),
     };
     let mut failure = None;
+    // Unique to this run, for data the scenario creates on a shared server (`{{run.id}}`).
+    let run_id = format!("{:012x}", rand::random::<u64>() >> 16);
+    runner.vars.set("run", json!({ "id": run_id }));
     if let Err((index, message)) = runner.check_target() {
         failure = Some(runner.failure_at(index, message));
-    } else if let Err(message) = runner.prepare_vars() {
+    } else if let Err(message) = runner.prepare_vars().await {
         failure = Some(runner.failure_at(0, message));
     }
     if failure.is_none() {
@@ -160,7 +163,8 @@ pub async fn run(
     }
     let recording = runner.finish().await;
     ScenarioRun {
-        transcript: transcript::render(&recording),
+        // The run id differs on every run; its template keeps snapshots stable.
+        transcript: transcript::render(&recording).replace(&run_id, "{{run.id}}"),
         failure,
     }
 }
@@ -237,7 +241,7 @@ impl Runner<'_> {
         }
     }
 
-    fn prepare_vars(&mut self) -> Result<(), String> {
+    async fn prepare_vars(&mut self) -> Result<(), String> {
         for (name, value) in self.settings.vars.iter().chain(&self.scenario.vars) {
             self.vars.set(name.clone(), value.clone());
         }
@@ -247,12 +251,83 @@ impl Runner<'_> {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .or_else(|| self.target.secret.clone());
+        let key_dir = std::path::Path::new(&self.file.path)
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf();
         for (name, spec) in &self.scenario.tokens {
-            let token =
-                jwt::mint(spec, secret.as_deref()).map_err(|e| format!("token {name:?}: {e}"))?;
+            let token = match &spec.http {
+                Some(request) => self.fetch_token(request).await,
+                None => {
+                    let spec = self.render_token(spec)?;
+                    jwt::mint_in(&spec, secret.as_deref(), &key_dir).map_err(|e| e.to_string())
+                }
+            }
+            .map_err(|e| format!("token {name:?}: {e}"))?;
             self.vars.set(name.clone(), Value::String(token));
         }
         Ok(())
+    }
+
+    /// The token spec with its strings rendered (`user: "alice-{{run.id}}"`).
+    fn render_token(&self, spec: &TokenSpec) -> Result<TokenSpec, String> {
+        let text = |t: &Option<String>| t.as_deref().map(|t| self.text(t)).transpose();
+        let map = |m: &BTreeMap<String, Value>| {
+            m.iter()
+                .map(|(k, v)| Ok((k.clone(), self.render(v)?)))
+                .collect::<Result<BTreeMap<_, _>, String>>()
+        };
+        Ok(TokenSpec {
+            user: text(&spec.user)?,
+            sub: text(&spec.sub)?,
+            iss: text(&spec.iss)?,
+            aud: spec.aud.as_ref().map(|a| self.render(a)).transpose()?,
+            claims: map(&spec.claims)?,
+            header: map(&spec.header)?,
+            ..spec.clone()
+        })
+    }
+
+    /// A token from the app's own login endpoint. Neither the request nor the answer goes in
+    /// the transcript, and errors never quote the body: both may hold credentials.
+    async fn fetch_token(&self, request: &TokenRequest) -> Result<String, String> {
+        let method = reqwest::Method::from_bytes(request.method.to_uppercase().as_bytes())
+            .map_err(|e| e.to_string())?;
+        let path = self.text(&request.path)?;
+        let mut http = self
+            .http_client
+            .request(method.clone(), format!("{}{path}", self.target.base_url));
+        for (key, value) in &request.headers {
+            http = http.header(key, self.text(value)?);
+        }
+        if let Some(body) = &request.body {
+            http = http.json(&self.render(body)?);
+        }
+        let response = http
+            .send()
+            .await
+            .map_err(|e| format!("{method} {path}: {e}"))?;
+        let status = response.status();
+        let expected = request
+            .status
+            .map_or(status.is_success(), |s| s == status.as_u16());
+        if !expected {
+            return Err(format!("{method} {path} answered {status}"));
+        }
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        let exchange = json!({ "status": status.as_u16(), "body": body });
+        match select(&exchange, &request.capture) {
+            Some(Value::String(token)) => Ok(token.clone()),
+            Some(_) => Err(format!(
+                "{method} {path}: {:?} is not a string",
+                request.capture
+            )),
+            None => Err(format!(
+                "{method} {path}: the answer has no {:?}",
+                request.capture
+            )),
+        }
     }
 
     fn scaled(&self, timeout: Option<Duration>) -> Duration {
@@ -365,7 +440,7 @@ impl Runner<'_> {
                 .target
                 .server(server.action, server.node.as_deref())
                 .await
-                .map_err(|e| e.to_string()),
+                .map_err(|e| format!("scenario {:?}: {e}", self.scenario.name)),
             Step::Redis(action) => self.target.redis(*action).await.map_err(|e| e.to_string()),
             Step::Move(step) => self.move_clients(step),
             Step::Cluster(step) => self.cluster_ready(step).await,

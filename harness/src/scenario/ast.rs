@@ -73,28 +73,103 @@ pub(crate) struct Document {
     pub steps: Option<Vec<Spanned<Step>>>,
 }
 
-/// A JWT to mint, deliberately bad ones included.
+/// A JWT to mint, deliberately bad ones included, or one fetched from the app's own login
+/// endpoint (`http`, which then takes no other key). Strings are templates (`{{run.id}}`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSpec {
-    /// Sets the `userId` claim.
+    /// Sets the `userId` claim (the claim our servers read; other apps use `sub` or `claims`).
     #[serde(default)]
     pub user: Option<String>,
+    /// The `sub` claim.
+    #[serde(default)]
+    pub sub: Option<String>,
+    /// The `iss` claim.
+    #[serde(default)]
+    pub iss: Option<String>,
+    /// The `aud` claim: a string or a list.
+    #[serde(default)]
+    pub aud: Option<Value>,
     /// Extra or overriding claims.
     #[serde(default)]
     pub claims: BTreeMap<String, Value>,
     /// Lifetime from now; negative for an expired token; `null` for no `exp` at all.
     #[serde(default = "default_expiry")]
     pub expires_in: Option<SignedMillis>,
-    /// `HS256` (default), `HS384`, `HS512` or `none`.
+    /// `nbf` this long from now (negative: in the past); default: no `nbf`.
+    #[serde(default)]
+    pub not_before: Option<SignedMillis>,
+    /// `iat` this long from now (default 0; positive: issued in the future); `null`: no `iat`.
+    #[serde(default = "default_issued_at")]
+    pub issued_at: Option<SignedMillis>,
+    /// `HS256` (default), `HS384`, `HS512`, `RS256`/`384`/`512`, `PS256`/`384`/`512`,
+    /// `ES256`, `ES384`, `EdDSA`, or `none` in any casing (kept as written in the header).
     #[serde(default = "default_alg")]
     pub alg: String,
-    /// Sign with this secret instead of the target's.
+    /// Sign with this secret instead of the target's (HMAC algorithms).
     #[serde(default)]
     pub secret: Option<String>,
+    /// A PEM private key file for RS*, PS*, ES* and EdDSA, relative to the scenario file.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Header fields added or replaced (`kid`, `crit`, `typ`, even `alg`), after `alg`/`typ`.
+    #[serde(default)]
+    pub header: BTreeMap<String, Value>,
     /// Change the payload after signing, so the signature no longer matches.
     #[serde(default)]
     pub tamper: bool,
+    /// Pad the payload with a `pad` claim until the token is about this many bytes long.
+    #[serde(default)]
+    pub pad_to: Option<usize>,
+    /// Fetch the token from the app's login endpoint instead of minting one.
+    #[serde(default)]
+    pub http: Option<TokenRequest>,
+}
+
+/// `tokens: {alice: {http: {method: POST, path: /login, body: {...}, capture: body.token}}}`:
+/// a request to the target, and where the token is in `{status, body}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    #[serde(default = "default_post")]
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: Option<Value>,
+    /// Expected status (default: any 2xx).
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// A path into `{status, body}`, e.g. `body.token`; the value must be a string.
+    pub capture: String,
+}
+
+fn default_post() -> String {
+    "POST".to_owned()
+}
+
+impl Default for TokenSpec {
+    /// What an empty YAML map gives: HS256, issued now, valid for an hour, no user.
+    fn default() -> Self {
+        Self {
+            user: None,
+            sub: None,
+            iss: None,
+            aud: None,
+            claims: BTreeMap::new(),
+            expires_in: default_expiry(),
+            not_before: None,
+            issued_at: default_issued_at(),
+            alg: default_alg(),
+            secret: None,
+            key: None,
+            header: BTreeMap::new(),
+            tamper: false,
+            pad_to: None,
+            http: None,
+        }
+    }
 }
 
 impl TokenSpec {
@@ -102,15 +177,34 @@ impl TokenSpec {
     pub fn for_user(user: impl Into<String>, ttl: Duration) -> Self {
         Self {
             user: Some(user.into()),
-            claims: BTreeMap::new(),
             expires_in: Some(SignedMillis(
                 i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
             )),
-            alg: default_alg(),
-            secret: None,
-            tamper: false,
+            ..Self::default()
         }
     }
+
+    /// Whether any key that mints a token is set (they make no sense next to `http`).
+    pub fn mints(&self) -> bool {
+        self.user.is_some()
+            || self.sub.is_some()
+            || self.iss.is_some()
+            || self.aud.is_some()
+            || !self.claims.is_empty()
+            || self.expires_in != default_expiry()
+            || self.not_before.is_some()
+            || self.issued_at != default_issued_at()
+            || self.alg != default_alg()
+            || self.secret.is_some()
+            || self.key.is_some()
+            || !self.header.is_empty()
+            || self.tamper
+            || self.pad_to.is_some()
+    }
+}
+
+fn default_issued_at() -> Option<SignedMillis> {
+    Some(SignedMillis(0))
 }
 
 fn default_expiry() -> Option<SignedMillis> {

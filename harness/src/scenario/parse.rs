@@ -187,6 +187,22 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
             format!("scenario {:?} has no steps", scenario.name),
         ));
     }
+    for (name, token) in &scenario.tokens {
+        let problem = match &token.http {
+            Some(_) if token.mints() => Some(format!(
+                "token {name:?}: `http` fetches a token from the app; it takes no other key"
+            )),
+            Some(request) if !request.path.starts_with('/') => Some(format!(
+                "token {name:?}: `path` must start with '/': {:?}",
+                request.path
+            )),
+            _ => None,
+        };
+        if let Some(message) = problem {
+            let (line, column) = key_position(source, name).unwrap_or((scenario.line, 1));
+            return Err(ParseError::at(file, source, line, column, message));
+        }
+    }
     let mut clients: BTreeSet<&str> = BTreeSet::new();
     for step in &scenario.steps {
         let error = |message: String| {
@@ -341,4 +357,16 @@ fn check_expect(expect: &ExpectStep) -> Result<(), &'static str> {
         return Err("`events` is empty");
     }
     Ok(())
+}
+
+/// Where a map key `name:` first appears in `source` (tokens are not spanned one by one).
+fn key_position(source: &str, name: &str) -> Option<(u64, u64)> {
+    source.lines().enumerate().find_map(|(index, line)| {
+        let trimmed = line.trim_start();
+        let key = trimmed
+            .strip_prefix(name)
+            .or_else(|| trimmed.strip_prefix(&format!("{name:?}")))?;
+        key.starts_with(':')
+            .then(|| (index as u64 + 1, (line.len() - trimmed.len()) as u64 + 1))
+    })
 }

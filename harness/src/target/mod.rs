@@ -25,6 +25,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::process::{Child, Command};
 
+use crate::hooks::{Hook, Hooks};
 use crate::scenario::{RedisAction, ServerAction, check_node_name};
 use service::{Probe, Service};
 
@@ -51,7 +52,7 @@ pub enum TargetError {
     Io(#[from] std::io::Error),
 }
 
-/// `targets.yaml`: named launch specs.
+/// `targets.yaml`: named launch specs, and named URL targets (`url:`) with their hooks.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetsFile {
@@ -61,8 +62,21 @@ pub struct TargetsFile {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LaunchSpec {
-    /// Program and arguments.
+    /// Program and arguments (a launch spec); or, instead, `url` (a server you run).
+    #[serde(default)]
     pub command: Vec<String>,
+    /// A server the harness does not launch (`{env:NAME}` expanded).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The JWT secret of a `url` target (`{env:NAME}` expanded); else `--jwt-secret`.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Runs before each scenario (isolation for a shared server).
+    #[serde(default)]
+    pub reset: Option<Hook>,
+    /// Runs after each scenario, whatever its outcome.
+    #[serde(default)]
+    pub after: Option<Hook>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Commands run before each launch (fixtures), with the same environment.
@@ -152,6 +166,8 @@ pub enum Target {
     Url {
         url: String,
         secret: Option<String>,
+        /// Boxed, as the spec is: most URL targets have none.
+        hooks: Box<Hooks>,
     },
     Launch {
         name: String,
@@ -172,6 +188,7 @@ impl Target {
             return Ok(Target::Url {
                 url: name.trim_end_matches('/').to_owned(),
                 secret,
+                hooks: Box::default(),
             });
         }
         let text = std::fs::read_to_string(targets_file).map_err(|e| {
@@ -189,16 +206,60 @@ impl Target {
                 file.targets.keys().cloned().collect::<Vec<_>>().join(", ")
             ))
         })?;
-        spec.check(name)?;
         let base = targets_file
             .parent()
             .unwrap_or(Path::new("."))
             .to_path_buf();
+        if let Some(url) = &spec.url {
+            if !spec.command.is_empty() || spec.cluster.is_some() {
+                return Err(TargetError::Config(format!(
+                    "target {name:?} in {}: `url` does not go with `command` or `cluster`",
+                    targets_file.display()
+                )));
+            }
+            return Ok(Target::Url {
+                url: expand_env(url).trim_end_matches('/').to_owned(),
+                secret: spec.secret.as_deref().map(expand_env).or(secret),
+                hooks: Box::new(Hooks {
+                    reset: spec.reset,
+                    after: spec.after,
+                    dir: base,
+                }),
+            });
+        }
+        if spec.command.is_empty() {
+            return Err(TargetError::Config(format!(
+                "target {name:?} in {}: needs `command` (a server to launch) or `url`",
+                targets_file.display()
+            )));
+        }
+        spec.check(name)?;
         Ok(Target::Launch {
             name: name.to_owned(),
             spec: Box::new(spec),
             base,
         })
+    }
+
+    /// The hooks run around each scenario.
+    pub fn hooks(&self) -> Hooks {
+        match self {
+            Target::Url { hooks, .. } => Hooks::clone(hooks),
+            Target::Launch { spec, base, .. } => Hooks {
+                reset: spec.reset.clone(),
+                after: spec.after.clone(),
+                dir: base.clone(),
+            },
+        }
+    }
+
+    /// Replaces the `reset` hook (the `--reset` option).
+    pub fn with_reset(mut self, hook: Hook) -> Self {
+        match &mut self {
+            Target::Url { hooks, .. } => hooks.reset = Some(hook),
+            Target::Launch { spec, .. } => spec.reset = Some(hook),
+        }
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -219,7 +280,7 @@ impl Target {
         extra_sql: Option<&str>,
     ) -> Result<RunningTarget, TargetError> {
         match self {
-            Target::Url { url, secret } => {
+            Target::Url { url, secret, .. } => {
                 let addr = resolve_addr(url)?;
                 Ok(RunningTarget {
                     base_url: url.clone(),
@@ -551,11 +612,15 @@ impl RunningTarget {
             )));
         }
         let index = self.node_index(node)?;
+        let url = &self.base_url;
         self.nodes
             .get_mut(index)
             .and_then(|n| n.process.as_mut())
             .ok_or_else(|| {
-                TargetError::Config("`server` steps need a target the harness launches".into())
+                TargetError::Config(format!(
+                    "`server` steps need a target the harness launches; {url} is a server you run \
+                     (give it a launch spec in targets.yaml to stop and start it)"
+                ))
             })
     }
 
@@ -876,7 +941,7 @@ impl Launched {
 }
 
 /// Replaces each `{env:NAME}` with the variable's value (empty if unset).
-fn expand_env(text: &str) -> String {
+pub(crate) fn expand_env(text: &str) -> String {
     let mut expanded = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("{env:") {

@@ -16,11 +16,23 @@ interface Claims {
   userId: string;
 }
 
-/** Verifies an HS256 token with a required `exp`; returns its `userId`, or throws. */
+/**
+ * Verifies an HS256 token with a required `exp` (and `nbf`, checked by jsonwebtoken); returns
+ * its `userId`, or throws. Also refuses what jsonwebtoken lets through: a `crit` header and an
+ * `iat` in the future or not a number (the Rust port refuses the same, `auth.rs`).
+ */
 export function verifyToken(token: string, secret: KeyObject): string {
-  const decoded = jwt.verify(token, secret, { algorithms: ['HS256'] });
+  const { header, payload: decoded } = jwt.verify(token, secret, { algorithms: ['HS256'], complete: true });
+  // RFC 7515 4.1.11: extensions listed in `crit` must be understood or the token refused; we
+  // understand none.
+  if ((header as jwt.JwtHeader & { crit?: unknown }).crit !== undefined) {
+    throw new Error('token has critical header extensions');
+  }
   if (typeof decoded !== 'object' || typeof decoded.exp !== 'number') {
     throw new Error('token has no expiry');
+  }
+  if (decoded.iat !== undefined && (typeof decoded.iat !== 'number' || decoded.iat > Date.now() / 1000)) {
+    throw new Error('token issued in the future');
   }
   const { userId } = decoded as jwt.JwtPayload & Partial<Claims>;
   if (typeof userId !== 'string') {

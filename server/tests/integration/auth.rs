@@ -145,6 +145,70 @@ async fn tokens_that_do_not_verify_are_authentication_failed() {
     }
 }
 
+/// Tokens signed with the real secret that must still be refused (found by the token-attack
+/// scenarios, `scenarios/token-attacks.yaml`): a `crit` header, `nbf` or `iat` in the future.
+#[tokio::test]
+async fn well_signed_tokens_the_policy_refuses() {
+    let server = TestServer::start().await;
+    let secret = server.secret_text.as_bytes();
+    let claims = |extra: Value| {
+        let mut claims = json!({"userId": "user-1", "exp": now() + 600, "iat": now()});
+        if let (Some(map), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
+            map.extend(extra.clone());
+        }
+        claims
+    };
+    let cases = [
+        (
+            "crit exp",
+            json!({"alg": "HS256", "crit": ["exp"]}),
+            claims(json!({})),
+        ),
+        (
+            "crit extension",
+            json!({"alg": "HS256", "crit": ["x-must-understand"], "x-must-understand": true}),
+            claims(json!({})),
+        ),
+        (
+            "nbf in the future",
+            json!({"alg": "HS256"}),
+            claims(json!({"nbf": now() + 3600})),
+        ),
+        (
+            "iat in the future",
+            json!({"alg": "HS256"}),
+            claims(json!({"iat": now() + 3600})),
+        ),
+        (
+            "iat a string",
+            json!({"alg": "HS256"}),
+            claims(json!({"iat": "0"})),
+        ),
+    ];
+    for (name, header, claims) in cases {
+        let token = token_with(header, claims, secret);
+        let message = refusal(&server, Some(json!({"token": token})), vec![]).await;
+        assert_eq!(message, "Authentication failed", "{name}");
+    }
+    // The same tokens without the offending part connect: only that part is refused.
+    for (header, claims) in [
+        (
+            json!({"alg": "HS256", "kid": "../../dev/null"}),
+            claims(json!({})),
+        ),
+        (json!({"alg": "HS256"}), claims(json!({"nbf": now() - 60}))),
+    ] {
+        let token = token_with(header, claims, secret);
+        let mut client = server.client_with(
+            Some(json!({"token": token})),
+            vec![],
+            TransportKind::Websocket,
+        );
+        connected(&mut client).await;
+        client.close();
+    }
+}
+
 #[tokio::test]
 async fn expired_token_signed_with_the_real_secret_is_refused() {
     let server = TestServer::start().await;

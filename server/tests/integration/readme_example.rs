@@ -25,6 +25,7 @@ async fn the_harness_readme_example_passes() {
     let target = Target::Url {
         url: server.url(),
         secret: Some(server.secret_text.clone()),
+        hooks: Default::default(),
     };
     let options = SuiteOptions::default();
     let results = suite::run(std::slice::from_ref(&file), &target, &options).await;
