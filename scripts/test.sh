@@ -146,6 +146,11 @@ step "load mode smoke test (a few clients, loopback)"
 for mode in clean open-only; do
   "$bin/sio-harness" churn --target rust --clients 50 --rate 50 --duration-s 2 --idle-s 1 --mode "$mode"
 done
+# Clients spread over two nodes of each server sharing Redis (the benches' cluster targets).
+for target in rust-cluster node-cluster; do
+  "$bin/sio-harness" storm --target "$target" --targets-file benches/targets.yaml --nodes 2 --clients 50 --rounds 1
+  "$bin/sio-harness" fanout --target "$target" --targets-file benches/targets.yaml --nodes 2 --clients 50 --messages 5
+done
 
 read -r passed failed <<<"$rust_tests"
 scenarios=$(grep -c '<testcase' target/scenarios-{rust,node,rust-pg,node-pg,rust-cluster,node-cluster}.xml target/repeat-{rust,node,rust-cluster,node-cluster}.xml | awk -F: '{s+=$2} END {print s}')

@@ -146,25 +146,31 @@ struct LoadArgs {
     /// requires, each within it.
     #[arg(long)]
     workers: Option<usize>,
+    /// Server nodes the clients are spread over (storm, fanout): needs a cluster target, whose
+    /// node list this replaces (`a`, `b`, …).
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 impl LoadArgs {
     /// Checks the descriptor budget for `connections`, then starts (or resolves) the target.
     async fn start(&self, connections: usize) -> Result<(Target, RunningTarget), ExitCode> {
         let target = Target::resolve(&self.target, &self.targets_file, self.jwt_secret.clone())
+            .and_then(|target| target.with_nodes(self.nodes))
             .map_err(|e| {
                 eprintln!("error: {e}");
                 ExitCode::from(EXIT_TARGET_ERROR)
             })?;
-        // Clients in worker processes hold their descriptors there; a server launched from here
-        // inherits this process's limit and holds every connection.
+        // Clients in worker processes hold their descriptors there; each node launched from
+        // here inherits this process's limit and holds its share of the connections.
         let here = if self.worker_count() > 1 {
             0
         } else {
             connections
         };
         let launched = matches!(target, Target::Launch { .. });
-        let needed = here.max(if launched { connections } else { 0 });
+        let per_node = connections.div_ceil(self.nodes.max(1));
+        let needed = here.max(if launched { per_node } else { 0 });
         sio_harness::load::descriptors::ensure(needed as u64).map_err(|e| {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_USAGE)

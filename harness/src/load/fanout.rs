@@ -3,6 +3,10 @@
 //! A message is sent once the previous one has reached every subscriber (or given up on the
 //! rest) and the interval has passed: each latency is then that of one fan-out, not of a queue
 //! of them behind a load generator that shares the server's cores.
+//!
+//! On a cluster (`--nodes`), subscribers are spread over the nodes and every message enters at
+//! the first; deliveries to the other nodes' subscribers cross Redis, and their latency is
+//! reported apart.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,7 +16,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::fleet::{Collected, Fleet, FleetCommand, FleetOptions, Milestone, Report};
-use super::metrics::{Percentiles, sample};
+use super::metrics::{Percentiles, sample_all};
 use super::storm::tokens;
 use super::workers::Workers;
 use crate::client::ReconnectPolicy;
@@ -34,6 +38,12 @@ pub struct FanoutReport {
     pub clients: usize,
     pub messages: usize,
     pub latency_ms: Percentiles,
+    /// Nodes the subscribers were spread over.
+    pub nodes: usize,
+    /// With several nodes: deliveries to subscribers on the node the message entered.
+    pub same_node_latency_ms: Option<Percentiles>,
+    /// With several nodes: deliveries that crossed Redis to another node.
+    pub cross_node_latency_ms: Option<Percentiles>,
     /// Deliveries over the summed time from each request to its last delivery.
     pub deliveries_per_sec: f64,
     pub lost: usize,
@@ -47,11 +57,11 @@ pub async fn run(
     options: &FanoutOptions,
 ) -> Result<FanoutReport, String> {
     let admin = super::token(target, "admin-1")?;
-    let before = sample(target.pid());
+    let before = sample_all(&target.pids());
     let mut fleet = Fleet::launch(
         tokens(target, options.clients)?,
         &FleetOptions {
-            base_url: target.base_url.clone(),
+            base_urls: target.node_urls(),
             reconnect: ReconnectPolicy {
                 enabled: false,
                 ..ReconnectPolicy::default()
@@ -78,12 +88,12 @@ pub async fn run(
         ));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let idle = match (before, sample(target.pid())) {
+    let idle = match (before, sample_all(&target.pids())) {
         (Some(b), Some(a)) => Some((a.rss_kib as f64 - b.rss_kib as f64) / options.clients as f64),
         _ => None,
     };
 
-    let cpu_before = sample(target.pid());
+    let cpu_before = sample_all(&target.pids());
     let http = reqwest::Client::new();
     let url = format!("{}/api/v1/status/fanout", target.base_url);
     let mut deliveries = Deliveries::default();
@@ -117,18 +127,26 @@ pub async fn run(
             })
             .await;
     }
-    let cpu_after = sample(target.pid());
+    let cpu_after = sample_all(&target.pids());
     fleet.broadcast(FleetCommand::Close);
     let expected = options.clients * options.messages;
     // Time spent delivering: for each message, from its request to its last delivery.
     let busy: Duration = deliveries.messages.values().map(|m| m.slowest).sum();
-    let mut latencies = deliveries.latencies;
+    let nodes = target.node_urls().len().max(1);
+    let (same_node, cross_node): (Vec<_>, Vec<_>) = deliveries
+        .latencies
+        .iter()
+        .partition(|(client, _)| client % nodes == 0);
+    let mut latencies: Vec<Duration> = deliveries.latencies.iter().map(|(_, l)| *l).collect();
     let delivered = latencies.len();
     Ok(FanoutReport {
         target: name.to_owned(),
         clients: options.clients,
         messages: options.messages,
         latency_ms: Percentiles::of(&mut latencies),
+        nodes,
+        same_node_latency_ms: (nodes > 1).then(|| latency_of(&same_node)),
+        cross_node_latency_ms: (nodes > 1).then(|| latency_of(&cross_node)),
         deliveries_per_sec: delivered as f64 / busy.as_secs_f64().max(1e-9),
         lost: expected.saturating_sub(delivered),
         idle_kib_per_connection: idle,
@@ -139,6 +157,11 @@ pub async fn run(
     })
 }
 
+fn latency_of(deliveries: &[&(usize, Duration)]) -> Percentiles {
+    let mut latencies: Vec<Duration> = deliveries.iter().map(|(_, latency)| *latency).collect();
+    Percentiles::of(&mut latencies)
+}
+
 /// How long a message may take to reach every subscriber; what has not arrived by then is lost.
 const MESSAGE_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -146,7 +169,8 @@ const MESSAGE_DEADLINE: Duration = Duration::from_secs(5);
 #[derive(Default)]
 struct Deliveries {
     messages: HashMap<String, MessageDeliveries>,
-    latencies: Vec<Duration>,
+    /// Each delivery's client and latency.
+    latencies: Vec<(usize, Duration)>,
 }
 
 struct MessageDeliveries {
@@ -182,12 +206,19 @@ impl Deliveries {
         let latency = report.at.saturating_duration_since(message.sent);
         message.delivered += 1;
         message.slowest = message.slowest.max(latency);
-        self.latencies.push(latency);
+        self.latencies.push((report.client, latency));
     }
 }
 
 pub fn table(report: &FanoutReport) -> String {
-    format!(
+    let split = match (&report.same_node_latency_ms, &report.cross_node_latency_ms) {
+        (Some(same), Some(cross)) => format!(
+            "  {} nodes: same node p50 {:.1} ms, p99 {:.1} ms; across Redis p50 {:.1} ms, p99 {:.1} ms\n",
+            report.nodes, same.p50, same.p99, cross.p50, cross.p99
+        ),
+        _ => String::new(),
+    };
+    let main = format!(
         "fan-out: {} messages to {} subscribers on {}\n  latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {:.0} deliveries/s; lost {}; idle memory {}; server cpu {}\n",
         report.messages,
         report.clients,
@@ -204,5 +235,6 @@ pub fn table(report: &FanoutReport) -> String {
         report
             .server_cpu_ms
             .map_or("n/a".into(), |c| format!("{c:.0} ms")),
-    )
+    );
+    main + &split
 }

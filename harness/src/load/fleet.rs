@@ -79,7 +79,8 @@ pub enum FleetCommand {
 /// How the fleet's clients connect and reconnect.
 #[derive(Debug, Clone)]
 pub struct FleetOptions {
-    pub base_url: String,
+    /// The nodes' URLs: client `i` connects to `base_urls[i % len]`.
+    pub base_urls: Vec<String>,
     pub reconnect: ReconnectPolicy,
     /// Connection attempts in flight while the fleet is built.
     pub ramp_concurrency: usize,
@@ -93,9 +94,15 @@ impl Fleet {
         let http = reqwest::Client::new();
         let ramp = std::sync::Arc::new(Semaphore::new(options.ramp_concurrency.max(1)));
         let mut commands = Vec::with_capacity(tokens.len());
-        let sources = source_addresses(&options.base_url, tokens.len());
+        let first_url = options.base_urls.first().map_or("", String::as_str);
+        let sources = source_addresses(first_url, tokens.len());
         for (index, token) in tokens.into_iter().enumerate() {
-            let mut endpoint = EndpointOptions::with_http(options.base_url.clone(), http.clone());
+            let url = options
+                .base_urls
+                .get(index % options.base_urls.len().max(1))
+                .cloned()
+                .unwrap_or_default();
+            let mut endpoint = EndpointOptions::with_http(url, http.clone());
             endpoint.transport = TransportKind::Websocket;
             endpoint.ws_read_buffer = 1024;
             endpoint.local_address = sources.get(index % sources.len().max(1)).copied();

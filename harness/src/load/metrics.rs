@@ -74,6 +74,23 @@ pub fn sample(pid: Option<u32>) -> Option<ProcessSample> {
     read_proc(&format!("/proc/{}", pid?))
 }
 
+/// The counters of several processes added up (a cluster's nodes); `None` unless every one
+/// can be read.
+pub fn sample_all(pids: &[u32]) -> Option<ProcessSample> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter()
+        .try_fold(ProcessSample::default(), |total, pid| {
+            let one = sample(Some(*pid))?;
+            Some(ProcessSample {
+                cpu: total.cpu + one.cpu,
+                rss_kib: total.rss_kib + one.rss_kib,
+                peak_rss_kib: total.peak_rss_kib + one.peak_rss_kib,
+            })
+        })
+}
+
 /// This process's own counters (the load generator's).
 pub fn sample_self() -> Option<ProcessSample> {
     read_proc("/proc/self")

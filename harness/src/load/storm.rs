@@ -8,7 +8,9 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::fleet::{Collected, Fleet, FleetCommand, FleetOptions, Milestone};
-use super::metrics::{NetCounters, Percentiles, ProcessSample, quantiles_ms, sample, sample_self};
+use super::metrics::{
+    NetCounters, Percentiles, ProcessSample, quantiles_ms, sample_all, sample_self,
+};
 use super::phase::Phase;
 use super::workers::Workers;
 use crate::client::ReconnectPolicy;
@@ -67,6 +69,8 @@ pub struct RoundReport {
 pub struct StormReport {
     pub target: String,
     pub clients: usize,
+    /// Server processes the clients were spread over.
+    pub nodes: usize,
     /// Processes the clients ran in.
     pub workers: usize,
     pub spread_ms: u64,
@@ -150,12 +154,18 @@ pub async fn run(
     name: &str,
     options: &StormOptions,
 ) -> Result<StormReport, String> {
+    let nodes = target.node_urls().len();
+    if options.cause == Cause::Restart && nodes > 1 {
+        return Err(format!(
+            "--cause restart restarts the one server; on {nodes} nodes use --cause drop"
+        ));
+    }
     let tokens = tokens(target, options.clients)?;
-    let before_connect = sample(target.pid());
+    let before_connect = sample_all(&target.pids());
     let mut fleet = Fleet::launch(
         tokens,
         &FleetOptions {
-            base_url: target.base_url.clone(),
+            base_urls: target.node_urls(),
             reconnect: policy(options.spread),
             ramp_concurrency: 256,
         },
@@ -165,7 +175,7 @@ pub async fn run(
     .map_err(|e| e.to_string())?;
     let connect_all = all_ready(&mut fleet, options).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle = match (before_connect, sample(target.pid())) {
+    let idle = match (before_connect, sample_all(&target.pids())) {
         (Some(before), Some(after)) => {
             Some((after.rss_kib as f64 - before.rss_kib as f64) / options.clients as f64)
         }
@@ -180,6 +190,7 @@ pub async fn run(
     Ok(StormReport {
         target: name.to_owned(),
         clients: options.clients,
+        nodes,
         workers: options.workers.as_ref().map_or(1, |w| w.count.max(1)),
         spread_ms: options.spread.as_millis() as u64,
         cause: options.cause,
@@ -199,7 +210,7 @@ async fn round(
     let harness_before = sample_self();
     let (t0, server_before) = match options.cause {
         Cause::Drop => {
-            let before = sample(target.pid());
+            let before = sample_all(&target.pids());
             fleet.broadcast(FleetCommand::NetworkLoss);
             (Instant::now(), before)
         }
@@ -254,7 +265,7 @@ async fn round(
     if let Some(reason) = phase.stop_reason() {
         return Err(reason);
     }
-    let server_after = sample(target.pid());
+    let server_after = sample_all(&target.pids());
     let harness_after = sample_self();
     let all_back = back_at
         .iter()
@@ -334,11 +345,13 @@ const NOT_BACK_EXAMPLES: usize = 5;
 /// The storm as a readable table.
 pub fn table(report: &StormReport) -> String {
     let mut out = format!(
-        "storm: {} clients ({} process{}) on {}, cause {:?}, spread {} ms; all connected in {:.0} ms; idle memory {}\n",
+        "storm: {} clients ({} process{}) on {} ({} node{}), cause {:?}, spread {} ms; all connected in {:.0} ms; idle memory {}\n",
         report.clients,
         report.workers,
         if report.workers == 1 { "" } else { "es" },
         report.target,
+        report.nodes,
+        if report.nodes == 1 { "" } else { "s" },
         report.cause,
         report.spread_ms,
         report.connect_all_ms,

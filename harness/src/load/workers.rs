@@ -33,7 +33,9 @@ pub struct Workers {
 /// What one worker runs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Plan {
-    pub base_url: String,
+    /// The nodes' URLs, as the coordinator numbers clients: client `first_client + i` connects
+    /// to `base_urls[(first_client + i) % len]`.
+    pub base_urls: Vec<String>,
     /// The global number of this worker's first client.
     pub first_client: usize,
     pub tokens: Vec<String>,
@@ -117,7 +119,7 @@ pub async fn start(
     let mut workers = Vec::new();
     for (share, chunk) in tokens.chunks(per_worker).enumerate() {
         let plan = Plan {
-            base_url: options.base_url.clone(),
+            base_urls: options.base_urls.clone(),
             first_client: share * per_worker,
             tokens: chunk.to_vec(),
             reconnect: WirePolicy::from(&options.reconnect),
@@ -195,8 +197,14 @@ pub async fn serve() -> Result<(), String> {
         .ok_or("no plan on stdin")?;
     let plan: Plan = serde_json::from_str(&line).map_err(|e| format!("bad plan: {e}"))?;
     super::descriptors::ensure(plan.tokens.len() as u64).map_err(|e| e.to_string())?;
+    // Rotated so that this worker's client i meets the node its global number picks.
+    let mut base_urls = plan.base_urls.clone();
+    if !base_urls.is_empty() {
+        let shift = plan.first_client % base_urls.len();
+        base_urls.rotate_left(shift);
+    }
     let options = FleetOptions {
-        base_url: plan.base_url.clone(),
+        base_urls,
         reconnect: ReconnectPolicy::from(&plan.reconnect),
         ramp_concurrency: plan.ramp_concurrency,
     };
@@ -260,7 +268,7 @@ mod tests {
     #[test]
     fn a_plan_survives_the_wire() {
         let plan = Plan {
-            base_url: "http://127.0.0.1:1".into(),
+            base_urls: vec!["http://127.0.0.1:1".into()],
             first_client: 5000,
             tokens: vec!["a".into(), "b".into()],
             reconnect: WirePolicy::from(&ReconnectPolicy::default()),

@@ -241,6 +241,45 @@ impl Target {
         })
     }
 
+    /// The same cluster spec with `count` nodes named `a`, `b`, … (a load run's `--nodes`); a
+    /// single server stays as it is for a count of 1 and is refused otherwise.
+    pub fn with_nodes(mut self, count: usize) -> Result<Self, TargetError> {
+        const NAMES: &str = "abcdefghijklmnopqrstuvwxyz";
+        if count == 0 || count > NAMES.len() {
+            return Err(TargetError::Config(format!(
+                "--nodes takes 1 to {}, not {count}",
+                NAMES.len()
+            )));
+        }
+        let target_name = self.name().to_owned();
+        match &mut self {
+            Target::Launch { spec, .. } => match spec.cluster.as_mut() {
+                Some(cluster) => {
+                    cluster.nodes = NAMES.chars().take(count).map(String::from).collect();
+                    if let Some(haproxy) = &cluster.haproxy
+                        && count != 2
+                    {
+                        return Err(TargetError::Config(format!(
+                            "target {target_name} puts HAProxy ({}) in front of its nodes; use a \
+                             cluster spec without `haproxy` for --nodes {count}",
+                            haproxy.config
+                        )));
+                    }
+                    Ok(self)
+                }
+                None if count == 1 => Ok(self),
+                None => Err(TargetError::Config(format!(
+                    "--nodes {count} needs a cluster target (a spec with `cluster`); \
+                     {target_name} is a single server"
+                ))),
+            },
+            Target::Url { .. } if count == 1 => Ok(self),
+            Target::Url { .. } => Err(TargetError::Config(format!(
+                "--nodes {count} needs a cluster the harness launches, not a URL"
+            ))),
+        }
+    }
+
     /// The hooks run around each scenario.
     pub fn hooks(&self) -> Hooks {
         match self {
@@ -510,6 +549,21 @@ struct Node {
 
 impl RunningTarget {
     /// The first node's pid, for a launched target.
+    /// Every running node's pid, in node order (load runs add up their counters).
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.process.as_ref())
+            .filter_map(|p| p.child.as_ref())
+            .filter_map(Child::id)
+            .collect()
+    }
+
+    /// Every node's base URL, in node order.
+    pub fn node_urls(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.base_url.clone()).collect()
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.nodes
             .first()
@@ -1022,6 +1076,35 @@ mod tests {
             let error = Target::resolve("c", &file, None).expect_err("refused");
             assert!(error.to_string().contains(expected), "{error}");
         }
+    }
+
+    #[test]
+    fn a_load_run_sets_a_clusters_node_count_and_refuses_single_servers() {
+        let benches = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/targets.yaml");
+        let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/targets.yaml");
+        let three = Target::resolve("rust-cluster", &benches, None)
+            .and_then(|t| t.with_nodes(3))
+            .expect("a cluster without a load balancer takes any count");
+        let Target::Launch { spec, .. } = three else {
+            panic!("a launch spec");
+        };
+        assert_eq!(spec.cluster.expect("cluster").nodes, ["a", "b", "c"]);
+
+        let single = Target::resolve("rust", &benches, None).and_then(|t| t.with_nodes(2));
+        let error = single.expect_err("a single server has one node");
+        assert!(
+            error.to_string().contains("needs a cluster target"),
+            "{error}"
+        );
+        assert!(
+            Target::resolve("rust", &benches, None)
+                .and_then(|t| t.with_nodes(1))
+                .is_ok()
+        );
+        let behind_haproxy =
+            Target::resolve("rust-cluster", &scenarios, None).and_then(|t| t.with_nodes(3));
+        let error = behind_haproxy.expect_err("the HAProxy config names two nodes");
+        assert!(error.to_string().contains("without `haproxy`"), "{error}");
     }
 
     #[test]
