@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reconnect storms, fan-out and churn, Rust server against the Node original, in one run; the
 # all-at-once storm also on PostgreSQL (a throwaway cluster from scripts/pg.sh, or the server
-# TEST_DATABASE_URL names), so the real database's cost is measured.
+# TEST_DATABASE_URL names), so the real database's cost is measured, and storm and fan-out on two
+# nodes sharing a redis-server the harness starts.
 # Each target runs the same measurements ROUNDS times (alternating, so drift hits both); the
 # table gives medians and the Rust/Node ratios. Loopback only; every server is launched by the
 # harness on a free port and stopped by its pid.
@@ -53,6 +54,9 @@ for i in $(seq 1 "$repeats"); do
     restart_run "$target" "$i"
     run "$target" fanout "$i" --clients "$clients" --messages 20
     run "$target-pg" storm "$i" --clients "$clients" --rounds 1
+    # Two nodes sharing a redis-server (and PostgreSQL), the clients spread over both.
+    run "$target-cluster" storm "$i" --clients "$clients" --rounds 1 --nodes 2
+    run "$target-cluster" fanout "$i" --clients "$clients" --messages 20 --nodes 2
   done
 done
 python3 benches/summarise.py "$out" "$clients" "$repeats"

@@ -63,9 +63,14 @@ def storm_figures(reports):
 
 
 def fanout_figures(reports):
+    split = lambda key, p: median([(r.get(key) or {}).get(p) for r in reports])
     return {
         "p50 ms": median([r["latency_ms"]["p50"] for r in reports]),
         "p99 ms": median([r["latency_ms"]["p99"] for r in reports]),
+        "same node p50 ms": split("same_node_latency_ms", "p50"),
+        "same node p99 ms": split("same_node_latency_ms", "p99"),
+        "across Redis p50 ms": split("cross_node_latency_ms", "p50"),
+        "across Redis p99 ms": split("cross_node_latency_ms", "p99"),
         "deliveries/s": median([r["deliveries_per_sec"] for r in reports]),
         "lost": median([r["lost"] for r in reports]),
         "idle KiB/conn": median([r["idle_kib_per_connection"] for r in reports]),
@@ -92,3 +97,11 @@ table(
     {t: storm_figures(load("storm", f"{t}-pg")) for t in ("rust", "node")},
 )
 table("fan-out, 20 messages", {t: fanout_figures(load("fanout", t)) for t in ("rust", "node")})
+table(
+    "reconnect storm, all at once, two nodes sharing Redis (PostgreSQL)",
+    {t: storm_figures(load("storm", f"{t}-cluster")) for t in ("rust", "node")},
+)
+table(
+    "fan-out, 20 messages, two nodes sharing Redis (PostgreSQL)",
+    {t: fanout_figures(load("fanout", f"{t}-cluster")) for t in ("rust", "node")},
+)

@@ -122,23 +122,19 @@ async fn node(redis: &RedisProcess) -> TestServer {
     TestServer::start_with(move |config| config.redis_url = Some(url)).await
 }
 
-async fn health(server: &TestServer) -> Value {
-    server
-        .http()
-        .get(format!("{}/health", server.url()))
-        .send()
-        .await
-        .expect("health answers")
-        .json()
-        .await
-        .expect("health is JSON")
+/// Two nodes on `redis`, both linked.
+async fn two_nodes(redis: &RedisProcess) -> (TestServer, TestServer) {
+    let (a, b) = (node(redis).await, node(redis).await);
+    link_state(&a, "connected").await;
+    link_state(&b, "connected").await;
+    (a, b)
 }
 
 /// Waits until the node's Redis link reports `state`.
 async fn link_state(server: &TestServer, state: &str) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let body = health(server).await;
+        let body = server.health().await;
         if body["adapter"]["state"] == state {
             return body;
         }
@@ -187,10 +183,7 @@ async fn status_update(client: &mut sio_harness::client::Client, service: &str) 
 #[tokio::test]
 async fn broadcasts_and_pushes_reach_sockets_on_the_other_node() {
     let redis = RedisProcess::start().await;
-    let a = node(&redis).await;
-    let b = node(&redis).await;
-    link_state(&a, "connected").await;
-    link_state(&b, "connected").await;
+    let (a, b) = two_nodes(&redis).await;
     let mut on_b = status_subscriber(&b, "user-1").await;
 
     push_status(&a, "plex", "down").await;
@@ -226,7 +219,7 @@ async fn broadcasts_and_pushes_reach_sockets_on_the_other_node() {
         .expect("emit");
     assert_eq!(event(&mut on_b, "direct").await[0]["to"], "one socket");
 
-    let body = health(&a).await;
+    let body = a.health().await;
     assert_eq!(
         body["adapter"],
         json!({ "kind": "redis", "state": "connected", "lost": 0 })
@@ -236,10 +229,7 @@ async fn broadcasts_and_pushes_reach_sockets_on_the_other_node() {
 #[tokio::test]
 async fn a_redis_restart_is_survived_without_restarting_the_nodes() {
     let mut redis = RedisProcess::start().await;
-    let a = node(&redis).await;
-    let b = node(&redis).await;
-    link_state(&a, "connected").await;
-    link_state(&b, "connected").await;
+    let (a, b) = two_nodes(&redis).await;
     let mut on_a = status_subscriber(&a, "user-1").await;
     let mut on_b = status_subscriber(&b, "user-2").await;
 
@@ -262,7 +252,7 @@ async fn a_redis_restart_is_survived_without_restarting_the_nodes() {
         back.elapsed()
     );
     // The update sent during the outage was not queued for later: dropped, and counted.
-    assert!(health(&a).await["adapter"]["lost"].as_u64() >= Some(1));
+    assert!(a.health().await["adapter"]["lost"].as_u64() >= Some(1));
     push_status(&a, "radarr", "up").await;
     assert_eq!(status_update(&mut on_b, "radarr").await["status"], "up");
     push_status(&b, "lidarr", "down").await;
@@ -272,10 +262,7 @@ async fn a_redis_restart_is_survived_without_restarting_the_nodes() {
 #[tokio::test]
 async fn a_frozen_redis_delays_cross_node_messages_but_never_local_ones() {
     let mut redis = RedisProcess::start().await;
-    let a = node(&redis).await;
-    let b = node(&redis).await;
-    link_state(&a, "connected").await;
-    link_state(&b, "connected").await;
+    let (a, b) = two_nodes(&redis).await;
     let mut on_a = status_subscriber(&a, "user-1").await;
     let mut on_b = status_subscriber(&b, "user-2").await;
 
@@ -297,7 +284,7 @@ async fn a_frozen_redis_delays_cross_node_messages_but_never_local_ones() {
     redis.thaw();
     // Queued, not lost: it arrives once Redis answers again.
     assert_eq!(status_update(&mut on_b, "plex").await["status"], "down");
-    assert_eq!(health(&a).await["adapter"]["lost"], 0);
+    assert_eq!(a.health().await["adapter"]["lost"], 0);
 }
 
 #[tokio::test]
@@ -326,10 +313,7 @@ async fn a_node_started_while_redis_is_down_joins_when_it_comes_up() {
 async fn a_burst_of_twenty_thousand_events_crosses_nodes_whole_and_in_order() {
     const BURST: usize = 20_000;
     let redis = RedisProcess::start().await;
-    let a = node(&redis).await;
-    let b = node(&redis).await;
-    link_state(&a, "connected").await;
-    link_state(&b, "connected").await;
+    let (a, b) = two_nodes(&redis).await;
     let mut on_b = b.client("user-1", TransportKind::Websocket);
     connected(&mut on_b).await;
     let sid = on_b
@@ -366,5 +350,5 @@ async fn a_burst_of_twenty_thousand_events_crosses_nodes_whole_and_in_order() {
             _ => panic!("only {next} of {BURST} events arrived"),
         }
     }
-    assert_eq!(health(&a).await["adapter"]["lost"], 0);
+    assert_eq!(a.health().await["adapter"]["lost"], 0);
 }

@@ -168,6 +168,18 @@ impl TestServer {
     pub fn http(&self) -> reqwest::Client {
         reqwest::Client::new()
     }
+
+    /// `GET /health`'s body.
+    pub async fn health(&self) -> Value {
+        self.http()
+            .get(format!("{}/health", self.url()))
+            .send()
+            .await
+            .expect("health answers")
+            .json()
+            .await
+            .expect("health is JSON")
+    }
 }
 
 /// A random secret, as text (for a server process or the harness) and as the key that mints

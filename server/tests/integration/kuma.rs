@@ -181,18 +181,6 @@ async fn has_status(server: &TestServer, service: &str, status: &str) -> bool {
         .is_some_and(|r| r.status == status)
 }
 
-async fn health(server: &TestServer) -> Value {
-    server
-        .http()
-        .get(format!("{}/health", server.url()))
-        .send()
-        .await
-        .expect("health answers")
-        .json()
-        .await
-        .expect("health is JSON")
-}
-
 /// A subscribed client whose `status:current` has been taken.
 async fn subscriber(server: &TestServer, user: &str) -> Client {
     let mut client = server.client(user, TransportKind::Websocket);
@@ -310,7 +298,7 @@ async fn kuma_123_replies_map_the_same_way() {
             json!(["unknown", null, null]),
         ]
     );
-    let feed = &health(&server).await["kuma"];
+    let feed = &server.health().await["kuma"];
     assert_eq!(
         (feed["state"].clone(), feed["monitors"].clone()),
         (json!("ok"), json!(5))
@@ -374,10 +362,10 @@ async fn a_kuma_outage_keeps_the_last_statuses_and_recovery_is_seen() {
     )
     .await;
     until("the feed to report the outage", || async {
-        health(&server).await["kuma"]["error"] == json!("Uptime Kuma answered HTTP 502")
+        server.health().await["kuma"]["error"] == json!("Uptime Kuma answered HTTP 502")
     })
     .await;
-    let feed = health(&server).await;
+    let feed = server.health().await;
     assert_eq!(feed["status"], "ok", "the server itself is fine");
     assert_eq!(feed["kuma"]["state"], "failing");
     kuma.polled(1).await;
@@ -390,7 +378,7 @@ async fn a_kuma_outage_keeps_the_last_statuses_and_recovery_is_seen() {
         ("plex".to_owned(), "down".to_owned())
     );
     until("the feed to recover", || async {
-        health(&server).await["kuma"]["state"] == "ok"
+        server.health().await["kuma"]["state"] == "ok"
     })
     .await;
     settle(&mut client).await;
@@ -445,7 +433,7 @@ async fn every_kind_of_bad_reply_is_reported_and_survived() {
     for (reply, expected) in faults {
         kuma.answer(json_reply(&page), reply).await;
         until(expected, || async {
-            health(&server).await["kuma"]["error"]
+            server.health().await["kuma"]["error"]
                 .as_str()
                 .is_some_and(|error| error.starts_with(expected))
         })
@@ -453,7 +441,7 @@ async fn every_kind_of_bad_reply_is_reported_and_survived() {
         assert!(has_status(&server, "plex", "up").await, "last status kept");
         kuma.serve(&page, &heartbeat).await;
         until("recovery", || async {
-            health(&server).await["kuma"]["state"] == "ok"
+            server.health().await["kuma"]["state"] == "ok"
         })
         .await;
     }
@@ -651,10 +639,10 @@ async fn a_kuma_that_refuses_connections_is_reported_without_its_url() {
     config.poll_interval = POLL;
     let mut server = TestServer::start_with_kuma(config).await;
     until("the refusal in /health", || async {
-        health(&server).await["kuma"]["state"] == "failing"
+        server.health().await["kuma"]["state"] == "failing"
     })
     .await;
-    let error = health(&server).await["kuma"]["error"].clone();
+    let error = server.health().await["kuma"]["error"].clone();
     let error = error.as_str().expect("an error text");
     assert!(error.starts_with("cannot reach Uptime Kuma: "), "{error}");
     assert!(
