@@ -137,6 +137,9 @@ enum Command {
         /// The server's largest packet in bytes (payloads are generated just under and over it).
         #[arg(long, default_value_t = sio_harness::fuzz::generate::DEFAULT_MAX_PAYLOAD)]
         max_payload: usize,
+        /// Print case N of the seed as a `raw` scenario and exit, without a server.
+        #[arg(long)]
+        show_case: Option<u64>,
         /// Where a failing run writes its reproducer scenario.
         #[arg(long = "save", default_value = "fuzz-failures")]
         save_dir: PathBuf,
@@ -350,11 +353,27 @@ async fn main() -> ExitCode {
             concurrency,
             settle_s,
             max_payload,
+            show_case,
             save_dir,
             json,
             jwt_secret,
         } => {
             let seed = seed.unwrap_or_else(rand::random);
+            if let Some(index) = show_case {
+                let case = fuzz::generate::Generator::new(seed, frames, max_payload, 1)
+                    .find(|case| case.index == index);
+                let Some(case) = case else {
+                    eprintln!("error: seed {seed} has no case {index} within {frames} frames");
+                    return ExitCode::from(EXIT_USAGE);
+                };
+                let failure = fuzz::reproducer::Failure {
+                    target: &target,
+                    seed,
+                    reason: "shown with --show-case",
+                };
+                print!("{}", fuzz::reproducer::scenario(&failure, &[case]));
+                return ExitCode::SUCCESS;
+            }
             on_worker(async move {
                 let target = Target::resolve(&target, &targets_file, jwt_secret).map_err(|e| {
                     eprintln!("error: {e}");

@@ -164,15 +164,13 @@ async fn polling(
     connect: Option<String>,
 ) -> Result<CaseOutcome, FuzzError> {
     let handshake_url = format!("{base_url}/socket.io/?EIO=4&transport=polling");
-    let open = http
-        .get(&handshake_url)
-        .timeout(ANSWER_TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| FuzzError::Handshake(format!("polling: {e}")))?
-        .text()
-        .await
-        .map_err(|e| FuzzError::Handshake(format!("polling: {e}")))?;
+    // Once more on a transport error: a pooled keep-alive connection may have been closed by
+    // the server (after an earlier case's oversized body) just as it was reused.
+    let mut open = handshake(http, &handshake_url).await;
+    if matches!(&open, Err(FuzzError::Handshake(e)) if e.contains("sending request")) {
+        open = handshake(http, &handshake_url).await;
+    }
+    let open = open?;
     let sid = open
         .strip_prefix('0')
         .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
@@ -196,24 +194,28 @@ async fn polling(
                 return Ok(outcome);
             }
         }
-        // The answer comes on the next GET (with a ping, perhaps).
-        let answer = http
-            .get(&session_url)
-            .timeout(ANSWER_TIMEOUT)
-            .send()
-            .await
-            .ok();
-        let answered = match answer {
-            Some(response) if response.status().is_success() => {
-                let body = response.text().await.unwrap_or_default();
-                if body.split('\x1e').any(|record| record == "2") {
-                    let _ = post(b"3".to_vec()).await;
-                }
-                body.split('\x1e')
-                    .any(|r| r.starts_with("40") || r.starts_with("44"))
+        // The answer comes on a later GET; socketioxide pings right after the handshake, so
+        // the first GET may hold only that ping, which is answered.
+        let mut answered = false;
+        for _ in 0..4 {
+            let Ok(response) = http.get(&session_url).timeout(ANSWER_TIMEOUT).send().await else {
+                break;
+            };
+            if !response.status().is_success() {
+                break;
             }
-            _ => false,
-        };
+            let body = response.text().await.unwrap_or_default();
+            if body.split('\x1e').any(|record| record == "2") {
+                let _ = post(b"3".to_vec()).await;
+            }
+            if body
+                .split('\x1e')
+                .any(|r| r.starts_with("40") || r.starts_with("44"))
+            {
+                answered = true;
+                break;
+            }
+        }
         if !answered {
             outcome.dropped_by_server = true;
             return Ok(outcome);
@@ -244,6 +246,26 @@ async fn polling(
         let _ = post(b"1".to_vec()).await;
     }
     Ok(outcome)
+}
+
+async fn handshake(http: &reqwest::Client, url: &str) -> Result<String, FuzzError> {
+    let failed = |e: reqwest::Error| {
+        let mut detail = format!("polling: {e}");
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            detail.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        FuzzError::Handshake(detail)
+    };
+    http.get(url)
+        .timeout(ANSWER_TIMEOUT)
+        .send()
+        .await
+        .map_err(failed)?
+        .text()
+        .await
+        .map_err(failed)
 }
 
 /// Polls a stream once without waiting: `Some(item)` if one was ready.

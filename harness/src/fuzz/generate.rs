@@ -18,6 +18,21 @@ use serde_json::{Value, json};
 /// The largest Engine.IO packet both servers accept (docs/protocol.md).
 pub const DEFAULT_MAX_PAYLOAD: usize = 100_000;
 
+/// Well-formed packets a server may answer by ending the session: a client's close, ping (the
+/// Node server calls it "invalid heartbeat direction"), noop, probe or upgrade out of turn, an
+/// `open` or `connect_error` sent the wrong way, leaving `/`.
+pub const SESSION_ENDING: [&str; 9] = [
+    "1",
+    "2",
+    "5",
+    "6",
+    "2probe",
+    "3probe",
+    r#"0{"sid":"x"}"#,
+    "41",
+    r#"44{"message":"x"}"#,
+];
+
 /// The share of the budget spent on valid traffic before mutations start.
 const VALID_PHASE_DIVISOR: u64 = 5;
 
@@ -133,6 +148,13 @@ impl Payload {
     }
 }
 
+impl Message {
+    /// A valid packet that may end the session (see [`SESSION_ENDING`]).
+    pub fn ends_session(&self) -> bool {
+        matches!(&self.payload, Payload::Text(text) if SESSION_ENDING.contains(&text.as_str()))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub class: FrameClass,
@@ -211,20 +233,10 @@ impl Generator {
             self.valid_message(transport, &mut messages);
         }
         if self.valid_phase() {
-            // Valid packets a server may answer by ending the session (a client's close,
-            // noop, probe or upgrade out of turn, an `open` or `connect_error` sent the wrong
-            // way, leaving `/`) go last, so the rest of the case is still heard.
+            // Valid packets a server may answer by ending the session go last, so the rest of
+            // the case is still heard.
             if self.rng.random_bool(0.5) {
-                let closing = [
-                    "1",
-                    "5",
-                    "6",
-                    "2probe",
-                    "3probe",
-                    r#"0{"sid":"x"}"#,
-                    "41",
-                    r#"44{"message":"x"}"#,
-                ];
+                let closing = SESSION_ENDING;
                 let text = closing[self.rng.random_range(0..closing.len())];
                 let class = if text.starts_with('4') {
                     FrameClass::SocketValid
@@ -254,8 +266,8 @@ impl Generator {
 
     /// Pushes one valid message (a binary event is several: the event, then its attachments).
     fn valid_message(&mut self, transport: CaseTransport, into: &mut Vec<Message>) {
-        // A client's ping and pong keep a session; the other Engine.IO types end it (above).
-        let engine_only = ["2", "3"];
+        // A client's pong keeps a session; the other Engine.IO types may end it (above).
+        let engine_only = ["3"];
         if self.rng.random_bool(0.1) {
             let text = engine_only[self.rng.random_range(0..engine_only.len())];
             into.push(single(
@@ -267,15 +279,17 @@ impl Generator {
         if self.rng.random_bool(0.1) {
             // A binary event with its attachments: 45<n>-[...] then n binary frames.
             let count = self.rng.random_range(1..=3usize);
-            let ack = if self.rng.random_bool(0.3) {
+            let placeholders: Vec<Value> = (0..count)
+                .map(|num| json!({ "_placeholder": true, "num": num }))
+                .collect();
+            let binary_event = self.rng.random_bool(0.8);
+            // An event may ask for an ack; a binary ack always names the one it answers.
+            let ack = if !binary_event || self.rng.random_bool(0.3) {
                 format!("{}", self.rng.random_range(0..1000u32))
             } else {
                 String::new()
             };
-            let placeholders: Vec<Value> = (0..count)
-                .map(|num| json!({ "_placeholder": true, "num": num }))
-                .collect();
-            let (kind, body) = if self.rng.random_bool(0.8) {
+            let (kind, body) = if binary_event {
                 let mut args = vec![json!("upload")];
                 args.extend(placeholders);
                 ("5", Value::Array(args))

@@ -84,6 +84,11 @@ pub struct FuzzReport {
     pub polling_connections: u64,
     /// Connections the server ended before their case had sent everything.
     pub dropped_by_server: u64,
+    /// Signed-in cases of valid messages only that the server ended before everything was sent
+    /// (a closing packet, sent last, does not count): valid input the server would not take.
+    pub valid_cases_cut_short: u64,
+    /// The first few of them, as `case N (transport): sent X of Y frames`.
+    pub valid_cases_cut_short_examples: Vec<String>,
     /// Engine.IO handshakes that failed (the server should accept every one).
     pub handshake_failures: u64,
     pub first_handshake_failure: Option<String>,
@@ -209,6 +214,8 @@ pub async fn run(
         websocket_connections: 0,
         polling_connections: 0,
         dropped_by_server: 0,
+        valid_cases_cut_short: 0,
+        valid_cases_cut_short_examples: Vec::new(),
         handshake_failures: 0,
         first_handshake_failure: None,
         messages_by_class: BTreeMap::new(),
@@ -284,6 +291,22 @@ pub async fn run(
         if let Some(error) = outcome.handshake_failed {
             report.handshake_failures += 1;
             report.first_handshake_failure.get_or_insert(error);
+        }
+        if let Some((case, _)) = in_flight.get(&index)
+            && case.connect == generate::ConnectPlan::Authenticated
+            && case.messages.iter().all(|m| m.class.is_valid())
+            && outcome.frames_sent < case.frames() - closing_packets(case)
+        {
+            report.valid_cases_cut_short += 1;
+            if report.valid_cases_cut_short_examples.len() < 5 {
+                report.valid_cases_cut_short_examples.push(format!(
+                    "case {} ({:?}): sent {} of {} frames",
+                    case.index,
+                    case.transport,
+                    outcome.frames_sent,
+                    case.frames()
+                ));
+            }
         }
         if let Some(done) = in_flight.remove(&index) {
             recent.push_back(done);
@@ -374,6 +397,14 @@ pub async fn run(
     Ok(report)
 }
 
+/// Packets at the end of `case` that may end its session (valid, but a server may close on them).
+fn closing_packets(case: &Case) -> u64 {
+    case.messages
+        .last()
+        .filter(|m| m.ends_session())
+        .map_or(0, |m| m.packets)
+}
+
 /// The report as a few lines for a terminal.
 pub fn table(report: &FuzzReport) -> String {
     let mib = |kib: Option<u64>| {
@@ -395,7 +426,7 @@ pub fn table(report: &FuzzReport) -> String {
         .collect::<Vec<_>>()
         .join(" ");
     let mut text = format!(
-        "fuzz on {} (seed {}): {} frames generated, {} sent, in {:.1} s (then {:.0} s settling)\n  connections: {} ({} websocket, {} polling), {} dropped by the server, {} handshakes failed\n  messages by class: {classes}\n  control client: {} rounds on {} connections, {} failures; answer p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (while fuzzing p50 {:.1} ms, p99 {:.1} ms; quiet p50 {:.1} ms, p99 {:.1} ms); connect p50 {:.1} ms, p99 {:.1} ms\n  server RSS: start {}, peak {}, after settling {}\n",
+        "fuzz on {} (seed {}): {} frames generated, {} sent, in {:.1} s (then {:.0} s settling)\n  connections: {} ({} websocket, {} polling), {} dropped by the server ({} of them valid-only), {} handshakes failed\n  messages by class: {classes}\n  control client: {} rounds on {} connections, {} failures; answer p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (while fuzzing p50 {:.1} ms, p99 {:.1} ms; quiet p50 {:.1} ms, p99 {:.1} ms); connect p50 {:.1} ms, p99 {:.1} ms\n  server RSS: start {}, peak {}, after settling {}\n",
         report.target,
         report.seed,
         report.frames_generated,
@@ -406,6 +437,7 @@ pub fn table(report: &FuzzReport) -> String {
         report.websocket_connections,
         report.polling_connections,
         report.dropped_by_server,
+        report.valid_cases_cut_short,
         report.handshake_failures,
         report.control.rounds,
         report.control.connections,
