@@ -158,7 +158,7 @@ async fn kill_in_the_middle(url: &str) {
         if *killed_rx.borrow() {
             break;
         }
-        let (http, admin, base, answered) =
+        let (http, admin, base, answered_so_far) =
             (http.clone(), admin.clone(), base.clone(), answered.clone());
         creators.spawn(async move {
             let response = http
@@ -177,7 +177,7 @@ async fn kill_in_the_middle(url: &str) {
                 && let Ok(body) = response.json::<Value>().await
                 && let Some(id) = body["id"].as_str()
             {
-                answered
+                answered_so_far
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .insert(id.to_owned(), i);
