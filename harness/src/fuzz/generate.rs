@@ -865,11 +865,11 @@ mod tests {
         assert!(
             under
                 .iter()
-                .all(|&n| n < DEFAULT_MAX_PAYLOAD && n >= DEFAULT_MAX_PAYLOAD - 64)
+                .all(|n| (DEFAULT_MAX_PAYLOAD - 64..DEFAULT_MAX_PAYLOAD).contains(n))
         );
         assert!(
             over.iter()
-                .all(|&n| n > DEFAULT_MAX_PAYLOAD && n <= DEFAULT_MAX_PAYLOAD + 64)
+                .all(|n| (DEFAULT_MAX_PAYLOAD + 1..=DEFAULT_MAX_PAYLOAD + 64).contains(n))
         );
         let deep = sizes(FrameClass::DeepNesting);
         assert!(deep.iter().all(|&n| n < DEFAULT_MAX_PAYLOAD));
