@@ -152,8 +152,21 @@ for target in rust-cluster node-cluster; do
   "$bin/sio-harness" fanout --target "$target" --targets-file benches/targets.yaml --nodes 2 --clients 50 --messages 5
 done
 
+# --- protocol fuzzing (issue #16) ---------------------------------------------------------
+# A short seeded run on each server: valid and mutated frames over websocket and long-polling,
+# a control client timed throughout; fails (with a reproducer in target/fuzz-failures) if the
+# server exits, panics or stops answering. The full 100 000-frame runs: docs/reliability.md.
+step "protocol fuzzing: a short seeded run on each server"
+fuzz_runs=0
+for fuzz_target in rust node; do
+  "$bin/sio-harness" fuzz --target "$fuzz_target" --seed 16 --frames 20000 --settle-s 3 \
+    --save target/fuzz-failures
+  fuzz_runs=$((fuzz_runs + 1))
+done
+# --- end of protocol fuzzing ---------------------------------------------------------------
+
 read -r passed failed <<<"$rust_tests"
 scenarios=$(grep -c '<testcase' target/scenarios-{rust,node,rust-pg,node-pg,rust-cluster,node-cluster}.xml target/repeat-{rust,node,rust-cluster,node-cluster}.xml | awk -F: '{s+=$2} END {print s}')
 echo
 echo "rust tests: ${passed} passed, ${failed} failed; scenario runs: ${scenarios} on two servers, two databases"
-echo "test: $((passed + scenarios)) passed, ${failed} failed"
+echo "test: $((passed + scenarios + ${fuzz_runs:-0})) passed, ${failed} failed"

@@ -20,10 +20,14 @@
 //!   writes JUnit and JSON.
 //! - [`load`] is the other way in: thousands of lightweight clients (no history, milestones
 //!   only) for reconnect storms and fan-out, with figures instead of transcripts.
+//! - [`fuzz`] is the third: seeded valid and mutated frames over many short connections, a
+//!   control client timed throughout, the server's health and memory watched, failures saved
+//!   as `raw` scenarios for the [`runner`] to replay.
 
 pub mod client;
 pub mod codec;
 pub mod cookies;
+pub mod fuzz;
 pub mod hooks;
 pub mod init;
 pub mod jwt;

@@ -1,4 +1,5 @@
-//! `sio-harness` command line: `run`, `diff`, `check`, `init` (and `storm` for load).
+//! `sio-harness` command line: `run`, `diff`, `check`, `init`, the load modes (`storm`,
+//! `fanout`, `churn`) and `fuzz`.
 //!
 //! Exit codes: 0 all passed; 1 an expectation failed or a transcript differs; 2 usage error;
 //! 3 a scenario file has an error; 4 a target could not be started or reached.
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use sio_harness::fuzz::{self, FuzzOptions};
 use sio_harness::hooks::Hook;
 use sio_harness::load::churn::{self, ChurnMode, ChurnOptions};
 use sio_harness::load::fanout::{self, FanoutOptions};
@@ -110,6 +112,45 @@ enum Command {
         idle_s: u64,
         #[arg(long, value_enum, default_value_t = ChurnMode::Clean)]
         mode: ChurnMode,
+    },
+    /// Protocol fuzzing: seeded valid and mutated frames over many short connections, with a
+    /// control client timed throughout; exit 1 (and a reproducer) if the server exits, panics or
+    /// stops answering.
+    Fuzz {
+        /// A URL (fuzz connections sign in as user-2, the control client as user-1) or a name in
+        /// the targets file.
+        #[arg(long)]
+        target: String,
+        #[arg(long, default_value = "scenarios/targets.yaml")]
+        targets_file: PathBuf,
+        /// Seed of the frame sequence; the same seed sends the same frames (default: random,
+        /// printed in the report).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Engine.IO packets to generate.
+        #[arg(long, default_value_t = 100_000)]
+        frames: u64,
+        /// Connections in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Seconds the server idles after the last frame before its memory is read again.
+        #[arg(long, default_value_t = 10)]
+        settle_s: u64,
+        /// The server's largest packet in bytes (payloads are generated just under and over it).
+        #[arg(long, default_value_t = sio_harness::fuzz::generate::DEFAULT_MAX_PAYLOAD)]
+        max_payload: usize,
+        /// Print case N of the seed as a `raw` scenario and exit, without a server.
+        #[arg(long)]
+        show_case: Option<u64>,
+        /// Where a failing run writes its reproducer scenario.
+        #[arg(long = "save", default_value = "fuzz-failures")]
+        save_dir: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// JWT secret of a URL target (else JWT_SECRET).
+        #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+        jwt_secret: Option<String>,
     },
     /// Print the SQL that creates the load mode's users `load-1` … `load-N` (for a server you run).
     LoadUsers { count: usize },
@@ -371,6 +412,60 @@ async fn main() -> ExitCode {
             })
             .await
         }
+        Command::Fuzz {
+            target,
+            targets_file,
+            seed,
+            frames,
+            concurrency,
+            settle_s,
+            max_payload,
+            show_case,
+            save_dir,
+            json,
+            jwt_secret,
+        } => {
+            let seed = seed.unwrap_or_else(rand::random);
+            if let Some(index) = show_case {
+                let case = fuzz::generate::Generator::new(seed, frames, max_payload, 1)
+                    .find(|case| case.index == index);
+                let Some(case) = case else {
+                    eprintln!("error: seed {seed} has no case {index} within {frames} frames");
+                    return ExitCode::from(EXIT_USAGE);
+                };
+                let failure = fuzz::reproducer::Failure {
+                    target: &target,
+                    seed,
+                    reason: "shown with --show-case",
+                };
+                print!("{}", fuzz::reproducer::scenario(&failure, &[case]));
+                return ExitCode::SUCCESS;
+            }
+            on_worker(async move {
+                let target = Target::resolve(&target, &targets_file, jwt_secret).map_err(|e| {
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_TARGET_ERROR)
+                })?;
+                let launched = matches!(target, Target::Launch { .. });
+                let options = FuzzOptions {
+                    seed,
+                    frames,
+                    concurrency,
+                    settle: std::time::Duration::from_secs(settle_s),
+                    save_dir,
+                    max_payload,
+                    // A launched server gets users of its own, so the rate limit spreads the
+                    // fuzz over many allowances; a URL target has the fixtures' user-2 only.
+                    users: if launched {
+                        (1..=FUZZ_USERS).map(|i| format!("load-{i}")).collect()
+                    } else {
+                        vec!["user-2".to_owned()]
+                    },
+                };
+                fuzz(&target, &options, json).await
+            })
+            .await
+        }
         Command::LoadUsers { count } => {
             print!("{}", sio_harness::load::users_sql(count));
             Ok(ExitCode::SUCCESS)
@@ -579,6 +674,37 @@ fn load_exit(lost_anything: bool) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Users a launched fuzz target gets (`load-1` … `load-N`).
+const FUZZ_USERS: usize = 200;
+
+async fn fuzz(target: &Target, options: &FuzzOptions, json: bool) -> Result<ExitCode, ExitCode> {
+    // Cases in flight plus the control client, one descriptor each, and the usual margin.
+    sio_harness::load::descriptors::ensure(options.concurrency as u64 + 16).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_USAGE)
+    })?;
+    let sql = sio_harness::load::users_sql(FUZZ_USERS);
+    let mut running = target
+        .start_with_sql(matches!(target, Target::Launch { .. }).then_some(sql.as_str()))
+        .await
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_TARGET_ERROR)
+        })?;
+    let result = fuzz::run(&mut running, target.name(), options).await;
+    running.shutdown().await;
+    let report = result.map_err(|e| load_error(e.to_string()))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print!("{}", fuzz::table(&report));
+    }
+    Ok(load_exit(!report.passed()))
 }
 
 async fn fanout(load: &LoadArgs, messages: usize, interval_ms: u64) -> Result<ExitCode, ExitCode> {

@@ -549,6 +549,31 @@ struct Node {
 
 impl RunningTarget {
     /// The first node's pid, for a launched target.
+    /// How a launched server (the first node) ended, if it has (a URL target: always `None`).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.nodes
+            .first_mut()
+            .and_then(|n| n.process.as_mut())
+            .and_then(|p| p.child.as_mut())
+            .and_then(|child| child.try_wait().ok().flatten())
+    }
+
+    /// A launched server's (the first node's) output, stdout and stderr, from byte `offset` on,
+    /// and the offset to read from next time; `None` for a URL target or if the log cannot be
+    /// read.
+    pub fn log_since(&self, offset: u64) -> Option<(String, u64)> {
+        use std::io::{Read, Seek, SeekFrom};
+        let process = self.nodes.first()?.process.as_ref()?;
+        let mut file = std::fs::File::open(process.log_path()).ok()?;
+        let end = file.metadata().ok()?.len();
+        file.seek(SeekFrom::Start(offset.min(end))).ok()?;
+        let mut bytes = Vec::new();
+        file.take(end.saturating_sub(offset))
+            .read_to_end(&mut bytes)
+            .ok()?;
+        Some((String::from_utf8_lossy(&bytes).into_owned(), end))
+    }
+
     /// Every running node's pid, in node order (load runs add up their counters).
     pub fn pids(&self) -> Vec<u32> {
         self.nodes

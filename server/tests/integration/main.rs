@@ -7,6 +7,7 @@ mod pg;
 mod auth;
 mod cluster;
 mod database_outage;
+mod durability;
 mod http_api;
 mod kuma;
 mod notifications;
