@@ -212,18 +212,7 @@ impl LoadArgs {
         let launched = matches!(target, Target::Launch { .. });
         let per_node = connections.div_ceil(self.nodes.max(1));
         let needed = here.max(if launched { per_node } else { 0 });
-        sio_harness::load::descriptors::ensure(needed as u64).map_err(|e| {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_USAGE)
-        })?;
-        let sql = sio_harness::load::users_sql(self.clients);
-        let running = target
-            .start_with_sql(matches!(target, Target::Launch { .. }).then_some(sql.as_str()))
-            .await
-            .map_err(|e| {
-                eprintln!("error: {e}");
-                ExitCode::from(EXIT_TARGET_ERROR)
-            })?;
+        let running = start_with_load_users(&target, needed, self.clients).await?;
         Ok((target, running))
     }
 
@@ -663,6 +652,27 @@ async fn churn(load: &LoadArgs, options: &ChurnOptions) -> Result<ExitCode, Exit
     Ok(load_exit(!report.failures.is_empty()))
 }
 
+/// Checks that `connections` fit in the open-files budget, then starts (or resolves) `target`;
+/// a launched one gets the load users `load-1` … `load-<users>`.
+async fn start_with_load_users(
+    target: &Target,
+    connections: usize,
+    users: usize,
+) -> Result<RunningTarget, ExitCode> {
+    sio_harness::load::descriptors::ensure(connections as u64).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_USAGE)
+    })?;
+    let sql = sio_harness::load::users_sql(users);
+    target
+        .start_with_sql(matches!(target, Target::Launch { .. }).then_some(sql.as_str()))
+        .await
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_TARGET_ERROR)
+        })
+}
+
 fn load_error(error: String) -> ExitCode {
     eprintln!("error: {error}");
     ExitCode::from(EXIT_TARGET_ERROR)
@@ -681,18 +691,7 @@ const FUZZ_USERS: usize = 200;
 
 async fn fuzz(target: &Target, options: &FuzzOptions, json: bool) -> Result<ExitCode, ExitCode> {
     // Cases in flight plus the control client, one descriptor each, and the usual margin.
-    sio_harness::load::descriptors::ensure(options.concurrency as u64 + 16).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(EXIT_USAGE)
-    })?;
-    let sql = sio_harness::load::users_sql(FUZZ_USERS);
-    let mut running = target
-        .start_with_sql(matches!(target, Target::Launch { .. }).then_some(sql.as_str()))
-        .await
-        .map_err(|e| {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_TARGET_ERROR)
-        })?;
+    let mut running = start_with_load_users(target, options.concurrency + 16, FUZZ_USERS).await?;
     let result = fuzz::run(&mut running, target.name(), options).await;
     running.shutdown().await;
     let report = result.map_err(|e| load_error(e.to_string()))?;

@@ -3,7 +3,6 @@
 //! `service:status` message (fan-out).
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -150,23 +149,9 @@ impl Fleet {
         }
     }
 
-    /// Like [`Fleet::start`], with the clients spread over `workers` processes started from
-    /// `exe` (this harness's executable), for more clients than one process may hold.
-    pub async fn start_in_workers(
-        exe: &Path,
-        tokens: Vec<String>,
-        options: &FleetOptions,
-        workers: usize,
-    ) -> Result<Self, WorkerError> {
-        let (report_tx, reports) = mpsc::unbounded_channel();
-        let workers = super::workers::start(exe, tokens, options, workers, report_tx).await?;
-        Ok(Self {
-            members: Members::Workers(workers),
-            reports,
-        })
-    }
-
-    /// In this process, or spread over `workers` when there are more than one.
+    /// In this process, or spread over `workers` worker processes (this harness's executable
+    /// as `load-worker`) when there are more than one, for more clients than one process may
+    /// hold.
     pub async fn launch(
         tokens: Vec<String>,
         options: &FleetOptions,
@@ -174,7 +159,14 @@ impl Fleet {
     ) -> Result<Self, WorkerError> {
         match workers {
             Some(workers) if workers.count > 1 => {
-                Self::start_in_workers(&workers.exe, tokens, options, workers.count).await
+                let (report_tx, reports) = mpsc::unbounded_channel();
+                let workers =
+                    super::workers::start(&workers.exe, tokens, options, workers.count, report_tx)
+                        .await?;
+                Ok(Self {
+                    members: Members::Workers(workers),
+                    reports,
+                })
             }
             _ => Ok(Self::start(tokens, options)),
         }

@@ -146,6 +146,18 @@ async fn link_state(server: &TestServer, state: &str) -> Value {
     }
 }
 
+/// The socket id a connected client was given.
+fn sid_of(client: &sio_harness::client::Client) -> String {
+    client
+        .history()
+        .iter()
+        .find_map(|o| match &o.what {
+            Observed::Connect { sid, .. } => Some(sid.clone()),
+            _ => None,
+        })
+        .expect("connected with a sid")
+}
+
 /// A client of `user` on `server`, subscribed to status updates.
 async fn status_subscriber(server: &TestServer, user: &str) -> sio_harness::client::Client {
     let mut client = server.client(user, TransportKind::Websocket);
@@ -205,14 +217,7 @@ async fn broadcasts_and_pushes_reach_sockets_on_the_other_node() {
     assert_eq!(args[0]["title"], "Hello");
 
     // socket.io's room named after each socket's id works across nodes too.
-    let sid = on_b
-        .history()
-        .iter()
-        .find_map(|o| match &o.what {
-            Observed::Connect { sid, .. } => Some(sid.clone()),
-            _ => None,
-        })
-        .expect("connected with a sid");
+    let sid = sid_of(&on_b);
     a.sockets()
         .emit_to_room(&sid, "direct", &json!({ "to": "one socket" }))
         .await
@@ -316,14 +321,7 @@ async fn a_burst_of_twenty_thousand_events_crosses_nodes_whole_and_in_order() {
     let (a, b) = two_nodes(&redis).await;
     let mut on_b = b.client("user-1", TransportKind::Websocket);
     connected(&mut on_b).await;
-    let sid = on_b
-        .history()
-        .iter()
-        .find_map(|o| match &o.what {
-            Observed::Connect { sid, .. } => Some(sid.clone()),
-            _ => None,
-        })
-        .expect("connected with a sid");
+    let sid = sid_of(&on_b);
 
     // Each emit returns at once (the outbox takes it), so this is a burst as fast as the
     // process can make one.

@@ -282,12 +282,19 @@ pub const BINARY: &str = env!("CARGO_BIN_EXE_realtime-server");
 /// A SQLite database in `dir` loaded with [`FIXTURES`] by the binary's `db seed`; returns its URL.
 pub async fn seeded_database(dir: &Path) -> String {
     let database_url = format!("sqlite://{}", dir.join("server.db").display());
+    seed_fixtures(dir, &database_url).await;
+    database_url
+}
+
+/// Loads [`FIXTURES`] into the database at `url` (a SQLite file or a PostgreSQL database) with
+/// the binary's own `db seed`, which also applies the migrations; `dir` holds the script.
+pub async fn seed_fixtures(dir: &Path, url: &str) {
     let fixtures = dir.join("fixtures.sql");
     std::fs::write(&fixtures, FIXTURES).expect("write fixtures");
     let seeded = Command::new(BINARY)
         .args(["db", "seed"])
         .arg(&fixtures)
-        .env("DATABASE_URL", &database_url)
+        .env("DATABASE_URL", url)
         .output()
         .await
         .expect("seed runs");
@@ -296,7 +303,6 @@ pub async fn seeded_database(dir: &Path) -> String {
         "{}",
         String::from_utf8_lossy(&seeded.stderr)
     );
-    database_url
 }
 
 /// The server binary running as its own process (`serve`, JSON logs), for tests that signal it by

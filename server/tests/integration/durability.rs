@@ -13,11 +13,10 @@ use serde_json::{Value, json};
 use sio_harness::client::{Client, Observed};
 use sio_harness::transport::TransportKind;
 use sqlx::Connection;
-use tokio::process::Command;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::common::{BINARY, FIXTURES, ServerProcess, client_for, connected, random_secret};
+use crate::common::{ServerProcess, client_for, connected, random_secret, seed_fixtures};
 use crate::pg;
 
 const NOTIFICATIONS: usize = 500;
@@ -36,25 +35,6 @@ fn message_for(i: usize) -> String {
 
 fn title_for(i: usize) -> String {
     format!("durability {i}")
-}
-
-/// Loads the fixtures into the database at `url` (SQLite file or PostgreSQL database) with the
-/// binary's own `db seed`, which also applies the migrations.
-async fn seed(dir: &std::path::Path, url: &str) {
-    let fixtures = dir.join("fixtures.sql");
-    std::fs::write(&fixtures, FIXTURES).expect("write fixtures");
-    let seeded = Command::new(BINARY)
-        .args(["db", "seed"])
-        .arg(&fixtures)
-        .env("DATABASE_URL", url)
-        .output()
-        .await
-        .expect("seed runs");
-    assert!(
-        seeded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
 }
 
 /// A stored notification: `(user_id, title, message, read_at)` by id.
@@ -278,7 +258,7 @@ async fn kill_in_the_middle(url: &str) {
 async fn sqlite_loses_nothing_when_killed() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("durability.db").display());
-    seed(dir.path(), &url).await;
+    seed_fixtures(dir.path(), &url).await;
     kill_in_the_middle(&url).await;
 }
 
@@ -288,6 +268,6 @@ async fn postgres_loses_nothing_when_killed() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    seed(dir.path(), &url).await;
+    seed_fixtures(dir.path(), &url).await;
     kill_in_the_middle(&url).await;
 }
