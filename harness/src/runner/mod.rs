@@ -858,8 +858,12 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// Closes every client and collects what they recorded.
+    /// Closes every client and collects what they recorded. Clients close one after another, so
+    /// a server event that reaches a client once the closing has begun is an effect of the
+    /// teardown (another client's departure announced) arriving in a race with this client's own
+    /// close: it is left out, or the transcript would depend on timing. Its own close stays.
     async fn finish(self) -> Recording {
+        let closing_from = Instant::now();
         let mut clients = Vec::new();
         for (name, mut slot) in self.clients {
             let step_commands = slot.client.commands_sent();
@@ -868,9 +872,21 @@ impl Runner<'_> {
             while Instant::now() < deadline && slot.client.pump_for(Duration::from_millis(20)).await
             {
             }
+            let started = slot.client.started();
+            // Arrival order: everything left out comes after every observation a step took, so
+            // the `taken` indices still point at the same observations.
+            let observations = slot
+                .client
+                .history()
+                .iter()
+                .filter(|o| {
+                    !(matches!(o.what, Observed::Event { .. }) && started + o.at >= closing_from)
+                })
+                .cloned()
+                .collect();
             clients.push(ClientRecording {
                 name,
-                observations: slot.client.history().to_vec(),
+                observations,
                 taken: slot.client.taken().to_vec(),
                 step_commands,
             });
