@@ -3,7 +3,8 @@
 # lint, the Rust tests (server and harness, against socketioxide and the official Node
 # socket.io), the Node original's build and tests, the dashboard page's browser tests (Chromium,
 # both servers), the scenario suite against both servers with one snapshot each, on SQLite and
-# on PostgreSQL, the cluster suite (two nodes of each server, redis-server, HAProxy), their
+# on PostgreSQL, the cluster suite (two nodes of each server, redis-server, HAProxy), the Uptime
+# Kuma feed's suite (the Rust server with a fake Kuma launched beside it), their
 # diff, a flake hunt (every scenario 5 times on each server, cluster ones 3 times, the runs
 # compared), and a smoke run of the load mode. Every server it starts is started on a free
 # loopback port by the test or the harness and stopped by its pid; so is the throwaway
@@ -86,6 +87,11 @@ step "cluster suite: two nodes of each server, one redis-server, one PostgreSQL,
 # stops them by pid; deploy/haproxy.cfg is the config it runs.
 "$bin/sio-harness" run --target rust-cluster scenarios/cluster --report-junit target/scenarios-rust-cluster.xml
 "$bin/sio-harness" run --target node-cluster scenarios/cluster --report-junit target/scenarios-node-cluster.xml
+step "Uptime Kuma feed suite: the Rust server and a fake Kuma launched beside it (scenarios/kuma)"
+# The Node original has no feed. fake_kuma is an example of the server crate (wiremock);
+# `cargo test` built it already, so this is a no-op unless it was skipped.
+cargo build -q -p realtime-server --example fake_kuma
+"$bin/sio-harness" run --target rust-kuma scenarios/kuma --report-junit target/scenarios-rust-kuma.xml
 step "diff: Node original against Rust port"
 "$bin/sio-harness" diff --target node --target rust
 step "flake hunt: every scenario 5 times on each server, two at a time; no transcript may differ"
@@ -94,6 +100,7 @@ step "flake hunt: every scenario 5 times on each server, two at a time; no trans
 # Cluster scenarios 3 times (each launch is two nodes, redis and HAProxy; one freezes redis 10 s).
 "$bin/sio-harness" run --target rust-cluster scenarios/cluster --repeat 3 --jobs 2 --report-junit target/repeat-rust-cluster.xml
 "$bin/sio-harness" run --target node-cluster scenarios/cluster --repeat 3 --jobs 2 --report-junit target/repeat-node-cluster.xml
+"$bin/sio-harness" run --target rust-kuma scenarios/kuma --repeat 5 --jobs 2 --report-junit target/repeat-rust-kuma.xml
 
 # ---- URL targets, hooks, {{run.id}}, init, and an app that is not ours (#20, #16) ----------
 # Token attacks (#16) need nothing here: scenarios/token-attacks.yaml is part of the suite above.
@@ -166,7 +173,7 @@ done
 # --- end of protocol fuzzing ---------------------------------------------------------------
 
 read -r passed failed <<<"$rust_tests"
-scenarios=$(grep -c '<testcase' target/scenarios-{rust,node,rust-pg,node-pg,rust-cluster,node-cluster}.xml target/repeat-{rust,node,rust-cluster,node-cluster}.xml | awk -F: '{s+=$2} END {print s}')
+scenarios=$(grep -c '<testcase' target/scenarios-{rust,node,rust-pg,node-pg,rust-cluster,node-cluster,rust-kuma}.xml target/repeat-{rust,node,rust-cluster,node-cluster,rust-kuma}.xml | awk -F: '{s+=$2} END {print s}')
 echo
 echo "rust tests: ${passed} passed, ${failed} failed; scenario runs: ${scenarios} on two servers, two databases"
 echo "test: $((passed + scenarios + ${fuzz_runs:-0})) passed, ${failed} failed"

@@ -805,10 +805,54 @@ impl Runner<'_> {
         let method = reqwest::Method::from_bytes(step.method.to_uppercase().as_bytes())
             .map_err(|e| e.to_string())?;
         let path = self.text(&step.path)?;
-        let base_url = self
-            .target
-            .node_url(step.node.as_deref())
-            .map_err(|e| e.to_string())?;
+        let deadline = step.within.map(|within| Instant::now() + within.0);
+        let (status, body) = loop {
+            let (status, body) = self.http_exchange(step, &method, &path).await?;
+            let outcome = self.http_check(step, status, &body);
+            match deadline {
+                Some(deadline) if outcome.is_err() && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                _ => {
+                    self.http.push(HttpExchange {
+                        method: method.to_string(),
+                        // A service's requests say whom they asked: `kuma:/__fake/...`.
+                        path: match &step.service {
+                            Some(service) => format!("{service}:{path}"),
+                            None => path.clone(),
+                        },
+                        status,
+                        body: body.clone(),
+                    });
+                    outcome.map_err(|e| format!("{method} {path}: {e}"))?;
+                    break (status, body);
+                }
+            }
+        };
+        let exchange = json!({ "status": status, "body": body });
+        for (var, selector) in &step.capture {
+            let value = select(&exchange, selector)
+                .ok_or_else(|| format!("capture {var:?}: no {selector:?} in {exchange}"))?;
+            self.vars.set(var.clone(), value.clone());
+        }
+        Ok(())
+    }
+
+    /// Sends `step`'s request once: its status and body (JSON, or else the text).
+    async fn http_exchange(
+        &self,
+        step: &HttpStep,
+        method: &reqwest::Method,
+        path: &str,
+    ) -> Result<(u16, Value), String> {
+        let base_url = match &step.service {
+            Some(service) => self.target.service_url(service),
+            None => self
+                .target
+                .node_url(step.node.as_deref())
+                .map(str::to_owned),
+        }
+        .map_err(|e| e.to_string())?;
         let mut request = self
             .http_client
             .request(method.clone(), format!("{base_url}{path}"));
@@ -831,29 +875,22 @@ impl Runner<'_> {
             .map_err(|e| format!("{method} {path}: {e}"))?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(|e| e.to_string())?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        self.http.push(HttpExchange {
-            method: method.to_string(),
-            path: path.clone(),
+        Ok((
             status,
-            body: body.clone(),
-        });
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
+    /// Whether an answer is what `step` expects.
+    fn http_check(&self, step: &HttpStep, status: u16, body: &Value) -> Result<(), String> {
         if let Some(expected) = step.status
             && expected != status
         {
-            return Err(format!(
-                "{method} {path}: expected status {expected}, got {status} {body}"
-            ));
+            return Err(format!("expected status {expected}, got {status} {body}"));
         }
         if let Some(expected) = &step.expect_body {
-            matcher::check(&self.render(expected)?, &body, step.partial)
-                .map_err(|m| format!("{method} {path} body {m}\n  got: {body}"))?;
-        }
-        let exchange = json!({ "status": status, "body": body });
-        for (var, selector) in &step.capture {
-            let value = select(&exchange, selector)
-                .ok_or_else(|| format!("capture {var:?}: no {selector:?} in {exchange}"))?;
-            self.vars.set(var.clone(), value.clone());
+            matcher::check(&self.render(expected)?, body, step.partial)
+                .map_err(|m| format!("body {m}\n  got: {body}"))?;
         }
         Ok(())
     }

@@ -492,6 +492,10 @@ pub struct HttpStep {
     /// The cluster node asked; default: the first.
     #[serde(default)]
     pub node: Option<String>,
+    /// A service launched with the target (`services:` in its launch spec), asked instead of
+    /// the server: e.g. a fake dependency the scenario changes.
+    #[serde(default)]
+    pub service: Option<String>,
     #[serde(default = "default_method")]
     pub method: String,
     pub path: String,
@@ -512,6 +516,11 @@ pub struct HttpStep {
     pub expect_body: Option<Value>,
     #[serde(default)]
     pub partial: bool,
+    /// Asks again, 50 ms apart, until `status` and `expect_body` hold, for up to this long:
+    /// for what the server does in the background (a poll, a failover). Only the last answer
+    /// is recorded.
+    #[serde(default)]
+    pub within: Option<Millis>,
     #[serde(default)]
     pub capture: BTreeMap<String, String>,
 }

@@ -256,6 +256,9 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
                 if let Some(node) = &http.node {
                     check_node_name(node).map_err(error)?;
                 }
+                if http.node.is_some() && http.service.is_some() {
+                    return Err(error("`http` takes `node` or `service`, not both".into()));
+                }
                 if !http.path.starts_with('/') {
                     return Err(error(format!(
                         "`path` must start with '/': {:?}",

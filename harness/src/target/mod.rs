@@ -11,6 +11,12 @@
 //! `{launch_id}` (unique among running launches, the same for every node of a cluster: a shared
 //! database's name), and in a cluster `{node}` (the node's name) and `{redis_url}`. `setup`
 //! commands (loading fixtures) run once per launch, before the first node starts.
+//!
+//! A spec's `services` are processes launched first, each on its own free port (`{port}` in its
+//! own command): fakes of what the server depends on, such as Uptime Kuma. The server's strings
+//! reach one as `{service:NAME}` (`http://127.0.0.1:PORT`), and `http` steps as `service: NAME`.
+//! `ready` may also ask for a JSON body (`{path, json}`), for a server that answers before it is
+//! ready for a scenario (a first poll of such a service done).
 
 mod process;
 mod service;
@@ -85,9 +91,9 @@ pub struct LaunchSpec {
     /// Working directory, relative to the targets file.
     #[serde(default)]
     pub cwd: Option<String>,
-    /// HTTP path that answers 200 once the server is ready.
-    #[serde(default = "default_ready")]
-    pub ready: String,
+    /// HTTP path that answers 200 once the server is ready (and a body to wait for).
+    #[serde(default)]
+    pub ready: Ready,
     #[serde(default)]
     pub description: Option<String>,
     /// Loads an extra SQL file (`{sql}`), e.g. the load mode's users; same environment.
@@ -96,6 +102,48 @@ pub struct LaunchSpec {
     /// Launch several nodes of `command` and the services they share.
     #[serde(default)]
     pub cluster: Option<ClusterSpec>,
+    /// Processes started before the server, by name (`{service:NAME}`).
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceSpec>,
+}
+
+/// When a launched server is ready: its path answers 200, and when `json` is given, its body
+/// matches it (a partial match, matchers allowed: `{kuma: {state: ok}}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Ready {
+    Path(String),
+    Body {
+        path: String,
+        json: serde_json::Value,
+    },
+}
+
+impl Default for Ready {
+    fn default() -> Self {
+        Ready::Path("/health".to_owned())
+    }
+}
+
+impl Ready {
+    fn path(&self) -> &str {
+        match self {
+            Ready::Path(path) | Ready::Body { path, .. } => path,
+        }
+    }
+}
+
+/// A process launched with the target, before the server: `{port}` in its command and
+/// environment is its own free port; ready when `ready` (an HTTP path) answers 2xx, or, without
+/// one, when the port accepts a connection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub ready: Option<String>,
 }
 
 /// A cluster: named nodes, a redis-server for them, optionally HAProxy in front.
@@ -139,10 +187,16 @@ fn default_haproxy_program() -> String {
 
 impl LaunchSpec {
     fn check(&self, name: &str) -> Result<(), TargetError> {
+        let bad = |detail: String| TargetError::Config(format!("target {name}: {detail}"));
+        for (service, spec) in &self.services {
+            check_node_name(service).map_err(|e| bad(format!("service: {e}")))?;
+            if spec.command.is_empty() {
+                return Err(bad(format!("service {service} has an empty `command`")));
+            }
+        }
         let Some(cluster) = &self.cluster else {
             return Ok(());
         };
-        let bad = |detail: String| TargetError::Config(format!("target {name}: {detail}"));
         if cluster.nodes.is_empty() {
             return Err(bad("`cluster.nodes` is empty".into()));
         }
@@ -154,10 +208,6 @@ impl LaunchSpec {
         }
         Ok(())
     }
-}
-
-fn default_ready() -> String {
-    "/health".to_owned()
 }
 
 /// What `--target` named.
@@ -335,6 +385,7 @@ impl Target {
                     }],
                     redis: None,
                     haproxy: None,
+                    services: BTreeMap::new(),
                 })
             }
             Target::Launch { name, spec, base } => launch(name, spec, base, extra_sql).await,
@@ -365,12 +416,16 @@ async fn launch(
         .map(|_| free_port())
         .collect::<std::io::Result<Vec<u16>>>()?;
     let first_port = ports.first().copied().unwrap_or_default();
-    let mut shared = vec![("{launch_id}", first_port.to_string())];
+    let mut shared = vec![("{launch_id}".to_owned(), first_port.to_string())];
+    let services = launch_services(spec, &cwd, workdir.path(), &mut shared).await?;
     let cluster = spec.cluster.as_ref();
     let mut redis = match cluster.and_then(|c| c.redis.as_ref()) {
         Some(redis_spec) => {
             let port = free_port()?;
-            shared.push(("{redis_url}", format!("redis://127.0.0.1:{port}")));
+            shared.push((
+                "{redis_url}".to_owned(),
+                format!("redis://127.0.0.1:{port}"),
+            ));
             let argv = [
                 redis_spec.program.clone(),
                 "--port".into(),
@@ -403,7 +458,7 @@ async fn launch(
         .map(|(node, &port)| {
             let mut placeholders = shared.clone();
             if cluster.is_some() {
-                placeholders.push(("{node}", node.clone()));
+                placeholders.push(("{node}".to_owned(), node.clone()));
             }
             Node {
                 name: node.clone(),
@@ -485,11 +540,71 @@ async fn launch(
         nodes,
         redis,
         haproxy,
+        services,
     };
     if running.redis.is_some() {
         running.wait_cluster_ready(CLUSTER_READY_TIMEOUT).await?;
     }
     Ok(running)
+}
+
+/// Starts a spec's services, in name order, each on its own free port and waited for; adds
+/// `{service:NAME}` for each to `shared`.
+async fn launch_services(
+    spec: &LaunchSpec,
+    cwd: &Path,
+    workdir: &Path,
+    shared: &mut Vec<(String, String)>,
+) -> Result<BTreeMap<String, Service>, TargetError> {
+    let mut services = BTreeMap::new();
+    for (name, service_spec) in &spec.services {
+        let port = free_port()?;
+        let placeholders = [
+            ("{port}".to_owned(), port.to_string()),
+            ("{workdir}".to_owned(), workdir.display().to_string()),
+            ("{bin_dir}".to_owned(), bin_dir().display().to_string()),
+        ];
+        let argv = service_spec
+            .command
+            .iter()
+            .map(|a| fill(a, &placeholders))
+            .collect();
+        let env = service_spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), fill(v, &placeholders)))
+            .collect();
+        let probe = service_spec
+            .ready
+            .clone()
+            .map_or(Probe::Accepts, Probe::Http);
+        let mut service = Service::new(
+            name.clone(),
+            argv,
+            env,
+            cwd.to_path_buf(),
+            port,
+            workdir.join(format!("service-{name}.log")),
+            probe,
+        );
+        service.spawn().await?;
+        shared.push((
+            format!("{{service:{name}}}"),
+            format!("http://127.0.0.1:{port}"),
+        ));
+        services.insert(name.clone(), service);
+    }
+    Ok(services)
+}
+
+/// Replaces each placeholder, then `{env:NAME}`.
+fn fill(text: &str, placeholders: &[(String, String)]) -> String {
+    let filled = placeholders
+        .iter()
+        .fold(text.to_owned(), |text, (placeholder, value)| {
+            text.replace(placeholder, value)
+        });
+    expand_env(&filled)
 }
 
 /// The environment variable that gives HAProxy a node's address: `NODE_A` for node `a`.
@@ -538,6 +653,8 @@ pub struct RunningTarget {
     nodes: Vec<Node>,
     redis: Option<Service>,
     haproxy: Option<Service>,
+    /// A spec's `services`, by name.
+    services: BTreeMap<String, Service>,
 }
 
 struct Node {
@@ -651,6 +768,25 @@ impl RunningTarget {
     /// The HTTP base URL of `node` (default: the first).
     pub fn node_url(&self, node: Option<&str>) -> Result<&str, TargetError> {
         self.node(node).map(|n| n.base_url.as_str())
+    }
+
+    /// The base URL of a service launched with the target (`services:` in its spec).
+    pub fn service_url(&self, name: &str) -> Result<String, TargetError> {
+        match self.services.get(name) {
+            Some(service) => Ok(format!("http://127.0.0.1:{}", service.port)),
+            None => Err(TargetError::Unsupported(format!(
+                "target {} launches no service {name:?} (`services` in its launch spec{})",
+                self.name,
+                if self.services.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ": {}",
+                        self.services.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                }
+            ))),
+        }
     }
 
     /// HAProxy's address, when the cluster has one.
@@ -815,7 +951,7 @@ impl RunningTarget {
     }
 
     /// Stops everything launched: HAProxy, the nodes (redis thawed first, so no node waits on
-    /// it), then redis. A URL target is left alone.
+    /// it), then redis and the spec's services. A URL target is left alone.
     pub async fn shutdown(mut self) {
         if let Some(haproxy) = self.haproxy.as_mut() {
             haproxy.stop().await;
@@ -830,6 +966,9 @@ impl RunningTarget {
         }
         if let Some(redis) = self.redis.as_mut() {
             redis.stop().await;
+        }
+        for service in self.services.values_mut() {
+            service.stop().await;
         }
     }
 }
@@ -846,22 +985,19 @@ struct Launched {
     secret: String,
     /// Shared by a cluster's nodes and services; removed when the last holder is gone.
     workdir: Arc<tempfile::TempDir>,
-    /// `{launch_id}`, and in a cluster `{node}` and `{redis_url}`.
-    placeholders: Vec<(&'static str, String)>,
+    /// `{launch_id}`, `{service:NAME}`, and in a cluster `{node}` and `{redis_url}`.
+    placeholders: Vec<(String, String)>,
     child: Option<Child>,
 }
 
 impl Launched {
     fn fill(&self, text: &str) -> String {
-        let mut filled = text
+        let own = text
             .replace("{port}", &self.port.to_string())
             .replace("{secret}", &self.secret)
             .replace("{workdir}", &self.workdir.path().display().to_string())
             .replace("{bin_dir}", &bin_dir().display().to_string());
-        for (placeholder, value) in &self.placeholders {
-            filled = filled.replace(placeholder, value);
-        }
-        expand_env(&filled)
+        fill(&own, &self.placeholders)
     }
 
     /// Why `argv` could not be run, with a hint when the program does not exist.
@@ -967,12 +1103,13 @@ impl Launched {
     }
 
     async fn wait_ready(&mut self, timeout: Duration) -> Result<(), TargetError> {
-        let url = format!("http://127.0.0.1:{}{}", self.port, self.spec.ready);
+        let url = format!("http://127.0.0.1:{}{}", self.port, self.spec.ready.path());
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(1))
             .build()
             .map_err(|e| TargetError::Config(e.to_string()))?;
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut last_answer = String::from("nothing yet");
         while tokio::time::Instant::now() < deadline {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
@@ -985,13 +1122,19 @@ impl Launched {
                     ),
                 });
             }
-            if http
-                .get(&url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return Ok(());
+            match http.get(&url).send().await {
+                Ok(response) if response.status().is_success() => match &self.spec.ready {
+                    Ready::Path(_) => return Ok(()),
+                    Ready::Body { json, .. } => {
+                        let body = response.json().await.unwrap_or(serde_json::Value::Null);
+                        match crate::matcher::check(json, &body, true) {
+                            Ok(()) => return Ok(()),
+                            Err(mismatch) => last_answer = format!("{mismatch} in {body}"),
+                        }
+                    }
+                },
+                Ok(response) => last_answer = format!("status {}", response.status()),
+                Err(error) => last_answer = error.to_string(),
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -999,7 +1142,11 @@ impl Launched {
             name: self.name.clone(),
             port: self.port,
             timeout,
-            log: format!("\n{}", tail(&self.log())),
+            log: format!(
+                " (GET {}: {last_answer})\n{}",
+                self.spec.ready.path(),
+                tail(&self.log())
+            ),
         })
     }
 
@@ -1057,7 +1204,7 @@ pub fn bin_dir() -> PathBuf {
 mod tests {
     use std::path::Path;
 
-    use super::{Target, expand_env, node_env_name};
+    use super::{Ready, Target, expand_env, fill, node_env_name};
 
     #[test]
     fn env_references_expand() {
@@ -1130,6 +1277,62 @@ mod tests {
             Target::resolve("rust-cluster", &scenarios, None).and_then(|t| t.with_nodes(3));
         let error = behind_haproxy.expect_err("the HAProxy config names two nodes");
         assert!(error.to_string().contains("without `haproxy`"), "{error}");
+    }
+
+    #[test]
+    fn the_kuma_target_launches_its_fake_first_and_waits_for_the_first_poll() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/targets.yaml");
+        let Ok(Target::Launch { spec, .. }) = Target::resolve("rust-kuma", &file, None) else {
+            panic!("rust-kuma does not resolve to a launch spec");
+        };
+        let kuma = &spec.services["kuma"];
+        assert_eq!(kuma.ready.as_deref(), Some("/__fake/health"));
+        assert!(kuma.command.contains(&"{port}".to_owned()));
+        assert_eq!(spec.env["KUMA_URL"], "{service:kuma}");
+        let Ready::Body { path, json } = &spec.ready else {
+            panic!("ready waits for a body: {:?}", spec.ready);
+        };
+        assert_eq!(path, "/health");
+        assert_eq!(json["kuma"]["state"], "ok");
+    }
+
+    #[test]
+    fn a_service_with_a_bad_name_or_no_command_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("targets.yaml");
+        for (services, expected) in [
+            (
+                "{ Kuma: { command: [x] } }",
+                "service: \"Kuma\" is not a node name",
+            ),
+            (
+                "{ kuma: { command: [] } }",
+                "service kuma has an empty `command`",
+            ),
+        ] {
+            let text = format!("targets:\n  t:\n    command: [x]\n    services: {services}\n");
+            std::fs::write(&file, text).expect("write");
+            let error = Target::resolve("t", &file, None).expect_err("refused");
+            assert!(error.to_string().contains(expected), "{error}");
+        }
+    }
+
+    #[test]
+    fn placeholders_fill_before_environment_references() {
+        let placeholders = [
+            (
+                "{service:kuma}".to_owned(),
+                "http://127.0.0.1:4000".to_owned(),
+            ),
+            ("{port}".to_owned(), "4001".to_owned()),
+        ];
+        assert_eq!(
+            fill(
+                "{service:kuma}/x?p={port}{env:SIO_SURELY_UNSET_VARIABLE}",
+                &placeholders
+            ),
+            "http://127.0.0.1:4000/x?p=4001"
+        );
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! The services a cluster's nodes share, started by the harness on free loopback ports: a
+//! The processes a launch starts beside its server nodes, on free loopback ports: a cluster's
 //! redis-server (no persistence, loopback only, in the launch's working directory) and
 //! optionally HAProxy in front of the nodes, run from a committed config (`deploy/haproxy.cfg`)
-//! with the addresses in its environment, as a person runs it by hand.
+//! with the addresses in its environment, as a person runs it by hand; and a spec's own
+//! `services` (fakes of what the server depends on, such as Uptime Kuma).
 //!
 //! Each is one child process, waited for until it answers (redis: `PING`; HAProxy: a TCP
-//! connect), and stopped, killed, frozen and thawed by its pid.
+//! connect; a spec's service: an HTTP path answering 2xx), and stopped, killed, frozen and thawed
+//! by its pid.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -21,17 +23,19 @@ use super::{TargetError, tail};
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a service shows it is ready.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Probe {
     /// `PING` answered with `+PONG`.
     RedisPing,
     /// The port accepts a connection.
     Accepts,
+    /// `GET` of this path answers with a 2xx status.
+    Http(String),
 }
 
 pub(super) struct Service {
-    /// For messages: `redis-server`, `haproxy`.
-    pub label: &'static str,
+    /// For messages: `redis-server`, `haproxy`, a spec's service name.
+    pub label: String,
     argv: Vec<String>,
     env: Vec<(String, String)>,
     cwd: PathBuf,
@@ -44,7 +48,7 @@ pub(super) struct Service {
 
 impl Service {
     pub fn new(
-        label: &'static str,
+        label: impl Into<String>,
         argv: Vec<String>,
         env: Vec<(String, String)>,
         cwd: PathBuf,
@@ -53,7 +57,7 @@ impl Service {
         probe: Probe,
     ) -> Self {
         Self {
-            label,
+            label: label.into(),
             argv,
             env,
             cwd,
@@ -75,7 +79,7 @@ impl Service {
 
     fn launch_error(&self, detail: String) -> TargetError {
         TargetError::Launch {
-            name: self.label.to_owned(),
+            name: self.label.clone(),
             detail,
         }
     }
@@ -101,9 +105,15 @@ impl Service {
             .spawn()
             .map_err(|e| {
                 self.launch_error(if e.kind() == std::io::ErrorKind::NotFound {
-                    format!(
-                        "{program} not found; install it (apt-get install redis-server haproxy)"
-                    )
+                    match self.probe {
+                        Probe::Http(_) => format!(
+                            "{program} not found (cwd {}); build it first, with the same profile and target directory as sio-harness",
+                            self.cwd.display()
+                        ),
+                        _ => format!(
+                            "{program} not found; install it (apt-get install redis-server haproxy)"
+                        ),
+                    }
                 } else {
                     format!("{:?}: {e}", self.argv)
                 })
@@ -132,7 +142,7 @@ impl Service {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Err(TargetError::NotReady {
-            name: self.label.to_owned(),
+            name: self.label.clone(),
             port: self.port,
             timeout: READY_TIMEOUT,
             log: format!(
@@ -146,8 +156,20 @@ impl Service {
         let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)).await else {
             return false;
         };
-        match self.probe {
+        match &self.probe {
             Probe::Accepts => true,
+            Probe::Http(path) => {
+                let request =
+                    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+                if stream.write_all(request.as_bytes()).await.is_err() {
+                    return false;
+                }
+                // `HTTP/1.1 200`: the status's first digit is the 10th byte.
+                let mut status_line = [0u8; 10];
+                stream.read_exact(&mut status_line).await.is_ok()
+                    && status_line.starts_with(b"HTTP/1.")
+                    && status_line[9] == b'2'
+            }
             Probe::RedisPing => {
                 if stream.write_all(b"PING\r\n").await.is_err() {
                     return false;

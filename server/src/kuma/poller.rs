@@ -134,6 +134,9 @@ impl Poller {
                     _ = &mut stop => break,
                     outcome = self.poll() => outcome,
                 };
+                // Stored and broadcast before `/health` reports the poll: a client that waits
+                // for `kuma.state` `ok` then reads what the poll brought.
+                self.publish().await;
                 next_poll = Instant::now() + self.record(outcome);
             }
             if holding {
@@ -203,8 +206,8 @@ impl Poller {
         self.load_known_statuses().await;
         self.written.clear();
         let outcome = self.poll().await;
-        self.record(outcome);
         self.publish().await;
+        self.record(outcome);
     }
 
     async fn load_known_statuses(&mut self) {
