@@ -26,6 +26,7 @@ use crate::auth::{Authenticator, JwtSecret};
 use crate::cluster::{Cluster, ClusterAdapter, ClusterError, Io, RedisUrl};
 use crate::handlers;
 use crate::http_api::{self, ApiState};
+use crate::http_server;
 use crate::kuma::{FeedHandle, FeedTask, KumaClient, KumaConfig};
 use crate::page;
 use crate::rate_limit::{EventRateLimiter, RateQuota};
@@ -257,23 +258,20 @@ impl Server {
             )
         });
         let closing_io = io.clone();
-        // `into_make_service` turns the routes into services once; serving the `Router` itself
-        // would clone its whole route table for every connection (a tenth of a storm's CPU).
-        let served = axum::serve(listener, router.into_make_service())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                draining.0.store(true, Ordering::Release);
-                // First, so no status is broadcast to sockets being closed or written to a
-                // store about to close.
-                if let Some(feed) = feed {
-                    feed.stop().await;
-                }
-                tracing::info!("shutting down: closing socket connections");
-                closing_io.close().await;
-                tracing::info!("socket connections closed");
-                cluster.shutdown().await;
-            })
-            .await;
+        let served = http_server::serve(listener, router, async move {
+            shutdown.await;
+            draining.0.store(true, Ordering::Release);
+            // First, so no status is broadcast to sockets being closed or written to a
+            // store about to close.
+            if let Some(feed) = feed {
+                feed.stop().await;
+            }
+            tracing::info!("shutting down: closing socket connections");
+            closing_io.close().await;
+            tracing::info!("socket connections closed");
+            cluster.shutdown().await;
+        })
+        .await;
         pruner.abort();
         state.store.close().await;
         tracing::info!("database closed");

@@ -2,7 +2,8 @@
 //! rooms, an admin-only event, rate limiting, a socket service, graceful shutdown) in Rust.
 //!
 //! How the pieces fit: [`app::Server`] opens the [`store`] and builds one axum router that
-//! carries socketioxide's layer and the [`http_api`]. The Socket.IO [`handlers`] authenticate each
+//! carries socketioxide's layer and the [`http_api`], served by hyper from [`http_server`]'s
+//! accept loop. The Socket.IO [`handlers`] authenticate each
 //! handshake with [`auth`], join [`rooms`], and pass every event through the [`rate_limit`]er.
 //! Other code pushes events through the [`socket_service`]; the [`kuma`] feed is such code, turning
 //! an Uptime Kuma status page into live statuses. [`cli`] and [`demo`] are the edges; [`page`]
@@ -18,6 +19,7 @@ pub mod coalesce;
 pub mod demo;
 pub mod handlers;
 pub mod http_api;
+pub mod http_server;
 pub mod kuma;
 pub mod page;
 pub mod rate_limit;

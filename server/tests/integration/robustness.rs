@@ -86,3 +86,63 @@ async fn an_abandoned_handshake_is_dropped_after_the_connect_timeout() {
         );
     }
 }
+
+/// Reads until the server closes the connection (EOF or reset); how long that took, or `None`
+/// if it was still open after `limit`.
+async fn closed_within(
+    stream: &mut tokio::net::TcpStream,
+    limit: std::time::Duration,
+) -> Option<std::time::Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut buffer = [0u8; 1024];
+    let read_until_closed = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(limit, read_until_closed)
+        .await
+        .ok()
+        .map(|()| started.elapsed())
+}
+
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_request_head_is_closed() {
+    use realtime_server::http_server::HEADER_READ_TIMEOUT;
+    use tokio::io::AsyncWriteExt;
+
+    let server = TestServer::start().await;
+    let limit = HEADER_READ_TIMEOUT + std::time::Duration::from_secs(5);
+    let mut silent = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let mut slowloris = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    // One byte of a real request head every 500 ms: never idle long, never finished.
+    let head = b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    let trickle = async {
+        for byte in head.iter().chain(std::iter::repeat(&b'a')) {
+            if slowloris.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    };
+    tokio::select! {
+        () = trickle => {}
+        () = tokio::time::sleep(limit) => panic!("the slow request head was still being accepted after {limit:?}"),
+    }
+    let silent_after = closed_within(&mut silent, std::time::Duration::from_secs(1)).await;
+    assert!(
+        silent_after.is_some(),
+        "a connection that sent nothing was still open after {limit:?}"
+    );
+    // The server still serves everyone else.
+    let mut client = server.client("user-1", TransportKind::Polling);
+    connected(&mut client).await;
+}

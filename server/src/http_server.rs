@@ -1,0 +1,109 @@
+//! The HTTP/1.1 accept loop: hyper serving the router on every accepted connection, with the
+//! deadline `axum::serve` leaves out.
+//!
+//! `axum::serve` (0.8) builds hyper's connection without a timer, so hyper's own
+//! `header_read_timeout` (30 s by default) never applies: a connection that sends nothing, or a
+//! request head one byte at a time (slowloris), holds a task and a descriptor for as long as the
+//! peer likes (docs/reliability.md, exhaustion). Here every connection gets a timer and
+//! [`HEADER_READ_TIMEOUT`] for each request head, including the first, so such a connection is
+//! closed within it; WebSocket and long-polling clients are not affected: a WebSocket is
+//! upgraded after its one request, and a poll's request head is sent at once. Replace this
+//! module with `axum::serve` if it gains a way to set hyper's timer.
+//!
+//! Shutdown is the same as `axum::serve`'s graceful shutdown: stop accepting, run the shutdown
+//! future, ask every connection to finish its request in flight, and wait for them.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+/// How long a client may take to send a request head, from the connection's start or the end
+/// of its previous request.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `router` on `listener` until `shutdown` completes, then shuts down gracefully.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Routes finished once (state applied), not per request: `Router::into_make_service` does
+    // the same for `axum::serve`.
+    let router = router.with_state(());
+    let (stop_tx, stop_rx) = watch::channel(());
+    let (open_tx, open_rx) = watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of descriptors or memory: nothing to do but let some close. Connection
+                    // errors (a peer that reset before accept) are only that connection's.
+                    if !is_connection_error(&error) {
+                        tracing::error!(%error, "accept failed; retrying in 1 s");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+        let service = router
+            .clone()
+            .map_request(|request: axum::http::Request<Incoming>| request.map(Body::new));
+        let mut stop = stop_rx.clone();
+        let open = open_rx.clone();
+        tokio::spawn(async move {
+            let mut connection = std::pin::pin!(
+                hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                    .with_upgrades()
+            );
+            let mut stopping = false;
+            loop {
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(error) = result {
+                            tracing::trace!(%error, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    // Nothing is ever sent: the sender's drop is the signal.
+                    _ = stop.changed(), if !stopping => {
+                        stopping = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+            drop(open);
+        });
+    }
+    drop(listener);
+    // Dropping the sender tells every connection to finish; each holds `open_rx` until done.
+    drop(stop_tx);
+    drop(open_rx);
+    open_tx.closed().await;
+    Ok(())
+}
+
+fn is_connection_error(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(
+        error.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
+}
