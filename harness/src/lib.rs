@@ -27,6 +27,7 @@
 pub mod client;
 pub mod codec;
 pub mod cookies;
+pub mod exhaust;
 pub mod fuzz;
 pub mod hooks;
 pub mod init;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use sio_harness::exhaust::{self, Attack, ExhaustOptions};
 use sio_harness::fuzz::{self, FuzzOptions};
 use sio_harness::hooks::Hook;
 use sio_harness::load::churn::{self, ChurnMode, ChurnOptions};
@@ -112,6 +113,32 @@ enum Command {
         idle_s: u64,
         #[arg(long, value_enum, default_value_t = ChurnMode::Clean)]
         mode: ChurnMode,
+    },
+    /// Exhaustion: connections that never become users (silent TCP, WebSocket sessions that never
+    /// connect a namespace, polling sessions never polled, slowloris request heads), then idle
+    /// authenticated sockets (`--clients`), one kind at a time, each held while a control client
+    /// is timed; exit 1 if the server exits or the control client is refused.
+    Exhaust {
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Silent TCP connections.
+        #[arg(long, default_value_t = 5000)]
+        tcp: usize,
+        /// WebSocket upgrades whose Engine.IO session never sends the Socket.IO connect.
+        #[arg(long, default_value_t = 5000)]
+        websocket: usize,
+        /// Polling handshakes never polled again.
+        #[arg(long, default_value_t = 5000)]
+        polling: usize,
+        /// Request heads sent one byte a second.
+        #[arg(long, default_value_t = 1000)]
+        slowloris: usize,
+        /// Seconds each phase holds its connections.
+        #[arg(long, default_value_t = 30)]
+        hold_s: u64,
+        /// Seconds of the control client alone, first.
+        #[arg(long, default_value_t = 10)]
+        quiet_s: u64,
     },
     /// Protocol fuzzing: seeded valid and mutated frames over many short connections, with a
     /// control client timed throughout; exit 1 (and a reproducer) if the server exits, panics or
@@ -398,6 +425,33 @@ async fn main() -> ExitCode {
                     idle: std::time::Duration::from_secs(idle_s),
                 };
                 churn(&load, &options).await
+            })
+            .await
+        }
+        Command::Exhaust {
+            load,
+            tcp,
+            websocket,
+            polling,
+            slowloris,
+            hold_s,
+            quiet_s,
+        } => {
+            on_worker(async move {
+                let phases = vec![
+                    (Attack::Tcp, tcp),
+                    (Attack::Websocket, websocket),
+                    (Attack::Polling, polling),
+                    (Attack::Slowloris, slowloris),
+                    (Attack::Idle, load.clients),
+                ];
+                let options = ExhaustOptions {
+                    phases: phases.into_iter().filter(|(_, n)| *n > 0).collect(),
+                    hold: std::time::Duration::from_secs(hold_s),
+                    quiet: std::time::Duration::from_secs(quiet_s),
+                    users: load.clients.min(FUZZ_USERS),
+                };
+                exhaust(&load, &options).await
             })
             .await
         }
@@ -703,6 +757,17 @@ async fn fuzz(target: &Target, options: &FuzzOptions, json: bool) -> Result<Exit
     } else {
         print!("{}", fuzz::table(&report));
     }
+    Ok(load_exit(!report.passed()))
+}
+
+async fn exhaust(load: &LoadArgs, options: &ExhaustOptions) -> Result<ExitCode, ExitCode> {
+    // Phases run one after another, so the largest one sets the descriptor budget.
+    let largest = options.phases.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let (target, mut running) = load.start(largest + 16).await?;
+    let result = exhaust::run(&mut running, target.name(), options).await;
+    running.shutdown().await;
+    let report = result.map_err(load_error)?;
+    load.print(&report, exhaust::table(&report));
     Ok(load_exit(!report.passed()))
 }
 

@@ -91,6 +91,11 @@ pub fn sample_all(pids: &[u32]) -> Option<ProcessSample> {
         })
 }
 
+/// How many files (sockets included) process `pid` has open; `None` if it cannot be read.
+pub fn open_files(pid: u32) -> Option<u64> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
 /// This process's own counters (the load generator's).
 pub fn sample_self() -> Option<ProcessSample> {
     read_proc("/proc/self")

@@ -1,0 +1,558 @@
+//! Exhaustion: `sio-harness exhaust` holds many connections that never become useful users, one
+//! kind at a time, while the control client ([`crate::fuzz::control`]) runs the seed's flow, and
+//! reports per kind what the server did with them and what it cost the real user.
+//!
+//! The kinds, each a phase: TCP connections that send nothing (`tcp`); WebSocket upgrades whose
+//! Engine.IO session never sends the Socket.IO connect (`websocket`); long-polling handshakes
+//! never polled again (`polling`); request heads sent one byte a second (`slowloris`); and
+//! authenticated sockets that stay connected doing nothing (`idle`, which the server must keep).
+//! A quiet phase first gives the control client's figures to compare with. For each phase: how
+//! many connections the server closed and how soon, how many were still open when the phase
+//! ended, the server's memory and open files at the peak and after, and the control client's
+//! latency while it lasted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::client::{Client, ClientOptions, NamespaceOptions, Observed, ReconnectPolicy};
+use crate::fuzz::control::{self, ControlOptions};
+use crate::load::metrics::{Percentiles, open_files, sample};
+use crate::target::RunningTarget;
+
+/// Connections opened per second in a phase: fast enough for thousands, slow enough that the
+/// listen backlog does not overflow and turn the measurement into one of SYN retries.
+const OPEN_RATE: u32 = 1_000;
+/// How often the server's memory and open files are read during a phase.
+const SAMPLE_EVERY: Duration = Duration::from_millis(500);
+/// How long a polling session's probe waits: a live session answers a poll with a packet or
+/// holds it (up to the ping interval); a dropped one answers 400 at once.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// One kind of connection that never becomes a useful user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Attack {
+    Tcp,
+    Websocket,
+    Polling,
+    Slowloris,
+    Idle,
+}
+
+impl Attack {
+    fn describe(self) -> &'static str {
+        match self {
+            Attack::Tcp => "TCP connections that send nothing",
+            Attack::Websocket => "WebSocket sessions that never send the Socket.IO connect",
+            Attack::Polling => "polling handshakes never polled again",
+            Attack::Slowloris => "request heads sent one byte a second",
+            Attack::Idle => "authenticated sockets, connected and idle",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ExhaustOptions {
+    /// Each attack with its connection count, run in this order.
+    pub phases: Vec<(Attack, usize)>,
+    /// How long each phase holds its connections.
+    pub hold: Duration,
+    /// The control client alone, before the first phase.
+    pub quiet: Duration,
+    /// Users `load-1` … the idle sockets sign in as, in turn.
+    pub users: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PhaseReport {
+    pub attack: Option<Attack>,
+    pub description: String,
+    pub requested: usize,
+    /// Connections (or sessions) established.
+    pub opened: u64,
+    pub open_failures: u64,
+    pub first_open_failure: Option<String>,
+    /// Closed by the server while the phase held them.
+    pub closed_by_server: u64,
+    /// When the server closed them, from each one's opening.
+    pub closed_after_s: Percentiles,
+    /// Still open (a polling session: still known) when the phase ended.
+    pub still_open: u64,
+    pub rss_start_kib: Option<u64>,
+    pub rss_peak_kib: Option<u64>,
+    /// After the phase's connections were closed from this side and the server had 2 s.
+    pub rss_after_kib: Option<u64>,
+    pub open_files_start: Option<u64>,
+    pub open_files_peak: Option<u64>,
+    pub open_files_after: Option<u64>,
+    /// The control client's answers while the phase held its connections.
+    pub control: Percentiles,
+    pub control_answers: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExhaustReport {
+    pub target: String,
+    pub hold_s: f64,
+    pub quiet: PhaseReport,
+    pub phases: Vec<PhaseReport>,
+    pub control_failures: u64,
+    pub control_first_failure: Option<String>,
+    /// Whether the server was still running at the end (always, for a URL target).
+    pub server_alive: bool,
+}
+
+impl ExhaustReport {
+    /// The server stayed up and the control client was never refused or timed out.
+    pub fn passed(&self) -> bool {
+        self.server_alive && self.control_failures == 0
+    }
+}
+
+/// What each attacking connection reports when it ends.
+#[derive(Debug, Clone, Copy)]
+enum Ended {
+    FailedToOpen,
+    ClosedByServer(Duration),
+    StillOpen,
+}
+
+/// Runs the quiet phase and every attack phase against `target`.
+pub async fn run(
+    target: &mut RunningTarget,
+    name: &str,
+    options: &ExhaustOptions,
+) -> Result<ExhaustReport, String> {
+    let control_token = crate::load::token(target, "user-1")?;
+    let (stop_control, stop_rx) = watch::channel(false);
+    let control = tokio::spawn(control::run(
+        ControlOptions {
+            base_url: target.base_url.clone(),
+            token: control_token,
+            // Within the servers' default rate limit (5 per event per 2 s), as the fuzzer's.
+            interval: Duration::from_millis(700),
+            rounds_per_connection: 10,
+        },
+        stop_rx,
+    ));
+    let quiet_started = Instant::now();
+    let mut quiet = PhaseReport {
+        description: "the control client alone".into(),
+        rss_start_kib: sample(target.pid()).map(|s| s.rss_kib),
+        open_files_start: target.pid().and_then(open_files),
+        ..PhaseReport::default()
+    };
+    tokio::time::sleep(options.quiet).await;
+    let mut windows = vec![(quiet_started, Instant::now())];
+    let mut phases = Vec::new();
+    for &(attack, count) in &options.phases {
+        let (report, window) = run_phase(target, attack, count, options).await?;
+        phases.push(report);
+        windows.push(window);
+    }
+    let _ = stop_control.send(true);
+    let control = control.await.map_err(|e| format!("control client: {e}"))?;
+    let in_window = |(from, to): (Instant, Instant)| {
+        let mut answers: Vec<Duration> = control
+            .samples
+            .iter()
+            .filter(|(at, _)| *at >= from && *at < to)
+            .map(|(_, took)| *took)
+            .collect();
+        (answers.len(), Percentiles::of(&mut answers))
+    };
+    for (phase, window) in std::iter::once(&mut quiet)
+        .chain(phases.iter_mut())
+        .zip(windows)
+    {
+        (phase.control_answers, phase.control) = in_window(window);
+    }
+    Ok(ExhaustReport {
+        target: name.to_owned(),
+        hold_s: options.hold.as_secs_f64(),
+        quiet,
+        phases,
+        control_failures: control.failures,
+        control_first_failure: control.first_failure,
+        server_alive: target.exit_status().is_none(),
+    })
+}
+
+/// Opens `count` connections of one kind, holds them for `options.hold` while sampling the
+/// server, then closes what is left; returns the phase's figures and its control window.
+async fn run_phase(
+    target: &RunningTarget,
+    attack: Attack,
+    count: usize,
+    options: &ExhaustOptions,
+) -> Result<(PhaseReport, (Instant, Instant)), String> {
+    let pid = target.pid();
+    let mut report = PhaseReport {
+        attack: Some(attack),
+        description: attack.describe().into(),
+        requested: count,
+        rss_start_kib: sample(pid).map(|s| s.rss_kib),
+        open_files_start: pid.and_then(open_files),
+        ..PhaseReport::default()
+    };
+    let addr = target.addr;
+    let base_url = target.base_url.clone();
+    let tokens = match attack {
+        Attack::Idle => (1..=options.users.max(1))
+            .map(|i| crate::load::token(target, &format!("load-{i}")))
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => Vec::new(),
+    };
+    let tokens = Arc::new(tokens);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (release, released) = watch::channel(false);
+    let first_failure = Arc::new(std::sync::Mutex::new(None::<String>));
+    let opened = Arc::new(AtomicU64::new(0));
+    let mut connections: JoinSet<Ended> = JoinSet::new();
+    let started = Instant::now();
+    let mut peak = (report.rss_start_kib, report.open_files_start);
+    let note_peak = |peak: &mut (Option<u64>, Option<u64>)| {
+        let rss = sample(pid).map(|s| s.rss_kib);
+        let files = pid.and_then(open_files);
+        peak.0 = peak.0.max(rss);
+        peak.1 = peak.1.max(files);
+    };
+    let mut last_sample = Instant::now();
+    for index in 0..count {
+        let released = released.clone();
+        let first_failure = first_failure.clone();
+        let opened = opened.clone();
+        let tokens = tokens.clone();
+        let base_url = base_url.clone();
+        let http = http.clone();
+        connections.spawn(async move {
+            let outcome = match attack {
+                Attack::Tcp => hold_stream(addr, b"", released).await,
+                Attack::Websocket => hold_stream(addr, &websocket_upgrade(index), released).await,
+                Attack::Slowloris => slowloris(addr, released).await,
+                Attack::Polling => abandon_polling(&http, &base_url, released).await,
+                Attack::Idle => {
+                    let token = &tokens[index % tokens.len().max(1)];
+                    hold_idle_client(&base_url, token, released).await
+                }
+            };
+            match outcome {
+                Ok(ended) => {
+                    opened.fetch_add(1, Ordering::Relaxed);
+                    ended
+                }
+                Err(error) => {
+                    let mut first = first_failure
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    first.get_or_insert(error);
+                    Ended::FailedToOpen
+                }
+            }
+        });
+        // Paced: connection `index` starts at index / OPEN_RATE seconds.
+        let due = started + Duration::from_secs_f64(index as f64 / f64::from(OPEN_RATE));
+        tokio::time::sleep_until(due).await;
+        if last_sample.elapsed() >= SAMPLE_EVERY {
+            last_sample = Instant::now();
+            note_peak(&mut peak);
+        }
+    }
+    let window_start = Instant::now();
+    let hold_until = window_start + options.hold;
+    while Instant::now() < hold_until {
+        note_peak(&mut peak);
+        tokio::time::sleep(SAMPLE_EVERY.min(hold_until - Instant::now())).await;
+    }
+    let window_end = Instant::now();
+    let _ = release.send(true);
+    let mut closed_after = Vec::new();
+    while let Some(joined) = connections.join_next().await {
+        match joined.map_err(|e| format!("an attacking connection's task failed: {e}"))? {
+            Ended::FailedToOpen => report.open_failures += 1,
+            Ended::ClosedByServer(after) => closed_after.push(after),
+            Ended::StillOpen => report.still_open += 1,
+        }
+    }
+    report.opened = opened.load(Ordering::Relaxed);
+    report.closed_by_server = closed_after.len() as u64;
+    report.closed_after_s = seconds(Percentiles::of(&mut closed_after));
+    report.first_open_failure = first_failure
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take();
+    (report.rss_peak_kib, report.open_files_peak) = peak;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    report.rss_after_kib = sample(pid).map(|s| s.rss_kib);
+    report.open_files_after = pid.and_then(open_files);
+    Ok((report, (window_start, window_end)))
+}
+
+/// Percentiles of durations read as seconds rather than milliseconds.
+fn seconds(ms: Percentiles) -> Percentiles {
+    Percentiles {
+        p50: ms.p50 / 1000.0,
+        p90: ms.p90 / 1000.0,
+        p99: ms.p99 / 1000.0,
+        max: ms.max / 1000.0,
+    }
+}
+
+fn websocket_upgrade(index: usize) -> Vec<u8> {
+    format!(
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: {}\r\n\r\n",
+        websocket_key(index)
+    )
+    .into_bytes()
+}
+
+/// A syntactically valid `Sec-WebSocket-Key` (16 bytes, base64) per connection.
+fn websocket_key(index: usize) -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&(index as u64).to_be_bytes());
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Connects, sends `greeting`, then reads (and discards) until the server closes or the phase
+/// releases the connection.
+async fn hold_stream(
+    addr: std::net::SocketAddr,
+    greeting: &[u8],
+    released: watch::Receiver<bool>,
+) -> Result<Ended, String> {
+    let opened_at = Instant::now();
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    if !greeting.is_empty() {
+        stream
+            .write_all(greeting)
+            .await
+            .map_err(|e| format!("send: {e}"))?;
+    }
+    Ok(read_until_closed(&mut stream, opened_at, released).await)
+}
+
+async fn read_until_closed(
+    stream: &mut TcpStream,
+    opened_at: Instant,
+    mut released: watch::Receiver<bool>,
+) -> Ended {
+    let mut buffer = [0u8; 512];
+    loop {
+        tokio::select! {
+            read = stream.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => return Ended::ClosedByServer(opened_at.elapsed()),
+                Ok(_) => {}
+            },
+            () = until_released(&mut released) => return Ended::StillOpen,
+        }
+    }
+}
+
+/// Completes when the phase releases its connections. (The guard `wait_for` returns is not
+/// `Send`; it is dropped here, not held in a `select!`.)
+async fn until_released(released: &mut watch::Receiver<bool>) {
+    let _ = released.wait_for(|released| *released).await;
+}
+
+/// A request head sent one byte a second, never finished.
+async fn slowloris(
+    addr: std::net::SocketAddr,
+    mut released: watch::Receiver<bool>,
+) -> Result<Ended, String> {
+    let opened_at = Instant::now();
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let head =
+        b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ";
+    let mut bytes = head.iter().chain(std::iter::repeat(&b'a'));
+    let mut buffer = [0u8; 512];
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let byte = bytes.next().copied().unwrap_or(b'a');
+                if stream.write_all(&[byte]).await.is_err() {
+                    return Ok(Ended::ClosedByServer(opened_at.elapsed()));
+                }
+            }
+            read = stream.read(&mut buffer) => if matches!(read, Ok(0) | Err(_)) {
+                return Ok(Ended::ClosedByServer(opened_at.elapsed()));
+            },
+            () = until_released(&mut released) => return Ok(Ended::StillOpen),
+        }
+    }
+}
+
+/// A polling handshake, then silence; when released, one poll with the session id tells whether
+/// the server still knows it.
+async fn abandon_polling(
+    http: &reqwest::Client,
+    base_url: &str,
+    mut released: watch::Receiver<bool>,
+) -> Result<Ended, String> {
+    let opened_at = Instant::now();
+    let url = format!("{base_url}/socket.io/?EIO=4&transport=polling");
+    let body = http
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("handshake: {e}"))?
+        .text()
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let sid = body
+        .strip_prefix('0')
+        .and_then(|open| serde_json::from_str::<serde_json::Value>(open).ok())
+        .and_then(|open| open["sid"].as_str().map(str::to_owned))
+        .ok_or_else(|| format!("handshake answered {body:?}"))?;
+    until_released(&mut released).await;
+    let probe = http
+        .get(format!("{url}&sid={sid}"))
+        .timeout(PROBE_TIMEOUT)
+        .send()
+        .await;
+    Ok(match probe {
+        Ok(response) if response.status().is_client_error() => {
+            // Dropped at some point during the hold: when, a poll cannot tell.
+            Ended::ClosedByServer(opened_at.elapsed())
+        }
+        _ => Ended::StillOpen,
+    })
+}
+
+/// An authenticated socket that connects and waits; the server should keep it.
+async fn hold_idle_client(
+    base_url: &str,
+    token: &str,
+    released: watch::Receiver<bool>,
+) -> Result<Ended, String> {
+    let opened_at = Instant::now();
+    let mut options = ClientOptions::new(base_url);
+    options.namespaces = vec![NamespaceOptions {
+        auth: Some(serde_json::json!({ "token": token })),
+        ..NamespaceOptions::new("/")
+    }];
+    options.reconnect = ReconnectPolicy {
+        enabled: false,
+        ..ReconnectPolicy::default()
+    };
+    let mut client = Client::connect(options);
+    let answer = client
+        .wait_for(Duration::from_secs(10), |o| {
+            matches!(o, Observed::Connect { .. } | Observed::ConnectError { .. })
+        })
+        .await;
+    match answer {
+        Some(observation) if matches!(observation.what, Observed::Connect { .. }) => {}
+        other => {
+            client.close();
+            return Err(other.map_or_else(
+                || "no answer to the socket connect".to_owned(),
+                |o| crate::transcript::describe(&o.what),
+            ));
+        }
+    }
+    while !*released.borrow() {
+        let gone = client
+            .wait_for(Duration::from_millis(500), |o| {
+                matches!(o, Observed::Disconnect { .. })
+            })
+            .await;
+        if gone.is_some() {
+            return Ok(Ended::ClosedByServer(opened_at.elapsed()));
+        }
+    }
+    client.close();
+    Ok(Ended::StillOpen)
+}
+
+/// The report as a table.
+pub fn table(report: &ExhaustReport) -> String {
+    use std::fmt::Write as _;
+    let mib =
+        |kib: Option<u64>| kib.map_or("-".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
+    let count = |n: Option<u64>| n.map_or("-".to_owned(), |n| n.to_string());
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "exhaust {}: each phase held {:.0} s; control client p99 quiet {:.1} ms",
+        report.target, report.hold_s, report.quiet.control.p99
+    );
+    let _ = writeln!(
+        out,
+        "{:<10} {:>6} {:>6} {:>7} {:>9} {:>7} {:>9} {:>9} {:>9} {:>7} {:>7} {:>10}",
+        "phase",
+        "asked",
+        "opened",
+        "closed",
+        "closed@p50",
+        "open",
+        "rss MiB",
+        "peak MiB",
+        "after MiB",
+        "fds pk",
+        "fds af",
+        "ctl p99 ms"
+    );
+    for phase in std::iter::once(&report.quiet).chain(&report.phases) {
+        let name = match phase.attack {
+            Some(attack) => serde_json::to_value(attack)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            None => "quiet".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<10} {:>6} {:>6} {:>7} {:>9.1}s {:>7} {:>9} {:>9} {:>9} {:>7} {:>7} {:>10.1}",
+            name,
+            phase.requested,
+            phase.opened,
+            phase.closed_by_server,
+            phase.closed_after_s.p50,
+            phase.still_open,
+            mib(phase.rss_start_kib),
+            mib(phase.rss_peak_kib),
+            mib(phase.rss_after_kib),
+            count(phase.open_files_peak),
+            count(phase.open_files_after),
+            phase.control.p99,
+        );
+        if let Some(failure) = &phase.first_open_failure {
+            let _ = writeln!(
+                out,
+                "  {} failed to open; first: {failure}",
+                phase.open_failures
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "control client: {} failures{}; server {}",
+        report.control_failures,
+        report
+            .control_first_failure
+            .as_ref()
+            .map(|f| format!(" (first: {f})"))
+            .unwrap_or_default(),
+        if report.server_alive { "up" } else { "EXITED" }
+    );
+    out
+}
