@@ -113,6 +113,13 @@ enum Command {
         idle_s: u64,
         #[arg(long, value_enum, default_value_t = ChurnMode::Clean)]
         mode: ChurnMode,
+        /// Milliseconds each connection stays after its `status:current` (a soak: rate x hold
+        /// clients connected at once).
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u64,
+        /// Seconds between samples of the server.
+        #[arg(long, default_value_t = 1.0)]
+        sample_s: f64,
     },
     /// Exhaustion: connections that never become users (silent TCP, WebSocket sessions that never
     /// connect a namespace, polling sessions never polled, slowloris request heads), then idle
@@ -415,6 +422,8 @@ async fn main() -> ExitCode {
             duration_s,
             idle_s,
             mode,
+            hold_ms,
+            sample_s,
         } => {
             on_worker(async move {
                 let options = ChurnOptions {
@@ -423,6 +432,8 @@ async fn main() -> ExitCode {
                     mode,
                     users: load.clients,
                     idle: std::time::Duration::from_secs(idle_s),
+                    hold: std::time::Duration::from_millis(hold_ms),
+                    sample_every: std::time::Duration::from_secs_f64(sample_s.max(0.1)),
                 };
                 churn(&load, &options).await
             })

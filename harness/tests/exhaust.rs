@@ -41,7 +41,10 @@ fn the_server_drops_what_never_becomes_a_user_and_keeps_idle_users() {
     assert_eq!(report["control_failures"], 0, "{report}");
     let phases = report["phases"].as_array().expect("phases");
     let attacks: Vec<&str> = phases.iter().filter_map(|p| p["attack"].as_str()).collect();
-    assert_eq!(attacks, ["tcp", "websocket", "polling", "slowloris", "idle"]);
+    assert_eq!(
+        attacks,
+        ["tcp", "websocket", "polling", "slowloris", "idle"]
+    );
     for phase in phases {
         let asked = &phase["requested"];
         assert_eq!(&phase["opened"], asked, "{phase}");

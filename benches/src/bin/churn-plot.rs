@@ -1,5 +1,6 @@
 //! `churn-plot OUT.svg REPORT.json...`: the server's memory over time in each churn report
-//! (`sio-harness churn --json`), one line per report, as an SVG chart.
+//! (`sio-harness churn --json`), one line per report, as an SVG chart; below it the server's
+//! open files, when the reports have them (a soak's leak shows in one or the other).
 
 use std::path::PathBuf;
 
@@ -19,7 +20,11 @@ struct Report {
 struct Sample {
     t_s: f64,
     rss_kib: u64,
+    #[serde(default)]
+    open_files: Option<u64>,
 }
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args_os().skip(1).map(PathBuf::from);
@@ -34,40 +39,68 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|e| format!("{} is not a churn report: {e}", path.display()))?;
         reports.push(report);
     }
+    let with_files = reports
+        .iter()
+        .any(|r| r.samples.iter().any(|s| s.open_files.is_some()));
+    let title = reports.first().map_or_else(String::new, |r| {
+        format!(
+            "server under churn: {} connections/s for {:.0} s, then idle",
+            r.rate, r.duration_s
+        )
+    });
+    let height = if with_files { 900 } else { 540 };
+    let root: Area = SVGBackend::new(&out, (960, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = root.titled(&title, ("sans-serif", 20))?;
+    if with_files {
+        let (top, bottom) = root.split_vertically(height / 2 - 20);
+        panel(&top, &reports, "RSS (MiB)", |s| {
+            Some(s.rss_kib as f64 / 1024.0)
+        })?;
+        panel(&bottom, &reports, "open files", |s| {
+            s.open_files.map(|n| n as f64)
+        })?;
+    } else {
+        panel(&root, &reports, "RSS (MiB)", |s| {
+            Some(s.rss_kib as f64 / 1024.0)
+        })?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// One chart: `value` of every sample over time, a line per report.
+fn panel(
+    area: &Area<'_>,
+    reports: &[Report],
+    y_desc: &str,
+    value: fn(&Sample) -> Option<f64>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let last_t = reports
         .iter()
         .flat_map(|r| r.samples.last().map(|s| s.t_s))
         .fold(1.0, f64::max);
-    let top_mib = reports
+    let top = reports
         .iter()
-        .flat_map(|r| r.samples.iter().map(|s| s.rss_kib as f64 / 1024.0))
+        .flat_map(|r| r.samples.iter().filter_map(value))
         .fold(1.0, f64::max)
         * 1.1;
-    let title = reports.first().map_or_else(String::new, |r| {
-        format!(
-            "server RSS under churn: {} connections/s for {:.0} s, then idle",
-            r.rate, r.duration_s
-        )
-    });
-    let root = SVGBackend::new(&out, (960, 540)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
+    let mut chart = ChartBuilder::on(area)
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..last_t, 0.0..top_mib)?;
+        .build_cartesian_2d(0.0..last_t, 0.0..top)?;
     chart
         .configure_mesh()
         .x_desc("seconds")
-        .y_desc("RSS (MiB)")
+        .y_desc(y_desc)
         .draw()?;
     for (index, report) in reports.iter().enumerate() {
         let colour = Palette99::pick(index).stroke_width(2);
         let points = report
             .samples
             .iter()
-            .map(|s| (s.t_s, s.rss_kib as f64 / 1024.0));
+            .filter_map(|s| Some((s.t_s, value(s)?)));
         chart
             .draw_series(LineSeries::new(points, colour))?
             .label(format!("{} {}", report.target, report.mode))
@@ -84,6 +117,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .border_style(BLACK)
         .position(SeriesLabelPosition::UpperLeft)
         .draw()?;
-    root.present()?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::fleet::source_addresses;
-use super::metrics::sample;
+use super::metrics::{open_files, sample, threads};
 use crate::client::{Client, ClientOptions, Command, NamespaceOptions, Observed, ReconnectPolicy};
 use crate::codec::engine::Frame;
 use crate::target::RunningTarget;
@@ -42,13 +42,21 @@ pub struct ChurnOptions {
     pub users: usize,
     /// Memory keeps being sampled this long after the last connection started.
     pub idle: Duration,
+    /// How long each connection stays after its `status:current` before it ends: with `rate`,
+    /// how many clients are connected at once (a soak keeps thousands churning).
+    pub hold: Duration,
+    /// How often the server is sampled.
+    pub sample_every: Duration,
 }
 
-/// The server's memory at one second of the run.
+/// The server's memory and open files at one moment of the run.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct MemorySample {
     pub t_s: f64,
     pub rss_kib: u64,
+    /// Sockets included: a leaked connection shows here first.
+    pub open_files: Option<u64>,
+    pub threads: Option<u64>,
     /// Connections finished so far.
     pub completed: u64,
 }
@@ -103,7 +111,8 @@ pub async fn run(
     let t0 = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut sampler = tokio::time::interval(Duration::from_secs(1));
+    let mut sampler = tokio::time::interval(options.sample_every.max(Duration::from_millis(100)));
+    let cycle_timeout = CYCLE_TIMEOUT + options.hold;
     let mut report = ChurnReport {
         target: name.to_owned(),
         mode: options.mode,
@@ -138,9 +147,10 @@ pub async fn run(
                 endpoint.timeout = CYCLE_TIMEOUT;
                 let token = tokens[index % tokens.len()].clone();
                 let mode = options.mode;
+                let hold = options.hold;
                 let done_tx = done_tx.clone();
                 tokio::spawn(async move {
-                    let outcome = tokio::time::timeout(CYCLE_TIMEOUT, cycle(endpoint, token, mode))
+                    let outcome = tokio::time::timeout(cycle_timeout, cycle(endpoint, token, mode, hold))
                         .await
                         .unwrap_or_else(|_| Err("timeout".to_owned()));
                     drop(permit);
@@ -163,6 +173,8 @@ pub async fn run(
                 report.samples.push(MemorySample {
                     t_s: elapsed.as_secs_f64(),
                     rss_kib: rss,
+                    open_files: pid.and_then(open_files),
+                    threads: pid.and_then(threads),
                     completed: report.completed,
                 });
                 report.peak_rss_kib = report.peak_rss_kib.max(Some(rss));
@@ -180,7 +192,12 @@ pub async fn run(
 }
 
 /// One short connection, ended as `mode` says; `Err` names what went wrong.
-async fn cycle(endpoint: EndpointOptions, token: String, mode: ChurnMode) -> Result<(), String> {
+async fn cycle(
+    endpoint: EndpointOptions,
+    token: String,
+    mode: ChurnMode,
+    hold: Duration,
+) -> Result<(), String> {
     if mode == ChurnMode::OpenOnly {
         let link = transport::open(&endpoint)
             .await
@@ -216,6 +233,15 @@ async fn cycle(endpoint: EndpointOptions, token: String, mode: ChurnMode) -> Res
         }
         Some(_) => {}
         None => return Err("no answer".to_owned()),
+    }
+    if !hold.is_zero() {
+        // Answers pings meanwhile; a disconnect by the server is a failure of the cycle.
+        let gone = client
+            .wait_for(hold, |o| matches!(o, Observed::Disconnect { .. }))
+            .await;
+        if let Some(observation) = gone {
+            return Err(crate::transcript::describe(&observation.what));
+        }
     }
     let ending = match mode {
         ChurnMode::Drop => Command::SimulateNetworkLoss,

@@ -96,6 +96,17 @@ pub fn open_files(pid: u32) -> Option<u64> {
     Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
 }
 
+/// How many threads process `pid` runs; `None` if it cannot be read.
+pub fn threads(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// This process's own counters (the load generator's).
 pub fn sample_self() -> Option<ProcessSample> {
     read_proc("/proc/self")
