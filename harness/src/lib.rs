@@ -37,6 +37,7 @@ pub mod proxy;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod shaping;
 pub mod snapshot;
 pub mod suite;
 pub mod target;

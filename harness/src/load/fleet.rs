@@ -1,6 +1,7 @@
 //! Many clients at once, each driven in its own task that reports only milestones: connected,
 //! lost, a reconnect attempt, back and re-subscribed (`status:current`), a failure, or a
-//! `service:status` message (fan-out).
+//! `service:status` message (fan-out). With network conditions, the fleet's clients reach each
+//! node through one shaping [`Proxy`] in front of it, each connection shaped on its own.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
@@ -11,6 +12,8 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::workers::{Worker, WorkerError, Workers};
+use crate::proxy::Proxy;
+use crate::shaping::Conditions;
 use crate::client::{
     self, ClientOptions, Command, NamespaceOptions, Observation, Observed, ReconnectPolicy,
 };
@@ -56,6 +59,35 @@ pub struct Report {
 pub struct Fleet {
     members: Members,
     reports: mpsc::UnboundedReceiver<Report>,
+    /// The shaping proxies the clients connect through; dropping them resets their connections.
+    _shaping: Vec<Proxy>,
+}
+
+/// One shaping proxy in front of each of `base_urls` (each `http://host:port`), and the URLs
+/// that lead through them, in the same order. Each proxy's draws are seeded by its node's URL.
+pub async fn shaping_proxies(
+    base_urls: &[String],
+    conditions: Conditions,
+) -> std::io::Result<(Vec<String>, Vec<Proxy>)> {
+    let mut urls = Vec::new();
+    let mut proxies = Vec::new();
+    for base_url in base_urls {
+        let url = reqwest::Url::parse(base_url)
+            .map_err(|e| std::io::Error::other(format!("{base_url}: {e}")))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| std::io::Error::other(format!("{base_url} names no host")))?;
+        let port = url.port_or_known_default().unwrap_or(80);
+        let upstream = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+            .await?
+            .next()
+            .ok_or_else(|| std::io::Error::other(format!("{host} has no address")))?;
+        let proxy = Proxy::start(upstream).await?;
+        proxy.shape(conditions, crate::shaping::seed_of(&[base_url]));
+        urls.push(format!("{}://{}{}", url.scheme(), proxy.addr, url.path().trim_end_matches('/')));
+        proxies.push(proxy);
+    }
+    Ok((urls, proxies))
 }
 
 /// Where the clients run.
@@ -83,6 +115,8 @@ pub struct FleetOptions {
     pub reconnect: ReconnectPolicy,
     /// Connection attempts in flight while the fleet is built.
     pub ramp_concurrency: usize,
+    /// `--network`: every connection shaped by these conditions.
+    pub network: Option<Conditions>,
 }
 
 impl Fleet {
@@ -146,6 +180,7 @@ impl Fleet {
         Self {
             members: Members::InProcess(commands),
             reports,
+            _shaping: Vec::new(),
         }
     }
 
@@ -166,9 +201,26 @@ impl Fleet {
                 Ok(Self {
                     members: Members::Workers(workers),
                     reports,
+                    _shaping: Vec::new(),
                 })
             }
-            _ => Ok(Self::start(tokens, options)),
+            _ => match options.network {
+                Some(conditions) => {
+                    let (base_urls, proxies) =
+                        shaping_proxies(&options.base_urls, conditions)
+                            .await
+                            .map_err(WorkerError::Shaping)?;
+                    let shaped = FleetOptions {
+                        base_urls,
+                        network: None,
+                        ..options.clone()
+                    };
+                    let mut fleet = Self::start(tokens, &shaped);
+                    fleet._shaping = proxies;
+                    Ok(fleet)
+                }
+                None => Ok(Self::start(tokens, options)),
+            },
         }
     }
 
