@@ -185,12 +185,7 @@ async fn until(due: Option<Instant>) {
     }
 }
 
-async fn relay(
-    mut client: TcpStream,
-    opened: State,
-    mut state: watch::Receiver<State>,
-    seed: u64,
-) {
+async fn relay(mut client: TcpStream, opened: State, mut state: watch::Receiver<State>, seed: u64) {
     let Ok(mut server) = TcpStream::connect(opened.upstream).await else {
         let _ = client.set_zero_linger();
         return;

@@ -70,10 +70,19 @@ mod millis {
 /// Named profiles for `--network`, with the figures they stand for.
 pub const PROFILES: &[(&str, &str)] = &[
     ("clean", ""),
-    ("3g", "latency=100ms,jitter=30ms,bandwidth=1600kbps,loss=0.5%"),
-    ("slow-3g", "latency=200ms,jitter=50ms,bandwidth=400kbps,loss=1%"),
+    (
+        "3g",
+        "latency=100ms,jitter=30ms,bandwidth=1600kbps,loss=0.5%",
+    ),
+    (
+        "slow-3g",
+        "latency=200ms,jitter=50ms,bandwidth=400kbps,loss=1%",
+    ),
     ("lossy-wifi", "latency=20ms,jitter=10ms,loss=2%"),
-    ("satellite", "latency=300ms,jitter=20ms,bandwidth=2mbps,loss=0.5%"),
+    (
+        "satellite",
+        "latency=300ms,jitter=20ms,bandwidth=2mbps,loss=0.5%",
+    ),
 ];
 
 impl Conditions {
@@ -160,7 +169,11 @@ pub fn parse_delay(text: &str) -> Result<Duration, String> {
     let delay = match unit {
         "ms" => Duration::from_millis(number),
         "s" => Duration::from_secs(number),
-        other => return Err(format!("unknown delay unit {other:?} in {text:?}: use ms or s")),
+        other => {
+            return Err(format!(
+                "unknown delay unit {other:?} in {text:?}: use ms or s"
+            ));
+        }
     };
     if delay > Duration::from_secs(60) {
         return Err(format!("{text:?} is longer than a link delay can be (60s)"));

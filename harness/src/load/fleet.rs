@@ -12,11 +12,11 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::workers::{Worker, WorkerError, Workers};
-use crate::proxy::Proxy;
-use crate::shaping::Conditions;
 use crate::client::{
     self, ClientOptions, Command, NamespaceOptions, Observation, Observed, ReconnectPolicy,
 };
+use crate::proxy::Proxy;
+use crate::shaping::Conditions;
 use crate::transport::{EndpointOptions, TransportKind};
 
 /// What a fleet member reports.
@@ -84,7 +84,12 @@ pub async fn shaping_proxies(
             .ok_or_else(|| std::io::Error::other(format!("{host} has no address")))?;
         let proxy = Proxy::start(upstream).await?;
         proxy.shape(conditions, crate::shaping::seed_of(&[base_url]));
-        urls.push(format!("{}://{}{}", url.scheme(), proxy.addr, url.path().trim_end_matches('/')));
+        urls.push(format!(
+            "{}://{}{}",
+            url.scheme(),
+            proxy.addr,
+            url.path().trim_end_matches('/')
+        ));
         proxies.push(proxy);
     }
     Ok((urls, proxies))
@@ -206,10 +211,9 @@ impl Fleet {
             }
             _ => match options.network {
                 Some(conditions) => {
-                    let (base_urls, proxies) =
-                        shaping_proxies(&options.base_urls, conditions)
-                            .await
-                            .map_err(WorkerError::Shaping)?;
+                    let (base_urls, proxies) = shaping_proxies(&options.base_urls, conditions)
+                        .await
+                        .map_err(WorkerError::Shaping)?;
                     let shaped = FleetOptions {
                         base_urls,
                         network: None,

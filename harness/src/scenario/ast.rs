@@ -694,13 +694,22 @@ fn shaping_value<'de, D: Deserializer<'de>, T>(
             (self.parse)(v).map_err(E::custom)
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
-            Err(E::custom(format!("{v} has no unit: expected {}", self.what)))
+            Err(E::custom(format!(
+                "{v} has no unit: expected {}",
+                self.what
+            )))
         }
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
-            Err(E::custom(format!("{v} has no unit: expected {}", self.what)))
+            Err(E::custom(format!(
+                "{v} has no unit: expected {}",
+                self.what
+            )))
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
-            Err(E::custom(format!("{v} has no unit: expected {}", self.what)))
+            Err(E::custom(format!(
+                "{v} has no unit: expected {}",
+                self.what
+            )))
         }
     }
     d.deserialize_any(TextVisitor { what, parse })
