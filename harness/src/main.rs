@@ -655,7 +655,7 @@ async fn storm(
 
 async fn churn(load: &LoadArgs, options: &ChurnOptions) -> Result<ExitCode, ExitCode> {
     if load.network.is_some() {
-        eprintln!("error: --network shapes `load storm` and `load fanout`, not churn");
+        eprintln!("error: --network shapes `storm` and `fanout`, not churn");
         return Err(ExitCode::from(EXIT_USAGE));
     }
     let (target, running) = load.start(churn::MAX_IN_FLIGHT).await?;

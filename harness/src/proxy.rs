@@ -1,6 +1,6 @@
 //! A loopback TCP proxy per client, so a scenario can cut one client's network and restore it,
 //! move it to another node of a cluster, or shape its traffic (the `network` step, and
-//! `--network` for `load storm` and `load fanout`).
+//! `--network` for `storm` and `fanout`).
 //!
 //! `reset` sends RST on every open connection and refuses new ones; `blackhole` keeps
 //! connections open but lets no byte through (only a ping timeout can notice); `restore` lets

@@ -152,7 +152,12 @@ impl fmt::Display for Conditions {
             format!("jitter={}ms", self.jitter.as_millis()),
         ];
         if let Some(bps) = self.bandwidth_bps {
-            parts.push(format!("bandwidth={bps}bps"));
+            let written = match bps {
+                _ if bps % 1_000_000 == 0 => format!("{}mbps", bps / 1_000_000),
+                _ if bps % 1_000 == 0 => format!("{}kbps", bps / 1_000),
+                _ => format!("{bps}bps"),
+            };
+            parts.push(format!("bandwidth={written}"));
         }
         let percent = f64::from(self.loss_ppm) / 10_000.0;
         parts.push(format!("loss={percent}%"));
@@ -345,7 +350,18 @@ mod tests {
         }
         assert!(link("clean").is_clean());
         let written = link("latency=150ms,jitter=1s,bandwidth=256kbps,loss=0.5%");
+        assert_eq!(
+            written.to_string(),
+            "latency=150ms,jitter=1000ms,bandwidth=256kbps,loss=0.5%"
+        );
         assert_eq!(link(&written.to_string()), written);
+        assert_eq!(
+            link("3g,bandwidth=9600bps")
+                .to_string()
+                .matches("9600bps")
+                .count(),
+            1
+        );
     }
 
     #[test]

@@ -369,4 +369,32 @@ mod tests {
         assert!(source_addresses("http://[::1]:3000", 1000).is_empty());
         assert!(source_addresses("not a url", 1000).is_empty());
     }
+
+    #[tokio::test]
+    async fn shaping_proxies_lead_to_their_nodes_in_order() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut nodes = Vec::new();
+        let mut urls = Vec::new();
+        for name in [b'a', b'b'] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            urls.push(format!("http://{}/", listener.local_addr().expect("addr")));
+            nodes.push(tokio::spawn(async move {
+                let (mut stream, _) = listener.accept().await.expect("accept");
+                stream.write_all(&[name]).await.expect("write");
+            }));
+        }
+        let conditions = Conditions::parse("latency=5ms").expect("valid");
+        let (shaped, proxies) = shaping_proxies(&urls, conditions).await.expect("proxies");
+        assert_eq!(proxies.len(), 2);
+        for (url, name) in shaped.iter().zip([b'a', b'b']) {
+            assert!(!urls.contains(url), "{url} is not a proxy");
+            let addr = url.trim_start_matches("http://");
+            let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let mut got = [0u8; 1];
+            stream.read_exact(&mut got).await.expect("read");
+            assert_eq!(got[0], name);
+        }
+    }
 }
