@@ -286,7 +286,8 @@ impl Shaper {
 
     /// When the bucket has `len` bytes' worth of tokens (taking them).
     fn take_tokens(&mut self, now: Instant, len: usize, bps: u64) -> Instant {
-        let rate = bps as f64 / 8.0;
+        // At least a bit per second: a rate of zero would wait forever (and overflow).
+        let rate = bps.max(1) as f64 / 8.0;
         let burst = burst_of(bps);
         // Segments queue behind each other: the bucket's clock never runs backwards.
         let start = self.bucket_at.map_or(now, |at| at.max(now));
