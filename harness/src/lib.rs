@@ -11,7 +11,8 @@
 //!   harness does not launch; [`init`] writes a starter folder for someone else's server.
 //! - [`runner`] executes the steps: each client is a [`client::Client`] (Engine.IO over
 //!   [`transport`], packets by [`codec`]) behind its own loopback [`proxy`] (cuts and
-//!   blackholes, moves to another node), with a [`cookies`] jar for a load balancer's
+//!   blackholes, moves to another node, latency, jitter, bandwidth and loss modelled by
+//!   [`shaping`]), with a [`cookies`] jar for a load balancer's
 //!   stickiness; values come from [`template`] and [`jwt`], expectations are checked by
 //!   [`matcher`]. Every fact a client sees or does is an [`client::Observation`].
 //! - [`transcript`] merges each client's observations by causal facts only and redacts ids and
@@ -38,6 +39,7 @@ pub mod proxy;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod shaping;
 pub mod snapshot;
 pub mod suite;
 pub mod target;

@@ -18,6 +18,7 @@ use sio_harness::load::storm::{self, Cause, StormOptions};
 use sio_harness::load::workers::Workers;
 use sio_harness::report;
 use sio_harness::runner::RunSettings;
+use sio_harness::shaping::Conditions;
 use sio_harness::snapshot::{self, UpdateMode};
 use sio_harness::suite::{self, Outcome, SuiteOptions};
 use sio_harness::target::{RunningTarget, Target};
@@ -225,6 +226,11 @@ struct LoadArgs {
     /// node list this replaces (`a`, `b`, …).
     #[arg(long, default_value_t = 1)]
     nodes: usize,
+    /// Network conditions for every client (storm, fanout), through a shaping proxy in front of
+    /// each node: `latency=150ms,jitter=50ms,bandwidth=256kbps,loss=1%`, a profile (`3g`,
+    /// `slow-3g`, `lossy-wifi`, `satellite`), or a profile then overrides (`3g,loss=2%`).
+    #[arg(long, value_parser = Conditions::parse)]
+    network: Option<Conditions>,
 }
 
 impl LoadArgs {
@@ -240,6 +246,9 @@ impl LoadArgs {
         // here inherits this process's limit and holds its share of the connections.
         let here = if self.worker_count() > 1 {
             0
+        } else if self.network.is_some() {
+            // The shaping proxy holds two more descriptors per client: its two sides.
+            connections * 3
         } else {
             connections
         };
@@ -700,6 +709,7 @@ async fn storm(
         deadline: std::time::Duration::from_secs(load.deadline_s),
         progress: load.progress(),
         workers: load.workers()?,
+        network: load.network,
     };
     let result = storm::run(&mut running, target.name(), &options).await;
     running.shutdown().await;
@@ -709,6 +719,10 @@ async fn storm(
 }
 
 async fn churn(load: &LoadArgs, options: &ChurnOptions) -> Result<ExitCode, ExitCode> {
+    if load.network.is_some() {
+        eprintln!("error: --network shapes `storm` and `fanout`, not churn");
+        return Err(ExitCode::from(EXIT_USAGE));
+    }
     let (target, running) = load.start(churn::MAX_IN_FLIGHT).await?;
     let result = churn::run(&running, target.name(), options).await;
     running.shutdown().await;
@@ -790,6 +804,7 @@ async fn fanout(load: &LoadArgs, messages: usize, interval_ms: u64) -> Result<Ex
         interval: std::time::Duration::from_millis(interval_ms),
         deadline: std::time::Duration::from_secs(load.deadline_s),
         workers: load.workers()?,
+        network: load.network,
     };
     let result = fanout::run(&mut running, target.name(), &options).await;
     running.shutdown().await;

@@ -96,3 +96,32 @@ fn a_server_step_takes_one_action_at_a_time() {
     assert_eq!(error.line, 3, "{error}");
     assert!(error.message.contains("one action at a time"), "{error}");
 }
+
+#[test]
+fn network_steps_give_the_conditions_they_write() {
+    use std::time::Duration;
+
+    use sio_harness::shaping::Conditions;
+    let source = "name: shaped\nsteps:\n  - connect: { client: alice }\n  - network: { client: alice, latency: 150ms, jitter: 1s, bandwidth: 256kbps, loss: 0.5%, seed: 7 }\n  - network: { client: alice, loss: \"1%\" }\n  - network: { client: alice }\n  - network: { client: alice, reset: true }\n";
+    let file = parse_str("shaped.yaml", source).expect("parses");
+    let network: Vec<_> = file.scenarios[0]
+        .steps
+        .iter()
+        .filter_map(|s| match &s.value {
+            Step::Network(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        network[0].conditions(),
+        Conditions {
+            latency: Duration::from_millis(150),
+            jitter: Duration::from_secs(1),
+            bandwidth_bps: Some(256_000),
+            loss_ppm: 5_000,
+        }
+    );
+    assert_eq!(network[0].seed, Some(7));
+    assert_eq!(network[1].conditions().loss_ppm, 10_000);
+    assert!(network[2].conditions().is_clean() && network[3].conditions().is_clean());
+}

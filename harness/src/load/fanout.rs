@@ -20,6 +20,7 @@ use super::metrics::{Percentiles, sample_all};
 use super::storm::tokens;
 use super::workers::Workers;
 use crate::client::ReconnectPolicy;
+use crate::shaping::Conditions;
 use crate::target::RunningTarget;
 
 #[derive(Debug, Clone)]
@@ -30,11 +31,15 @@ pub struct FanoutOptions {
     pub deadline: Duration,
     /// Worker processes holding the clients; `None`: this process.
     pub workers: Option<Workers>,
+    /// Every client's connection shaped by these conditions (`--network`).
+    pub network: Option<Conditions>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FanoutReport {
     pub target: String,
+    /// The network conditions every client had (`clean` without `--network`).
+    pub network: String,
     pub clients: usize,
     pub messages: usize,
     pub latency_ms: Percentiles,
@@ -67,6 +72,7 @@ pub async fn run(
                 ..ReconnectPolicy::default()
             },
             ramp_concurrency: 256,
+            network: options.network,
         },
         options.workers.as_ref(),
     )
@@ -141,6 +147,7 @@ pub async fn run(
     let delivered = latencies.len();
     Ok(FanoutReport {
         target: name.to_owned(),
+        network: options.network.unwrap_or_default().to_string(),
         clients: options.clients,
         messages: options.messages,
         latency_ms: Percentiles::of(&mut latencies),
@@ -219,10 +226,11 @@ pub fn table(report: &FanoutReport) -> String {
         _ => String::new(),
     };
     let main = format!(
-        "fan-out: {} messages to {} subscribers on {}\n  latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {:.0} deliveries/s; lost {}; idle memory {}; server cpu {}\n",
+        "fan-out: {} messages to {} subscribers on {}, network {}\n  latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {:.0} deliveries/s; lost {}; idle memory {}; server cpu {}\n",
         report.messages,
         report.clients,
         report.target,
+        report.network,
         report.latency_ms.p50,
         report.latency_ms.p90,
         report.latency_ms.p99,

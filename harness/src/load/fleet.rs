@@ -1,6 +1,7 @@
 //! Many clients at once, each driven in its own task that reports only milestones: connected,
 //! lost, a reconnect attempt, back and re-subscribed (`status:current`), a failure, or a
-//! `service:status` message (fan-out).
+//! `service:status` message (fan-out). With network conditions, the fleet's clients reach each
+//! node through one shaping [`Proxy`] in front of it, each connection shaped on its own.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
@@ -14,6 +15,8 @@ use super::workers::{Worker, WorkerError, Workers};
 use crate::client::{
     self, ClientOptions, Command, NamespaceOptions, Observation, Observed, ReconnectPolicy,
 };
+use crate::proxy::Proxy;
+use crate::shaping::Conditions;
 use crate::transport::{EndpointOptions, TransportKind};
 
 /// What a fleet member reports.
@@ -56,6 +59,40 @@ pub struct Report {
 pub struct Fleet {
     members: Members,
     reports: mpsc::UnboundedReceiver<Report>,
+    /// The shaping proxies the clients connect through; dropping them resets their connections.
+    _shaping: Vec<Proxy>,
+}
+
+/// One shaping proxy in front of each of `base_urls` (each `http://host:port`), and the URLs
+/// that lead through them, in the same order. Each proxy's draws are seeded by its node's URL.
+pub async fn shaping_proxies(
+    base_urls: &[String],
+    conditions: Conditions,
+) -> std::io::Result<(Vec<String>, Vec<Proxy>)> {
+    let mut urls = Vec::new();
+    let mut proxies = Vec::new();
+    for base_url in base_urls {
+        let url = reqwest::Url::parse(base_url)
+            .map_err(|e| std::io::Error::other(format!("{base_url}: {e}")))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| std::io::Error::other(format!("{base_url} names no host")))?;
+        let port = url.port_or_known_default().unwrap_or(80);
+        let upstream = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+            .await?
+            .next()
+            .ok_or_else(|| std::io::Error::other(format!("{host} has no address")))?;
+        let proxy = Proxy::start(upstream).await?;
+        proxy.shape(conditions, crate::shaping::seed_of(&[base_url]));
+        urls.push(format!(
+            "{}://{}{}",
+            url.scheme(),
+            proxy.addr,
+            url.path().trim_end_matches('/')
+        ));
+        proxies.push(proxy);
+    }
+    Ok((urls, proxies))
 }
 
 /// Where the clients run.
@@ -83,6 +120,8 @@ pub struct FleetOptions {
     pub reconnect: ReconnectPolicy,
     /// Connection attempts in flight while the fleet is built.
     pub ramp_concurrency: usize,
+    /// `--network`: every connection shaped by these conditions.
+    pub network: Option<Conditions>,
 }
 
 impl Fleet {
@@ -146,6 +185,7 @@ impl Fleet {
         Self {
             members: Members::InProcess(commands),
             reports,
+            _shaping: Vec::new(),
         }
     }
 
@@ -166,9 +206,25 @@ impl Fleet {
                 Ok(Self {
                     members: Members::Workers(workers),
                     reports,
+                    _shaping: Vec::new(),
                 })
             }
-            _ => Ok(Self::start(tokens, options)),
+            _ => match options.network {
+                Some(conditions) => {
+                    let (base_urls, proxies) = shaping_proxies(&options.base_urls, conditions)
+                        .await
+                        .map_err(WorkerError::Shaping)?;
+                    let shaped = FleetOptions {
+                        base_urls,
+                        network: None,
+                        ..options.clone()
+                    };
+                    let mut fleet = Self::start(tokens, &shaped);
+                    fleet._shaping = proxies;
+                    Ok(fleet)
+                }
+                None => Ok(Self::start(tokens, options)),
+            },
         }
     }
 
@@ -312,5 +368,33 @@ mod tests {
         assert!(source_addresses("http://example.org", 1000).is_empty());
         assert!(source_addresses("http://[::1]:3000", 1000).is_empty());
         assert!(source_addresses("not a url", 1000).is_empty());
+    }
+
+    #[tokio::test]
+    async fn shaping_proxies_lead_to_their_nodes_in_order() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut nodes = Vec::new();
+        let mut urls = Vec::new();
+        for name in [b'a', b'b'] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            urls.push(format!("http://{}/", listener.local_addr().expect("addr")));
+            nodes.push(tokio::spawn(async move {
+                let (mut stream, _) = listener.accept().await.expect("accept");
+                stream.write_all(&[name]).await.expect("write");
+            }));
+        }
+        let conditions = Conditions::parse("latency=5ms").expect("valid");
+        let (shaped, proxies) = shaping_proxies(&urls, conditions).await.expect("proxies");
+        assert_eq!(proxies.len(), 2);
+        for (url, name) in shaped.iter().zip([b'a', b'b']) {
+            assert!(!urls.contains(url), "{url} is not a proxy");
+            let addr = url.trim_start_matches("http://");
+            let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let mut got = [0u8; 1];
+            stream.read_exact(&mut got).await.expect("read");
+            assert_eq!(got[0], name);
+        }
     }
 }

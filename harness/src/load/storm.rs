@@ -14,6 +14,7 @@ use super::metrics::{
 use super::phase::Phase;
 use super::workers::Workers;
 use crate::client::ReconnectPolicy;
+use crate::shaping::Conditions;
 use crate::target::RunningTarget;
 
 /// How every client loses its connection.
@@ -40,6 +41,8 @@ pub struct StormOptions {
     pub progress: bool,
     /// Worker processes holding the clients; `None`: this process.
     pub workers: Option<Workers>,
+    /// Every client's connection shaped by these conditions (`--network`).
+    pub network: Option<Conditions>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -68,6 +71,8 @@ pub struct RoundReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct StormReport {
     pub target: String,
+    /// The network conditions every client had (`clean` without `--network`).
+    pub network: String,
     pub clients: usize,
     /// Server processes the clients were spread over.
     pub nodes: usize,
@@ -168,6 +173,7 @@ pub async fn run(
             base_urls: target.node_urls(),
             reconnect: policy(options.spread),
             ramp_concurrency: 256,
+            network: options.network,
         },
         options.workers.as_ref(),
     )
@@ -189,6 +195,7 @@ pub async fn run(
     fleet.broadcast(FleetCommand::Close);
     Ok(StormReport {
         target: name.to_owned(),
+        network: options.network.unwrap_or_default().to_string(),
         clients: options.clients,
         nodes,
         workers: options.workers.as_ref().map_or(1, |w| w.count.max(1)),
@@ -345,13 +352,14 @@ const NOT_BACK_EXAMPLES: usize = 5;
 /// The storm as a readable table.
 pub fn table(report: &StormReport) -> String {
     let mut out = format!(
-        "storm: {} clients ({} process{}) on {} ({} node{}), cause {:?}, spread {} ms; all connected in {:.0} ms; idle memory {}\n",
+        "storm: {} clients ({} process{}) on {} ({} node{}), network {}, cause {:?}, spread {} ms; all connected in {:.0} ms; idle memory {}\n",
         report.clients,
         report.workers,
         if report.workers == 1 { "" } else { "es" },
         report.target,
         report.nodes,
         if report.nodes == 1 { "" } else { "s" },
+        report.network,
         report.cause,
         report.spread_ms,
         report.connect_all_ms,

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::fleet::{Fleet, FleetCommand, FleetOptions, Milestone, Report};
 use crate::client::ReconnectPolicy;
+use crate::shaping::Conditions;
 
 /// Worker processes for a fleet: how many, and the executable that serves as one (this
 /// harness's, or in tests the built `sio-harness`).
@@ -41,6 +42,9 @@ pub struct Plan {
     pub tokens: Vec<String>,
     pub reconnect: WirePolicy,
     pub ramp_concurrency: usize,
+    /// `--network`: the worker shapes its clients' connections through its own proxies.
+    #[serde(default)]
+    pub network: Option<Conditions>,
 }
 
 /// [`ReconnectPolicy`] as JSON.
@@ -91,6 +95,8 @@ pub enum WorkerError {
     Spawn { exe: String, source: std::io::Error },
     #[error("cannot hand a load worker its plan: {0}")]
     Plan(std::io::Error),
+    #[error("cannot start the shaping proxy (--network): {0}")]
+    Shaping(std::io::Error),
 }
 
 /// A running worker, as the coordinator holds it.
@@ -124,6 +130,7 @@ pub async fn start(
             tokens: chunk.to_vec(),
             reconnect: WirePolicy::from(&options.reconnect),
             ramp_concurrency: options.ramp_concurrency,
+            network: options.network,
         };
         workers.push(spawn(exe, &plan, reports.clone()).await?);
     }
@@ -196,7 +203,9 @@ pub async fn serve() -> Result<(), String> {
         .map_err(|e| format!("reading the plan: {e}"))?
         .ok_or("no plan on stdin")?;
     let plan: Plan = serde_json::from_str(&line).map_err(|e| format!("bad plan: {e}"))?;
-    super::descriptors::ensure(plan.tokens.len() as u64).map_err(|e| e.to_string())?;
+    // Through a shaping proxy, a client is three descriptors here: its own and the proxy's two.
+    let per_client = if plan.network.is_some() { 3 } else { 1 };
+    super::descriptors::ensure(plan.tokens.len() as u64 * per_client).map_err(|e| e.to_string())?;
     // Rotated so that this worker's client i meets the node its global number picks.
     let mut base_urls = plan.base_urls.clone();
     if !base_urls.is_empty() {
@@ -207,8 +216,11 @@ pub async fn serve() -> Result<(), String> {
         base_urls,
         reconnect: ReconnectPolicy::from(&plan.reconnect),
         ramp_concurrency: plan.ramp_concurrency,
+        network: plan.network,
     };
-    let mut fleet = Fleet::start(plan.tokens, &options);
+    let mut fleet = Fleet::launch(plan.tokens, &options, None)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut output = BufWriter::new(tokio::io::stdout());
     loop {
         tokio::select! {
@@ -273,6 +285,7 @@ mod tests {
             tokens: vec!["a".into(), "b".into()],
             reconnect: WirePolicy::from(&ReconnectPolicy::default()),
             ramp_concurrency: 256,
+            network: Some(Conditions::parse("3g").expect("a profile")),
         };
         let text = serde_json::to_string(&plan).expect("serializes");
         let back: Plan = serde_json::from_str(&text).expect("parses");

@@ -443,6 +443,15 @@ impl Runner<'_> {
                 .map_err(|e| format!("scenario {:?}: {e}", self.scenario.name)),
             Step::Redis(action) => self.target.redis(*action).await.map_err(|e| e.to_string()),
             Step::Move(step) => self.move_clients(step),
+            Step::Network(step) => {
+                let seed = step.seed.unwrap_or_else(|| {
+                    crate::shaping::seed_of(&[&self.scenario.name, &step.client])
+                });
+                self.slot(&step.client)?
+                    .proxy
+                    .shape(step.conditions(), seed);
+                Ok(())
+            }
             Step::Cluster(step) => self.cluster_ready(step).await,
             Step::Disconnect(disconnect) => {
                 let slot = self.slot(&disconnect.client)?;

@@ -290,6 +290,15 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
                 uses.extend(step.client.as_deref());
                 uses.extend(step.clients.iter().map(String::as_str));
             }
+            Step::Network(network) => {
+                if network.reset && network.shapes() {
+                    return Err(error(
+                        "`network` with `reset: true` takes no latency, jitter, bandwidth or loss"
+                            .into(),
+                    ));
+                }
+                uses.push(&network.client);
+            }
             Step::Redis(_) | Step::Cluster(_) | Step::Sleep(_) => {}
         }
         if let Some(unknown) = uses.into_iter().find(|c| !clients.contains(c)) {
