@@ -85,7 +85,7 @@ pub struct ChurnReport {
 }
 
 /// Connections in flight at most; beyond it the run skips rather than piling up descriptors.
-pub const MAX_IN_FLIGHT: usize = 2_000;
+pub const MAX_IN_FLIGHT: usize = 2_500;
 /// How long one short connection may take.
 const CYCLE_TIMEOUT: Duration = Duration::from_secs(10);
 const WARM_UP: Duration = Duration::from_secs(5);
