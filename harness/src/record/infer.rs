@@ -61,6 +61,8 @@ fn matcher_for(key: Option<&str>, value: &Value) -> Option<(&'static str, bool)>
 #[derive(Debug, Default)]
 pub struct Inference {
     origins: HashMap<String, Origin>,
+    /// Ids already captured into a variable: expected as `{{variable}}` from then on.
+    captured: HashMap<String, String>,
 }
 
 impl Inference {
@@ -76,6 +78,12 @@ impl Inference {
         value: &Value,
         at: Option<(usize, &str)>,
     ) -> Value {
+        // Strings only: a captured uuid or socket id is unique, a number such as 42 is not.
+        if value.is_string()
+            && let Some(variable) = self.captured.get(&value.to_string())
+        {
+            return json!(format!("{{{{{variable}}}}}"));
+        }
         if let Some((matcher, is_id)) = matcher_for(key, value) {
             if let (true, Some((step, path))) = (is_id, at) {
                 self.origins.entry(value.to_string()).or_insert(Origin {
@@ -121,6 +129,11 @@ impl Inference {
             ),
             other => other.clone(),
         }
+    }
+
+    /// From now on, `value` is expected as the `variable` it was captured into.
+    pub fn captured_as(&mut self, value: &Value, variable: &str) {
+        self.captured.insert(value.to_string(), variable.to_owned());
     }
 
     /// Where `value` was received first, if it is a run-dependent id.
@@ -185,5 +198,14 @@ mod tests {
             .map(|(id, _)| id)
             .collect();
         assert_eq!(in_path, ["3f0c3a4e-9a51-4c1e-8f7a-2b8d1c0e9a77"]);
+
+        let id = json!("3f0c3a4e-9a51-4c1e-8f7a-2b8d1c0e9a77");
+        inference.captured_as(&id, "id");
+        inference.captured_as(&json!(42), "rowId");
+        let echoed = inference.expected(&json!({"note": id, "rowId": 42, "count": 42}), None);
+        assert_eq!(
+            echoed,
+            json!({"note": "{{id}}", "rowId": "$integer", "count": 42})
+        );
     }
 }

@@ -73,21 +73,41 @@ pub struct HttpCall {
     pub response_json: Option<Value>,
 }
 
-/// What the proxy saw so far, in order.
+/// What the proxy saw so far, in order. An HTTP call holds the place where its request arrived
+/// (a slot filled when the response is complete): what the request causes, such as an event to
+/// a client, can pass the proxy before the response does, and must come after the call.
 #[derive(Debug, Clone, Default)]
-pub struct Tape(Arc<Mutex<Vec<Traffic>>>);
+pub struct Tape(Arc<Mutex<Vec<Option<Traffic>>>>);
 
 impl Tape {
-    fn push(&self, traffic: Traffic) {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Vec<Option<Traffic>>> {
         // A poisoned lock means a relay panicked mid-push; the entries are still whole.
-        let mut entries = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        entries.push(traffic);
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Everything taped so far, leaving the tape empty.
+    fn push(&self, traffic: Traffic) {
+        self.entries().push(Some(traffic));
+    }
+
+    /// A place for something whose content is known later.
+    fn reserve(&self) -> usize {
+        let mut entries = self.entries();
+        entries.push(None);
+        entries.len() - 1
+    }
+
+    fn fill(&self, slot: usize, traffic: Traffic) {
+        if let Some(entry) = self.entries().get_mut(slot) {
+            *entry = Some(traffic);
+        }
+    }
+
+    /// Everything taped so far (calls still unanswered left out), leaving the tape empty.
     pub fn take(&self) -> Vec<Traffic> {
-        let mut entries = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        std::mem::take(&mut *entries)
+        std::mem::take(&mut *self.entries())
+            .into_iter()
+            .flatten()
+            .collect()
     }
 }
 
@@ -247,10 +267,12 @@ async fn relay_request(
     let body = axum::body::to_bytes(body, MAX_BODY)
         .await
         .map_err(|e| format!("reading the request body: {e}"))?;
-    if engine && parts.method == axum::http::Method::POST {
-        if let Some(sid) = &session.sid {
-            tape_payload(&shared.tape, sid, Side::Client, &body);
-        }
+    let slot = (!engine).then(|| shared.tape.reserve());
+    if engine
+        && parts.method == axum::http::Method::POST
+        && let Some(sid) = &session.sid
+    {
+        tape_payload(&shared.tape, sid, Side::Client, &body);
     }
     let upstream = shared
         .http
@@ -277,20 +299,23 @@ async fn relay_request(
                 None => tape_polling_handshake(&shared.tape, &response_body, session),
             }
         }
-    } else {
+    } else if let Some(slot) = slot {
         let response_is_json = response_headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("json"));
-        shared.tape.push(Traffic::Http(HttpCall {
-            method: parts.method.to_string(),
-            path_and_query,
-            authorization: session.authorization,
-            request_json: serde_json::from_slice(&body).ok(),
-            status: status.as_u16(),
-            response_is_json,
-            response_json: serde_json::from_slice(&response_body).ok(),
-        }));
+        shared.tape.fill(
+            slot,
+            Traffic::Http(HttpCall {
+                method: parts.method.to_string(),
+                path_and_query,
+                authorization: session.authorization,
+                request_json: serde_json::from_slice(&body).ok(),
+                status: status.as_u16(),
+                response_is_json,
+                response_json: serde_json::from_slice(&response_body).ok(),
+            }),
+        );
     }
 
     let mut response = Response::new(Body::from(response_body));

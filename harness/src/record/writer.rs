@@ -400,12 +400,13 @@ impl Writer<'_> {
         let variable = unique(&base, |candidate| {
             variables.contains(candidate) || vault.has_token(candidate)
         });
-        self.variables.insert(variable.clone());
         match self.steps.get_mut(origin.step)? {
             Step::Expect(expect) => expect.capture.insert(variable.clone(), origin.path),
             Step::Http(http) => http.capture.insert(variable.clone(), origin.path),
             _ => return None,
         };
+        self.variables.insert(variable.clone());
+        self.inference.captured_as(value, &variable);
         Some(variable)
     }
 
@@ -676,6 +677,7 @@ mod tests {
             unreachable!()
         };
         assert_eq!(fetch.path, "/api/v1/notifications/{{id}}");
+        assert_eq!(fetch.expect_body, Some(json!({ "id": "{{id}}" })));
         let Parsed::Connect(second) = steps[7] else {
             unreachable!()
         };
