@@ -192,6 +192,7 @@ async fn a_session_of_the_official_client_replays_green() {
     stop_recording(recorder, &file).await;
 
     let yaml = std::fs::read_to_string(&file).expect("the file is written");
+    println!("--- the recorded file:\n{yaml}");
     assert_no_token(&yaml, &[&user, &admin]);
     for expected in [
         "transport: upgrade",
@@ -200,6 +201,8 @@ async fn a_session_of_the_official_client_replays_green() {
         "method: POST",
         "capture:",
         "id: $uuid",
+        // The id the client got is the one it sends back and sees confirmed.
+        "- \"{{id}}\"",
     ] {
         assert!(
             yaml.contains(expected),

@@ -48,7 +48,7 @@ fn matcher_for(key: Option<&str>, value: &Value) -> Option<(&'static str, bool)>
         Value::String(text) if is_rfc3339(text) => Some(("$time", false)),
         Value::String(text) if is_jwt(text) => Some(("$string", false)),
         Value::String(_) if key.is_some_and(is_connection_id_key) => Some(("$string", true)),
-        Value::Number(n) if key.is_some_and(is_time_key) => Some(("$number", false)),
+        Value::Number(_) if key.is_some_and(is_time_key) => Some(("$number", false)),
         Value::Number(n) if n.as_i64().is_some_and(|v| EPOCH_MS.contains(&v)) => {
             Some(("$integer", false))
         }
