@@ -258,3 +258,26 @@ async fn a_browser_session_of_the_dashboard_replays_green() {
     replay(&server, &file, &snapshots).await;
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_recording_that_saw_nothing_says_so_and_writes_no_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("empty.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_sio-harness"))
+        .args([
+            "record",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--duration",
+            "50ms",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .await
+        .expect("sio-harness runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nothing to write"), "{stderr}");
+    assert!(!out.exists());
+}

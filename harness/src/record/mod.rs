@@ -38,15 +38,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-pub use session::{Fact, Recording, decode};
-pub use tap::{HttpCall, RecordingProxy, Side, Traffic};
-pub use writer::{Written, write};
+pub use writer::Written;
 
 use crate::runner::RunSettings;
 use crate::scenario;
 use crate::snapshot::UpdateMode;
 use crate::suite::{self, ScenarioResult, SuiteOptions};
 use crate::target::Target;
+use session::decode;
+use tap::RecordingProxy;
+use writer::write;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {

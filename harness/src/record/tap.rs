@@ -208,6 +208,8 @@ fn is_hop_by_hop(name: &str) -> bool {
             | "upgrade"
             | "host"
             | "content-length"
+            // Asked for by the proxy's own client or not at all: the recorder must read bodies.
+            | "accept-encoding"
     )
 }
 
@@ -535,5 +537,34 @@ impl FrameTap {
                 packet,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_upstream_is_a_bad_gateway_with_the_reason_and_nothing_taped() {
+        // A port that was free a moment ago: nothing listens there.
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .await
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        let upstream = format!("http://{closed}");
+        let proxy = RecordingProxy::start(
+            "127.0.0.1:0".parse().expect("addr"),
+            &upstream,
+            "/socket.io/",
+        )
+        .await
+        .expect("the proxy starts");
+        let response = reqwest::get(format!("http://{}/api/v1/me", proxy.addr))
+            .await
+            .expect("the proxy answers");
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        let body = response.text().await.expect("a body");
+        assert!(body.contains(&upstream), "{body}");
+        assert!(proxy.tape.take().is_empty());
     }
 }
