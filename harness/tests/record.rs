@@ -281,3 +281,51 @@ async fn a_recording_that_saw_nothing_says_so_and_writes_no_file() {
     assert!(stderr.contains("nothing to write"), "{stderr}");
     assert!(!out.exists());
 }
+
+/// The harness's own client is a client like any other: a scenario run through the recorder is
+/// recorded, and the recording replays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_run_through_the_recorder_replays_green() {
+    if !ready(&[], &["CI", "SIO_REQUIRE_SERVER"]) {
+        return;
+    }
+    let server = rust_server().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (file, snapshots) = (
+        dir.path().join("harness.yaml"),
+        dir.path().join("snapshots"),
+    );
+
+    let (recorder, url) = start_recording(&server, &file, &snapshots).await;
+    let output = Command::new(env!("CARGO_BIN_EXE_sio-harness"))
+        .args([
+            "run",
+            "--target",
+            &url,
+            "--filter",
+            "created over HTTP",
+            "--snapshots",
+        ])
+        .arg(root().join("snapshots"))
+        .arg(root().join("scenarios/notifications.yaml"))
+        .env("JWT_SECRET", server.secret.as_deref().unwrap_or_default())
+        .env("INSTA_UPDATE", "no")
+        .output()
+        .await
+        .expect("sio-harness runs");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("1 passed"),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    stop_recording(recorder, &file).await;
+
+    let yaml = std::fs::read_to_string(&file).expect("the file is written");
+    println!("--- the recorded file:\n{yaml}");
+    assert!(
+        yaml.contains("capture:"),
+        "the created id is captured:\n{yaml}"
+    );
+    replay(&server, &file, &snapshots).await;
+    server.shutdown().await;
+}
