@@ -598,6 +598,12 @@ async fn run(
 
 async fn record(args: RecordArgs) -> Result<ExitCode, ExitCode> {
     use sio_harness::record::{self, Recorder};
+    // Checked now, not after a session that could then not be written.
+    let folder = args.out.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(folder) = folder.filter(|f| !f.is_dir()) {
+        eprintln!("error: --out: no folder {}", folder.display());
+        return Err(ExitCode::from(EXIT_USAGE));
+    }
     let recorder = Recorder::start(args.listen, &args.upstream, &args.path)
         .await
         .map_err(|e| {
@@ -656,18 +662,23 @@ async fn record(args: RecordArgs) -> Result<ExitCode, ExitCode> {
         .iter()
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
         .collect();
-    let result = record::write_snapshot(
+    let replay = record::write_snapshot(
         &args.out,
         &args.upstream,
         args.jwt_secret.clone(),
         &args.snapshots,
         vars,
-    )
-    .await
-    .map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(EXIT_SCENARIO_ERROR)
-    })?;
+    );
+    let result = tokio::select! {
+        result = replay => result.map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_SCENARIO_ERROR)
+        })?,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: {} is written, its snapshot is not", args.out.display());
+            return Err(ExitCode::from(EXIT_FAILED));
+        }
+    };
     print!("{}", report::terminal(std::slice::from_ref(&result)));
     Ok(exit_code(std::iter::once(&result.outcome)))
 }

@@ -329,3 +329,18 @@ async fn a_scenario_run_through_the_recorder_replays_green() {
     replay(&server, &file, &snapshots).await;
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_output_folder_that_does_not_exist_is_refused_before_recording() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("missing/file.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_sio-harness"))
+        .args(["record", "--upstream", "http://127.0.0.1:9", "--out"])
+        .arg(&out)
+        .output()
+        .await
+        .expect("sio-harness runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no folder"), "{stderr}");
+}

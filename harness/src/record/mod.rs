@@ -61,8 +61,8 @@ pub enum RecordError {
     #[error("cannot serialise the scenario: {0}")]
     Serialise(String),
     /// The written file does not parse back: a bug of the writer, reported with the parser's
-    /// message (which names the line).
-    #[error("the recorded scenario does not parse back:\n{0}")]
+    /// message (which names the line); the file is kept, for the report.
+    #[error("the recorded scenario does not parse back (the file is kept):\n{0}")]
     RoundTrip(String),
     #[error("cannot write {path}: {source}")]
     Write {
@@ -118,13 +118,12 @@ impl Recorder {
             self.upstream
         );
         let written = write(&recording, name, now, &header).map_err(RecordError::Serialise)?;
-        let path = out.to_string_lossy();
-        scenario::parse_str(&path, &written.yaml)
-            .map_err(|e| RecordError::RoundTrip(e.to_string()))?;
         std::fs::write(out, &written.yaml).map_err(|source| RecordError::Write {
             path: out.to_path_buf(),
             source,
         })?;
+        scenario::parse_str(&out.to_string_lossy(), &written.yaml)
+            .map_err(|e| RecordError::RoundTrip(e.to_string()))?;
         Ok(written)
     }
 }
