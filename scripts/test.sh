@@ -74,6 +74,10 @@ fi
 (cd page && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund && npm run check \
   && npx playwright test 2>&1 | tee "$root/target/page-test.log")
 
+step "record: the dashboard in Chromium through sio-harness record, replayed green (#17)"
+# In the cargo tests above this test skips: page/ and Chromium are only installed just before.
+SIO_REQUIRE_BROWSER=1 cargo test -p sio-harness --test record --quiet a_browser_session
+
 step "scenario suite against the Rust server"
 "$bin/sio-harness" run --target rust --report-junit target/scenarios-rust.xml
 step "scenario suite against the Node original"

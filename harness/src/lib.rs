@@ -21,6 +21,7 @@
 //!   writes JUnit and JSON.
 //! - [`load`] is the other way in: thousands of lightweight clients (no history, milestones
 //!   only) for reconnect storms and fan-out, with figures instead of transcripts.
+//! - [`record`] goes the other way: a proxy that turns live traffic into a scenario file.
 //! - [`fuzz`] is the third: seeded valid and mutated frames over many short connections, a
 //!   control client timed throughout, the server's health and memory watched, failures saved
 //!   as `raw` scenarios for the [`runner`] to replay.
@@ -36,6 +37,7 @@ pub mod jwt;
 pub mod load;
 pub mod matcher;
 pub mod proxy;
+pub mod record;
 pub mod report;
 pub mod runner;
 pub mod scenario;

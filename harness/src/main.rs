@@ -187,6 +187,9 @@ enum Command {
         #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
         jwt_secret: Option<String>,
     },
+    /// Record live traffic into a scenario: a proxy that clients connect through; Ctrl-C (or
+    /// --duration) writes the file, then replays it once to write its snapshot.
+    Record(RecordArgs),
     /// Print the SQL that creates the load mode's users `load-1` … `load-N` (for a server you run).
     LoadUsers { count: usize },
     /// Internal: one worker process of a load run (a plan on stdin, reports on stdout).
@@ -198,6 +201,47 @@ enum Command {
         #[arg(default_value = "scenarios")]
         dir: PathBuf,
     },
+}
+
+#[derive(Args)]
+struct RecordArgs {
+    /// The server: http://host:port.
+    #[arg(long)]
+    upstream: String,
+    /// Where clients connect (port 0: a free port, printed).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
+    /// The scenario file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Stop after this long (e.g. 30s, 2m) instead of at Ctrl-C.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// The scenario's name (default: the file's stem).
+    #[arg(long)]
+    name: Option<String>,
+    /// The Engine.IO path.
+    #[arg(long, default_value = "/socket.io/")]
+    path: String,
+    /// Snapshot directory of the replay that writes the snapshot.
+    #[arg(long, default_value = "snapshots")]
+    snapshots: PathBuf,
+    /// Write the file only, no replay and no snapshot.
+    #[arg(long)]
+    no_snapshot: bool,
+    /// JWT secret of the upstream, for the replay's tokens (else JWT_SECRET).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// A variable for the replay, e.g. a secret the file names: `--var password=...`.
+    #[arg(long = "var", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let ms = sio_harness::scenario::parse_duration_ms(text)?;
+    u64::try_from(ms)
+        .map(std::time::Duration::from_millis)
+        .map_err(|_| format!("{text:?}: a duration cannot be negative"))
 }
 
 #[derive(Args)]
@@ -414,6 +458,7 @@ async fn main() -> ExitCode {
             .await
         }
         Command::Diff { targets, common } => diff(&targets, &common).await,
+        Command::Record(args) => record(args).await,
         Command::Storm {
             load,
             rounds,
@@ -623,6 +668,93 @@ async fn run(
         write_report(&path, &format!("{:#}\n", report::json(&results)))?;
     }
     Ok(exit_code(results.iter().map(|r| &r.outcome)))
+}
+
+async fn record(args: RecordArgs) -> Result<ExitCode, ExitCode> {
+    use sio_harness::record::{self, Recorder};
+    // Checked now, not after a session that could then not be written.
+    let folder = args.out.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(folder) = folder.filter(|f| !f.is_dir()) {
+        eprintln!("error: --out: no folder {}", folder.display());
+        return Err(ExitCode::from(EXIT_USAGE));
+    }
+    let recorder = Recorder::start(args.listen, &args.upstream, &args.path)
+        .await
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_USAGE)
+        })?;
+    // One line on stdout, so a script (or a test) can read the port of `--listen 127.0.0.1:0`.
+    println!("recording on http://{}", recorder.addr());
+    eprintln!(
+        "connect clients to it; Ctrl-C to stop and write {}",
+        args.out.display()
+    );
+    let stop = async {
+        match args.duration {
+            Some(duration) => tokio::time::sleep(duration).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = stop => {}
+    }
+    let name = args.name.clone().unwrap_or_else(|| {
+        args.out.file_stem().map_or_else(
+            || "recorded".to_owned(),
+            |s| s.to_string_lossy().into_owned(),
+        )
+    });
+    let written = recorder.finish(&args.out, &name).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_FAILED)
+    })?;
+    eprintln!(
+        "wrote {}: {} clients, {} steps",
+        args.out.display(),
+        written.clients,
+        written.steps
+    );
+    let missing: Vec<&String> = written
+        .vars
+        .iter()
+        .filter(|v| !args.vars.iter().any(|(k, _)| k == *v))
+        .collect();
+    for var in &written.vars {
+        eprintln!("the file names a secret: replay it with --var {var}=...");
+    }
+    if args.no_snapshot {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !missing.is_empty() {
+        eprintln!("no snapshot written: give the secrets above with --var");
+        return Err(ExitCode::from(EXIT_USAGE));
+    }
+    let vars = args
+        .vars
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let replay = record::write_snapshot(
+        &args.out,
+        &args.upstream,
+        args.jwt_secret.clone(),
+        &args.snapshots,
+        vars,
+    );
+    let result = tokio::select! {
+        result = replay => result.map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_SCENARIO_ERROR)
+        })?,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: {} is written, its snapshot is not", args.out.display());
+            return Err(ExitCode::from(EXIT_FAILED));
+        }
+    };
+    print!("{}", report::terminal(std::slice::from_ref(&result)));
+    Ok(exit_code(std::iter::once(&result.outcome)))
 }
 
 fn write_report(path: &PathBuf, text: &str) -> Result<(), ExitCode> {

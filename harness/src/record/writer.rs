@@ -1,0 +1,708 @@
+//! From facts to a scenario file: one `connect` per client (its first namespace with its
+//! transport, query and auth; later namespaces as further `connect`s), `emit` with `ack`,
+//! `expect` for every event received, `disconnect`, and `http` for API calls, in the order the
+//! proxy saw them. The runner waits at each `expect`, so the order a client saw things in is the
+//! order the replay checks, and no `sleep` is needed. Secrets go through [`Vault`], run-dependent
+//! values through [`Inference`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::infer::Inference;
+use super::secrets::{Vault, decode_jwt, identifier, unique};
+use super::session::{Fact, Recording};
+use super::tap::HttpCall;
+use crate::transport::TransportKind;
+
+#[derive(Debug, Serialize)]
+struct Document {
+    name: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    tokens: BTreeMap<String, Value>,
+    steps: Vec<Step>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Step {
+    Connect(Connect),
+    Emit(Emit),
+    Expect(Expect),
+    Disconnect(Disconnect),
+    Http(Http),
+}
+
+fn is_root(nsp: &str) -> bool {
+    nsp == "/"
+}
+
+#[derive(Debug, Serialize)]
+struct Connect {
+    client: String,
+    #[serde(skip_serializing_if = "is_root")]
+    namespace: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transport: Option<TransportKind>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    query: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    headers: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expect: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct Emit {
+    client: String,
+    #[serde(skip_serializing_if = "is_root")]
+    namespace: String,
+    event: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    args: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ack: Option<Ack>,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Ack {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    args: Option<Vec<Value>>,
+}
+
+#[derive(Debug, Serialize)]
+struct Expect {
+    client: String,
+    #[serde(skip_serializing_if = "is_root")]
+    namespace: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    args: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disconnect: Option<Value>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    capture: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Disconnect {
+    client: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Http {
+    #[serde(skip_serializing_if = "is_get")]
+    method: String,
+    path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<Value>,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expect_body: Option<Value>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    capture: BTreeMap<String, String>,
+}
+
+fn is_get(method: &str) -> bool {
+    method == "GET"
+}
+
+/// A written scenario and what its replay needs.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub yaml: String,
+    /// Variables the replay must be given with `--var` (secrets that are not JWTs).
+    pub vars: BTreeSet<String>,
+    pub clients: usize,
+    pub steps: usize,
+}
+
+/// Writes `recording` as a scenario named `name`; `now` (seconds since the epoch) anchors the
+/// tokens' relative times; `header` is the comment at the top of the file.
+pub fn write(recording: &Recording, name: &str, now: i64, header: &str) -> Result<Written, String> {
+    let mut writer = Writer {
+        recording,
+        vault: Vault::new(now),
+        inference: Inference::default(),
+        steps: Vec::new(),
+        names: Vec::new(),
+        connected: BTreeSet::new(),
+        connects: BTreeMap::new(),
+        emits: BTreeMap::new(),
+        variables: BTreeSet::new(),
+    };
+    for fact in &recording.facts {
+        writer.fact(fact);
+    }
+    let clients = writer.connected.len();
+    let steps = writer.steps.len();
+    let (tokens, vars) = writer.vault.finish();
+    let document = Document {
+        name: name.to_owned(),
+        tokens,
+        steps: writer.steps,
+    };
+    let body = serde_saphyr::to_string(&document).map_err(|e| e.to_string())?;
+    let comment: String = header.lines().map(|line| format!("# {line}\n")).collect();
+    Ok(Written {
+        yaml: format!("{comment}{body}"),
+        vars,
+        clients,
+        steps,
+    })
+}
+
+struct Writer<'a> {
+    recording: &'a Recording,
+    vault: Vault,
+    inference: Inference,
+    steps: Vec<Step>,
+    /// Client name per session, given at its first `connect`.
+    names: Vec<Option<String>>,
+    /// Sessions that have a `connect` step.
+    connected: BTreeSet<usize>,
+    /// The `connect` step of each (session, namespace), to mark a refusal.
+    connects: BTreeMap<(usize, String), usize>,
+    /// The `emit` step waiting for each (session, namespace, ack id).
+    emits: BTreeMap<(usize, String, u64), usize>,
+    /// Capture variables given out.
+    variables: BTreeSet<String>,
+}
+
+impl Writer<'_> {
+    fn fact(&mut self, fact: &Fact) {
+        match fact {
+            Fact::Connect { client, nsp, auth } => self.connect(*client, nsp, auth.as_ref()),
+            Fact::ConnectError { client, nsp } => {
+                if let Some(Step::Connect(connect)) = self
+                    .connects
+                    .get(&(*client, nsp.clone()))
+                    .and_then(|i| self.steps.get_mut(*i))
+                {
+                    connect.expect = Some("connect_error");
+                }
+            }
+            Fact::Emit {
+                client,
+                nsp,
+                event,
+                args,
+                ack,
+            } => {
+                let name = self.name(*client);
+                let args = args
+                    .iter()
+                    .map(|a| self.sent(None, a, Some(&name)))
+                    .collect();
+                if let Some(id) = ack {
+                    self.emits
+                        .insert((*client, nsp.clone(), *id), self.steps.len());
+                }
+                self.steps.push(Step::Emit(Emit {
+                    client: name,
+                    namespace: nsp.clone(),
+                    event: event.clone(),
+                    args,
+                    ack: ack.map(|_| Ack::default()),
+                }));
+            }
+            Fact::Acked {
+                client,
+                nsp,
+                id,
+                args,
+            } => {
+                let expected = self.inference.expected(&Value::Array(args.clone()), None);
+                if let Some(Step::Emit(emit)) = self
+                    .emits
+                    .remove(&(*client, nsp.clone(), *id))
+                    .and_then(|i| self.steps.get_mut(i))
+                    && let Value::Array(args) = expected
+                {
+                    emit.ack = Some(Ack { args: Some(args) });
+                }
+            }
+            Fact::Received {
+                client,
+                nsp,
+                event,
+                args,
+            } => {
+                let at = self.steps.len();
+                let expected = self
+                    .inference
+                    .expected(&Value::Array(args.clone()), Some((at, "")));
+                let args = match expected {
+                    Value::Array(args) => args,
+                    other => vec![other],
+                };
+                let client = self.name(*client);
+                self.steps.push(Step::Expect(Expect {
+                    client,
+                    namespace: nsp.clone(),
+                    event: Some(event.clone()),
+                    args: Some(args),
+                    disconnect: None,
+                    capture: BTreeMap::new(),
+                }));
+            }
+            Fact::ServerDisconnect { client, nsp } => {
+                let client = self.name(*client);
+                self.steps.push(Step::Expect(Expect {
+                    client,
+                    namespace: nsp.clone(),
+                    event: None,
+                    args: None,
+                    disconnect: Some(json!({ "reason": "io server disconnect" })),
+                    capture: BTreeMap::new(),
+                }));
+            }
+            Fact::ClientDisconnect { client, nsp } => {
+                let client = self.name(*client);
+                self.steps.push(Step::Disconnect(Disconnect {
+                    client,
+                    namespace: nsp.clone(),
+                }));
+            }
+            Fact::Http(call) => self.http(call),
+        }
+    }
+
+    /// The client name of a session: its token's user, else `client-N`, made unique.
+    fn name(&mut self, client: usize) -> String {
+        if self.names.len() <= client {
+            self.names.resize(client + 1, None);
+        }
+        if let Some(name) = &self.names[client] {
+            return name.clone();
+        }
+        let user = self.recording.facts.iter().find_map(|fact| match fact {
+            Fact::Connect {
+                client: c,
+                auth: Some(auth),
+                ..
+            } if *c == client => auth.as_object().and_then(|auth| {
+                auth.values()
+                    .filter_map(Value::as_str)
+                    .filter_map(|text| decode_jwt(text.trim_start_matches("Bearer ")))
+                    .find_map(|(_, claims)| {
+                        claims
+                            .get("userId")
+                            .or_else(|| claims.get("sub"))
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
+            }),
+            _ => None,
+        });
+        let base = identifier(&user.unwrap_or_else(|| format!("client-{}", client + 1)));
+        let names = &self.names;
+        let name = unique(&base, |candidate| {
+            names.iter().flatten().any(|taken| taken == candidate)
+        });
+        self.names[client] = Some(name.clone());
+        name
+    }
+
+    fn connect(&mut self, client: usize, nsp: &str, auth: Option<&Value>) {
+        let name = self.name(client);
+        let first = self.connected.insert(client);
+        let session = &self.recording.sessions[client];
+        let auth = auth.map(|auth| self.sent(None, auth, Some(&name)));
+        let (transport, query, headers) = if first {
+            let transport =
+                (session.transport != TransportKind::Websocket).then_some(session.transport);
+            let query = session
+                .query
+                .iter()
+                .map(|(key, value)| {
+                    let value = self.vault.scrub(Some(key), &json!(value), Some(&name));
+                    (key.clone(), value.as_str().unwrap_or_default().to_owned())
+                })
+                .collect();
+            let headers = session
+                .authorization
+                .iter()
+                .map(|value| {
+                    let value = self
+                        .vault
+                        .scrub(Some("authorization"), &json!(value), Some(&name));
+                    (
+                        "authorization".to_owned(),
+                        value.as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            (transport, query, headers)
+        } else {
+            (None, BTreeMap::new(), BTreeMap::new())
+        };
+        self.connects
+            .insert((client, nsp.to_owned()), self.steps.len());
+        self.steps.push(Step::Connect(Connect {
+            client: name,
+            namespace: nsp.to_owned(),
+            transport,
+            query,
+            headers,
+            auth,
+            expect: None,
+        }));
+    }
+
+    /// A value the client sent: secrets replaced, and ids it received earlier captured where they
+    /// came from and sent back as `{{variable}}`.
+    fn sent(&mut self, key: Option<&str>, value: &Value, preferred: Option<&str>) -> Value {
+        if let Some(variable) = self.captured(value) {
+            return json!(format!("{{{{{variable}}}}}"));
+        }
+        match value {
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| self.sent(key, item, preferred))
+                    .collect(),
+            ),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, item)| (k.clone(), self.sent(Some(k), item, preferred)))
+                    .collect(),
+            ),
+            scalar => self.vault.scrub(key, scalar, preferred),
+        }
+    }
+
+    /// The variable holding `value` if it is an id received earlier, adding the `capture` to the
+    /// step that received it.
+    fn captured(&mut self, value: &Value) -> Option<String> {
+        let origin = self.inference.origin(value)?.clone();
+        let existing = match self.steps.get(origin.step)? {
+            Step::Expect(expect) => expect.capture.iter(),
+            Step::Http(http) => http.capture.iter(),
+            _ => return None,
+        }
+        .find(|(_, path)| **path == origin.path)
+        .map(|(variable, _)| variable.clone());
+        if let Some(variable) = existing {
+            return Some(variable);
+        }
+        let base = identifier(origin.key.as_deref().unwrap_or("value"));
+        let vault = &self.vault;
+        let variables = &self.variables;
+        let variable = unique(&base, |candidate| {
+            variables.contains(candidate) || vault.has_token(candidate)
+        });
+        match self.steps.get_mut(origin.step)? {
+            Step::Expect(expect) => expect.capture.insert(variable.clone(), origin.path),
+            Step::Http(http) => http.capture.insert(variable.clone(), origin.path),
+            _ => return None,
+        };
+        self.variables.insert(variable.clone());
+        self.inference.captured_as(value, &variable);
+        Some(variable)
+    }
+
+    /// API calls become `http` steps; page loads and assets (neither side JSON) are the
+    /// browser's business, not the scenario's.
+    fn http(&mut self, call: &HttpCall) {
+        if call.request_json.is_none() && !call.response_is_json {
+            return;
+        }
+        let token = call
+            .authorization
+            .as_deref()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .and_then(|raw| self.vault.token(raw, None))
+            .map(|name| format!("{{{{{name}}}}}"));
+        let mut path = call.path_and_query.clone();
+        let ids: Vec<(String, Value)> = self
+            .inference
+            .origins_in(&call.path_and_query)
+            .map(|(id, _)| (id.clone(), json!(id)))
+            .collect();
+        for (id, value) in ids {
+            if let Some(variable) = self.captured(&value) {
+                path = path.replace(&id, &format!("{{{{{variable}}}}}"));
+            }
+        }
+        let body = call
+            .request_json
+            .as_ref()
+            .map(|body| self.sent(None, body, None));
+        let at = self.steps.len();
+        let expect_body = call
+            .response_json
+            .as_ref()
+            .map(|body| self.inference.expected(body, Some((at, "body"))));
+        self.steps.push(Step::Http(Http {
+            method: call.method.clone(),
+            path,
+            token,
+            body,
+            status: call.status,
+            expect_body,
+            capture: BTreeMap::new(),
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+    use super::*;
+    use crate::record::session::Session;
+    use crate::scenario::{self, Step as Parsed};
+
+    fn jwt(claims: Value) -> String {
+        let header = B64.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
+        format!(
+            "{header}.{}.c2VjcmV0LXNpZ25hdHVyZQ",
+            B64.encode(claims.to_string())
+        )
+    }
+
+    const NOTE_ID: &str = "0b7e4a52-3c1d-4f7e-9a2b-5d6c7e8f9a0b";
+
+    /// A session with a token in `auth` and in an `Authorization` header, a login body with a
+    /// password, an ack, a second namespace, an id sent back, and a server disconnect.
+    fn recording(alice: &str, admin: &str) -> Recording {
+        let session = |authorization: Option<String>| Session {
+            transport: TransportKind::Upgrade,
+            query: vec![("room".into(), "lobby".into())],
+            authorization,
+        };
+        Recording {
+            sessions: vec![session(None), session(Some(format!("Bearer {alice}")))],
+            facts: vec![
+                Fact::Connect {
+                    client: 0,
+                    nsp: "/".into(),
+                    auth: Some(json!({ "token": alice })),
+                },
+                Fact::Connect {
+                    client: 0,
+                    nsp: "/admin".into(),
+                    auth: Some(json!({ "token": alice })),
+                },
+                Fact::ConnectError {
+                    client: 0,
+                    nsp: "/admin".into(),
+                },
+                Fact::Http(HttpCall {
+                    method: "POST".into(),
+                    path_and_query: "/login".into(),
+                    authorization: None,
+                    request_json: Some(json!({ "user": "alice", "password": "hunter2" })),
+                    status: 200,
+                    response_is_json: true,
+                    response_json: Some(json!({ "token": admin })),
+                }),
+                Fact::Http(HttpCall {
+                    method: "POST".into(),
+                    path_and_query: "/api/v1/notifications".into(),
+                    authorization: Some(format!("Bearer {admin}")),
+                    request_json: Some(json!({ "userId": "user-1", "title": "Hi" })),
+                    status: 201,
+                    response_is_json: true,
+                    response_json: Some(
+                        json!({ "id": NOTE_ID, "createdAt": "2026-11-27T22:00:00Z" }),
+                    ),
+                }),
+                Fact::Received {
+                    client: 0,
+                    nsp: "/".into(),
+                    event: "notification:new".into(),
+                    args: vec![json!({ "id": NOTE_ID, "title": "Hi" })],
+                },
+                Fact::Emit {
+                    client: 0,
+                    nsp: "/".into(),
+                    event: "notification:read".into(),
+                    args: vec![json!(NOTE_ID)],
+                    ack: Some(3),
+                },
+                Fact::Acked {
+                    client: 0,
+                    nsp: "/".into(),
+                    id: 3,
+                    args: vec![json!({ "ok": true, "at": 1_795_000_000_000_i64 })],
+                },
+                Fact::Http(HttpCall {
+                    method: "GET".into(),
+                    path_and_query: format!("/api/v1/notifications/{NOTE_ID}"),
+                    authorization: Some(format!("Bearer {admin}")),
+                    request_json: None,
+                    status: 200,
+                    response_is_json: true,
+                    response_json: Some(json!({ "id": NOTE_ID })),
+                }),
+                Fact::Http(HttpCall {
+                    method: "GET".into(),
+                    path_and_query: "/dashboard.css".into(),
+                    authorization: None,
+                    request_json: None,
+                    status: 200,
+                    response_is_json: false,
+                    response_json: None,
+                }),
+                Fact::Connect {
+                    client: 1,
+                    nsp: "/".into(),
+                    auth: None,
+                },
+                Fact::ServerDisconnect {
+                    client: 1,
+                    nsp: "/".into(),
+                },
+                Fact::ClientDisconnect {
+                    client: 0,
+                    nsp: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn no_secret_of_the_session_reaches_the_file_and_it_parses_back() {
+        let (alice, admin) = (
+            jwt(json!({ "userId": "user-1", "exp": 1_900_003_600 })),
+            jwt(json!({ "userId": "admin-1", "role": "admin" })),
+        );
+        let written = write(
+            &recording(&alice, &admin),
+            "recorded",
+            1_900_000_000,
+            "a header",
+        )
+        .expect("writes");
+        let yaml = &written.yaml;
+        for secret in [alice.as_str(), admin.as_str(), "hunter2"] {
+            assert!(!yaml.contains(secret), "{secret} leaked into:\n{yaml}");
+        }
+        // No part of a token either (its signature, its payload).
+        for token in [&alice, &admin] {
+            for part in token.split('.').skip(1) {
+                assert!(!yaml.contains(part), "a token part leaked into:\n{yaml}");
+            }
+        }
+        assert_eq!(written.vars.iter().collect::<Vec<_>>(), ["password"]);
+        assert!(yaml.starts_with("# a header\n"), "{yaml}");
+
+        let file = scenario::parse_str("recorded.yaml", yaml).expect("parses back");
+        let scenario = &file.scenarios[0];
+        let user = scenario.tokens.get("user-1").expect("alice's token entry");
+        assert_eq!(user.user.as_deref(), Some("user-1"));
+        assert_eq!(user.expires_in.map(|m| m.0), Some(3_600_000));
+        let admin_spec = scenario
+            .tokens
+            .get("admin-1")
+            .expect("the admin's token entry");
+        assert_eq!(admin_spec.claims.get("role"), Some(&json!("admin")));
+        assert_eq!(admin_spec.expires_in, None);
+
+        let steps: Vec<&Parsed> = scenario.steps.iter().map(|s| &s.value).collect();
+        let keywords: Vec<&str> = steps.iter().map(|s| s.keyword()).collect();
+        assert_eq!(
+            keywords,
+            [
+                "connect",
+                "connect",
+                "http",
+                "http",
+                "expect",
+                "emit",
+                "http",
+                "connect",
+                "expect",
+                "disconnect"
+            ]
+        );
+        let Parsed::Connect(first) = steps[0] else {
+            unreachable!()
+        };
+        assert_eq!(first.client, "user-1");
+        assert_eq!(first.auth, Some(json!({ "token": "{{user-1}}" })));
+        assert_eq!(first.query.get("room").map(String::as_str), Some("lobby"));
+        let Parsed::Connect(refused) = steps[1] else {
+            unreachable!()
+        };
+        assert_eq!(
+            refused.expect,
+            crate::scenario::ConnectOutcome::ConnectError
+        );
+        let Parsed::Http(login) = steps[2] else {
+            unreachable!()
+        };
+        assert_eq!(
+            login.body,
+            Some(json!({ "user": "alice", "password": "{{password}}" }))
+        );
+        assert_eq!(login.expect_body, Some(json!({ "token": "$string" })));
+        let Parsed::Http(create) = steps[3] else {
+            unreachable!()
+        };
+        assert_eq!(create.token.as_deref(), Some("{{admin-1}}"));
+        assert_eq!(
+            create.capture.get("id").map(String::as_str),
+            Some("body.id")
+        );
+        assert_eq!(
+            create.expect_body,
+            Some(json!({ "id": "$uuid", "createdAt": "$time" }))
+        );
+        let Parsed::Expect(note) = steps[4] else {
+            unreachable!()
+        };
+        assert_eq!(
+            note.args,
+            Some(vec![json!({ "id": "$uuid", "title": "Hi" })])
+        );
+        let Parsed::Emit(read) = steps[5] else {
+            unreachable!()
+        };
+        assert_eq!(read.args, [json!("{{id}}")]);
+        let ack = read.ack.as_ref().expect("the emit waits for its ack");
+        assert_eq!(ack.args, Some(vec![json!({ "ok": true, "at": "$number" })]));
+        let Parsed::Http(fetch) = steps[6] else {
+            unreachable!()
+        };
+        assert_eq!(fetch.path, "/api/v1/notifications/{{id}}");
+        assert_eq!(fetch.expect_body, Some(json!({ "id": "{{id}}" })));
+        let Parsed::Connect(second) = steps[7] else {
+            unreachable!()
+        };
+        assert_eq!(second.client, "client-2");
+        assert_eq!(second.transport, TransportKind::Upgrade);
+        assert_eq!(
+            second.headers.get("authorization").map(String::as_str),
+            Some("Bearer {{user-1}}")
+        );
+        let Parsed::Expect(dropped) = steps[8] else {
+            unreachable!()
+        };
+        assert_eq!(
+            dropped
+                .disconnect
+                .as_ref()
+                .and_then(|d| d.reason.as_deref()),
+            Some("io server disconnect")
+        );
+        let Parsed::Disconnect(leave) = steps[9] else {
+            unreachable!()
+        };
+        assert_eq!(
+            (leave.client.as_str(), leave.namespace.as_deref()),
+            ("user-1", None)
+        );
+    }
+}
