@@ -73,6 +73,12 @@ fi
 (cd page && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund && npm run check \
   && npx playwright test 2>&1 | tee "$root/target/page-test.log")
 
+step "harness HTML report: a run and a diff report from real runs, opened in Chromium"
+# page/report-tests: the harness launches the servers itself; Chromium and page/'s npm packages
+# come from the dashboard step above.
+(SIO_HARNESS=$(realpath "$bin/sio-harness") && export SIO_HARNESS && cd page \
+  && npx playwright test -c report.config.ts 2>&1 | tee "$root/target/report-test.log")
+
 step "scenario suite against the Rust server"
 "$bin/sio-harness" run --target rust --report-junit target/scenarios-rust.xml
 step "scenario suite against the Node original"

@@ -23,7 +23,7 @@ use crate::scenario::{
 };
 use crate::target::RunningTarget;
 use crate::template::Vars;
-use crate::transcript::{self, ClientRecording, HttpExchange, Recording};
+use crate::transcript::{self, ClientRecording, HttpExchange, Recording, TimedLine};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a closed client may take to report its last observations.
@@ -98,6 +98,8 @@ impl std::fmt::Display for StepFailure {
 /// The outcome of running a scenario's steps.
 pub struct ScenarioRun {
     pub transcript: String,
+    /// The transcript's lines in the order they happened, with their times (reports only).
+    pub timeline: Vec<TimedLine>,
     pub failure: Option<StepFailure>,
 }
 
@@ -113,6 +115,8 @@ struct Slot {
 struct Runner<'a> {
     file: &'a ScenarioFile,
     scenario: &'a Scenario,
+    /// When the scenario started: report times count from here.
+    started: Instant,
     /// The step being run, and when it started.
     current: (usize, Instant),
     target: &'a mut RunningTarget,
@@ -133,6 +137,7 @@ pub async fn run(
     let mut runner = Runner {
         file,
         scenario,
+        started: Instant::now(),
         current: (0, Instant::now()),
         target,
         settings,
@@ -162,9 +167,15 @@ pub async fn run(
         }
     }
     let recording = runner.finish().await;
+    let (text, mut timeline) = transcript::render_timed(&recording);
+    // The run id differs on every run; its template keeps snapshots stable.
+    let stable = |text: &str| text.replace(&run_id, "{{run.id}}");
+    for line in &mut timeline {
+        line.text = stable(&line.text);
+    }
     ScenarioRun {
-        // The run id differs on every run; its template keeps snapshots stable.
-        transcript: transcript::render(&recording).replace(&run_id, "{{run.id}}"),
+        transcript: stable(&text),
+        timeline,
         failure,
     }
 }
@@ -825,6 +836,7 @@ impl Runner<'_> {
                 .header("content-type", "application/json")
                 .body(self.text(raw)?);
         }
+        let sent_at = self.started.elapsed();
         let response = request
             .send()
             .await
@@ -837,6 +849,7 @@ impl Runner<'_> {
             path: path.clone(),
             status,
             body: body.clone(),
+            at: sent_at,
         });
         if let Some(expected) = step.status
             && expected != status
@@ -889,6 +902,7 @@ impl Runner<'_> {
                 observations,
                 taken: slot.client.taken().to_vec(),
                 step_commands,
+                started: started.saturating_duration_since(self.started),
             });
         }
         Recording {
