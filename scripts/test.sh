@@ -78,6 +78,12 @@ step "record: the dashboard in Chromium through sio-harness record, replayed gre
 # In the cargo tests above this test skips: page/ and Chromium are only installed just before.
 SIO_REQUIRE_BROWSER=1 cargo test -p sio-harness --test record --quiet a_browser_session
 
+step "harness HTML report: a run and a diff report from real runs, opened in Chromium"
+# page/report-tests: the harness launches the servers itself; Chromium and page/'s npm packages
+# come from the dashboard step above.
+(SIO_HARNESS=$(realpath "$bin/sio-harness") && export SIO_HARNESS && cd page \
+  && npx playwright test -c report.config.ts 2>&1 | tee "$root/target/report-test.log")
+
 step "scenario suite against the Rust server"
 "$bin/sio-harness" run --target rust --report-junit target/scenarios-rust.xml
 step "scenario suite against the Node original"

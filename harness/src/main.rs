@@ -5,7 +5,7 @@
 //! 3 a scenario file has an error; 4 a target could not be started or reached.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -63,6 +63,9 @@ enum Command {
         report_junit: Option<PathBuf>,
         #[arg(long)]
         report_json: Option<PathBuf>,
+        /// Write an HTML page of the run (results, timelines, snapshot diffs) as DIR/index.html.
+        #[arg(long, value_name = "DIR")]
+        report_html: Option<PathBuf>,
     },
     /// Run the same scenarios against two targets and show where their transcripts differ.
     Diff {
@@ -71,6 +74,9 @@ enum Command {
         targets: Vec<String>,
         #[command(flatten)]
         common: Common,
+        /// Write an HTML page with both transcripts side by side as DIR/index.html.
+        #[arg(long, value_name = "DIR")]
+        report_html: Option<PathBuf>,
     },
     /// Parse and validate scenario files without a server.
     Check {
@@ -446,18 +452,20 @@ async fn main() -> ExitCode {
             update,
             report_junit,
             report_json,
+            report_html,
         } => {
-            run(
-                &target,
-                &common,
-                snapshots,
-                update,
-                report_junit,
-                report_json,
-            )
-            .await
+            let reports = Reports {
+                junit: report_junit,
+                json: report_json,
+                html: report_html,
+            };
+            run(&target, &common, snapshots, update, &reports).await
         }
-        Command::Diff { targets, common } => diff(&targets, &common).await,
+        Command::Diff {
+            targets,
+            common,
+            report_html,
+        } => diff(&targets, &common, report_html.as_deref()).await,
         Command::Record(args) => record(args).await,
         Command::Storm {
             load,
@@ -639,13 +647,19 @@ fn check(paths: &[PathBuf]) -> Result<ExitCode, ExitCode> {
     })
 }
 
+/// The report files a `run` writes besides its terminal summary.
+struct Reports {
+    junit: Option<PathBuf>,
+    json: Option<PathBuf>,
+    html: Option<PathBuf>,
+}
+
 async fn run(
     target: &str,
     common: &Common,
     snapshots: PathBuf,
     update: bool,
-    junit: Option<PathBuf>,
-    json: Option<PathBuf>,
+    reports: &Reports,
 ) -> Result<ExitCode, ExitCode> {
     let files = common.load()?;
     let target = common.target(target)?;
@@ -661,11 +675,14 @@ async fn run(
     };
     let results = suite::run(&files, &target, &options).await;
     print!("{}", report::terminal(&results));
-    if let Some(path) = junit {
-        write_report(&path, &report::junit(&results))?;
+    if let Some(path) = &reports.junit {
+        write_report(path, &report::junit(&results))?;
     }
-    if let Some(path) = json {
-        write_report(&path, &format!("{:#}\n", report::json(&results)))?;
+    if let Some(path) = &reports.json {
+        write_report(path, &format!("{:#}\n", report::json(&results)))?;
+    }
+    if let Some(dir) = &reports.html {
+        write_html(dir, &report::html::run_page(target.name(), &results))?;
     }
     Ok(exit_code(results.iter().map(|r| &r.outcome)))
 }
@@ -764,6 +781,22 @@ fn write_report(path: &PathBuf, text: &str) -> Result<(), ExitCode> {
     })
 }
 
+fn write_html(dir: &Path, page: &str) -> Result<(), ExitCode> {
+    match report::html::write(dir, page) {
+        Ok(path) => {
+            println!("HTML report: {}", path.display());
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!(
+                "error: cannot write the HTML report in {}: {e}",
+                dir.display()
+            );
+            Err(ExitCode::from(EXIT_FAILED))
+        }
+    }
+}
+
 fn exit_code<'a>(outcomes: impl Iterator<Item = &'a Outcome>) -> ExitCode {
     let outcomes: Vec<&Outcome> = outcomes.collect();
     if outcomes
@@ -778,7 +811,11 @@ fn exit_code<'a>(outcomes: impl Iterator<Item = &'a Outcome>) -> ExitCode {
     }
 }
 
-async fn diff(targets: &[String], common: &Common) -> Result<ExitCode, ExitCode> {
+async fn diff(
+    targets: &[String],
+    common: &Common,
+    html: Option<&Path>,
+) -> Result<ExitCode, ExitCode> {
     let [left, right] = targets else {
         eprintln!("error: diff takes exactly two --target");
         return Err(ExitCode::from(EXIT_USAGE));
@@ -819,6 +856,13 @@ async fn diff(targets: &[String], common: &Common) -> Result<ExitCode, ExitCode>
         }
     }
     println!("{} scenarios, {differing} differ", left_results.len());
+    if let Some(dir) = html {
+        let pairs: Vec<_> = left_results.iter().zip(&right_results).collect();
+        write_html(
+            dir,
+            &report::html::diff_page(left.name(), right.name(), &pairs),
+        )?;
+    }
     Ok(if broken || differing > 0 {
         ExitCode::from(EXIT_FAILED)
     } else {

@@ -13,6 +13,7 @@ use crate::runner::{self, RunSettings, StepFailure};
 use crate::scenario::{self, ParseError, ScenarioFile};
 use crate::snapshot::{self, UpdateMode, Verdict};
 use crate::target::Target;
+use crate::transcript::TimedLine;
 
 /// Everything a suite run needs besides the target.
 #[derive(Debug, Clone)]
@@ -81,6 +82,8 @@ pub struct ScenarioResult {
     pub target: String,
     pub outcome: Outcome,
     pub transcript: String,
+    /// The transcript's lines with their times (reports only; empty when no scenario ran).
+    pub timeline: Vec<TimedLine>,
     pub duration: Duration,
 }
 
@@ -237,36 +240,40 @@ async fn run_one(
 ) -> ScenarioResult {
     let scenario = &file.scenarios[index];
     let started = Instant::now();
-    let result = |outcome, transcript| ScenarioResult {
-        file: file.path.clone(),
-        scenario: scenario.name.clone(),
-        target: target.name().to_owned(),
-        outcome,
-        transcript,
-        duration: started.elapsed(),
+    let result = |outcome, run: Option<runner::ScenarioRun>| {
+        let (transcript, timeline) = run.map(|r| (r.transcript, r.timeline)).unwrap_or_default();
+        ScenarioResult {
+            file: file.path.clone(),
+            scenario: scenario.name.clone(),
+            target: target.name().to_owned(),
+            outcome,
+            transcript,
+            timeline,
+            duration: started.elapsed(),
+        }
     };
     let mut running = match target.start().await {
         Ok(running) => running,
-        Err(error) => return result(Outcome::TargetFailed(error.to_string()), String::new()),
+        Err(error) => return result(Outcome::TargetFailed(error.to_string()), None),
     };
     // A server the harness does not launch is shared by every scenario: its `reset` hook gives
     // each one a clean state (run one at a time), its `after` hook cleans up after it.
     let hooks = target.hooks();
     if let Err(error) = hooks.before_scenario(&running.base_url).await {
         running.shutdown().await;
-        return result(Outcome::TargetFailed(error.to_string()), String::new());
+        return result(Outcome::TargetFailed(error.to_string()), None);
     }
-    let run = runner::run(file, scenario, &mut running, &options.settings).await;
+    let mut run = runner::run(file, scenario, &mut running, &options.settings).await;
     let after = hooks.after_scenario(&running.base_url).await;
     running.shutdown().await;
-    if let Some(failure) = run.failure {
-        return result(Outcome::Failed(failure), run.transcript);
+    if let Some(failure) = run.failure.take() {
+        return result(Outcome::Failed(failure), Some(run));
     }
     if let Err(error) = after {
-        return result(Outcome::TargetFailed(error.to_string()), run.transcript);
+        return result(Outcome::TargetFailed(error.to_string()), Some(run));
     }
     let Some((dir, mode)) = &options.snapshots else {
-        return result(Outcome::Passed, run.transcript);
+        return result(Outcome::Passed, Some(run));
     };
     let path = snapshot::path_for(dir, &file.path, &scenario.name);
     let source = relative_source(&file.path);
@@ -279,7 +286,7 @@ async fn run_one(
             Outcome::TargetFailed(format!("cannot write snapshot {}: {error}", path.display()))
         }
     };
-    result(outcome, run.transcript)
+    result(outcome, Some(run))
 }
 
 fn relative_source(path: &str) -> String {

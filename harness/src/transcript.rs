@@ -16,9 +16,14 @@
 //! Engine.IO session ids (`<session:1>`, `<sid:1>`) and UUIDs (`<uuid:1>`). RFC 3339 times all
 //! become `<time>`. Reconnect attempt counts depend on timing and are left out unless a
 //! scenario asks for them.
+//!
+//! Reports also want to know *when* each line happened (a timeline): [`render_timed`] gives the
+//! same lines, with the same placeholders, each with its time since the scenario started, on the
+//! side: the transcript text itself never carries a time.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -32,6 +37,8 @@ pub struct HttpExchange {
     pub path: String,
     pub status: u16,
     pub body: Value,
+    /// When the request was sent, since the scenario started (reports only).
+    pub at: Duration,
 }
 
 /// One client's part of a recording.
@@ -43,6 +50,9 @@ pub struct ClientRecording {
     pub taken: Vec<Taken>,
     /// Commands the steps sent; the runner's own closing commands are numbered from here.
     pub step_commands: u64,
+    /// When the client started, since the scenario started: its observations' times count
+    /// from here.
+    pub started: Duration,
 }
 
 impl ClientRecording {
@@ -164,8 +174,36 @@ fn looks_like_time(text: &str) -> bool {
     text.len() >= 20 && text.as_bytes().get(4) == Some(&b'-') && is_rfc3339(text)
 }
 
+/// Which way a timed line went, seen from the client (or the scenario's HTTP caller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// The client sent it to the server (an emit, an ack, an HTTP request).
+    ToServer,
+    /// It came from the server (a handshake, an event, an ack, a disconnect).
+    FromServer,
+    /// The client's own doing, without a packet (reconnect bookkeeping).
+    Local,
+}
+
+/// One transcript line with when it happened, for reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimedLine {
+    /// The client's name; `None` for the scenario's HTTP calls.
+    pub client: Option<String>,
+    /// Since the scenario started.
+    pub at: Duration,
+    pub flow: Flow,
+    /// The line as the transcript has it (same placeholders).
+    pub text: String,
+}
+
 /// Renders a recording as transcript text.
 pub fn render(recording: &Recording) -> String {
+    render_timed(recording).0
+}
+
+/// The transcript text, and the same lines in the order they happened, with their times.
+pub fn render_timed(recording: &Recording) -> (String, Vec<TimedLine>) {
     let known_ids = recording
         .clients
         .iter()
@@ -180,11 +218,18 @@ pub fn render(recording: &Recording) -> String {
         ..Redactor::default()
     };
     let mut out = String::new();
+    let mut timed = Vec::new();
     for client in &recording.clients {
         let _ = writeln!(out, "client {}", client.name);
         for observation in client.ordered() {
             if let Some(line) = line(&mut redactor, &observation.what, recording) {
                 let _ = writeln!(out, "  {line}");
+                timed.push(TimedLine {
+                    client: Some(client.name.clone()),
+                    at: client.started + observation.at,
+                    flow: flow(&observation.what),
+                    text: line,
+                });
             }
         }
     }
@@ -192,14 +237,42 @@ pub fn render(recording: &Recording) -> String {
         let _ = writeln!(out, "http");
         for exchange in &recording.http {
             let body = redactor.json(&exchange.body);
-            let _ = writeln!(
-                out,
-                "  {} {} -> {} {}",
+            let line = format!(
+                "{} {} -> {} {}",
                 exchange.method, exchange.path, exchange.status, body
             );
+            let _ = writeln!(out, "  {line}");
+            timed.push(TimedLine {
+                client: None,
+                at: exchange.at,
+                flow: Flow::ToServer,
+                text: line,
+            });
         }
     }
-    out
+    // Stable: lines of one client with the same time keep their transcript order.
+    timed.sort_by_key(|line| line.at);
+    (out, timed)
+}
+
+fn flow(what: &Observed) -> Flow {
+    match what {
+        Observed::Emit { .. } | Observed::AckSent { .. } => Flow::ToServer,
+        Observed::Open { .. }
+        | Observed::Connect { .. }
+        | Observed::ConnectError { .. }
+        | Observed::Event { .. }
+        | Observed::Ack { .. }
+        | Observed::Ping
+        | Observed::Pong => Flow::FromServer,
+        Observed::Disconnect { reason, .. } if reason == "io server disconnect" => Flow::FromServer,
+        Observed::Disconnect { .. }
+        | Observed::AckError { .. }
+        | Observed::ReconnectAttempt { .. }
+        | Observed::ReconnectError { .. }
+        | Observed::Reconnect { .. }
+        | Observed::ReconnectFailed => Flow::Local,
+    }
 }
 
 fn line(redactor: &mut Redactor, what: &Observed, recording: &Recording) -> Option<String> {
@@ -345,6 +418,7 @@ mod tests {
                     })
                     .collect(),
                 step_commands: steps,
+                ..ClientRecording::default()
             }],
             ..Recording::default()
         })
@@ -409,6 +483,66 @@ mod tests {
     }
 
     #[test]
+    fn timed_lines_are_the_transcript_s_lines_in_the_order_they_happened() {
+        let at = |ms: u64, what: Observed| Observation {
+            at: Duration::from_millis(ms),
+            command: None,
+            what,
+        };
+        let connect = |sid: &str| Observed::Connect {
+            nsp: "/".into(),
+            sid: sid.into(),
+        };
+        let recording = Recording {
+            clients: vec![
+                ClientRecording {
+                    name: "alice".into(),
+                    observations: vec![at(1, connect("a")), at(30, event("late"))],
+                    ..ClientRecording::default()
+                },
+                ClientRecording {
+                    name: "bob".into(),
+                    observations: vec![at(2, connect("b"))],
+                    started: Duration::from_millis(10),
+                    ..ClientRecording::default()
+                },
+            ],
+            http: vec![HttpExchange {
+                method: "GET".into(),
+                path: "/x".into(),
+                status: 200,
+                body: json!({}),
+                at: Duration::from_millis(20),
+            }],
+            ..Recording::default()
+        };
+        let (text, timed) = render_timed(&recording);
+        assert_eq!(text, render(&recording));
+        let summary: Vec<(Option<&str>, u128, Flow, &str)> = timed
+            .iter()
+            .map(|l| {
+                (
+                    l.client.as_deref(),
+                    l.at.as_millis(),
+                    l.flow,
+                    l.text.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (Some("alice"), 1, Flow::FromServer, "connect / sid=<sid:1>"),
+                (Some("bob"), 12, Flow::FromServer, "connect / sid=<sid:2>"),
+                (None, 20, Flow::ToServer, "GET /x -> 200 {}"),
+                (Some("alice"), 30, Flow::FromServer, "event / late []"),
+            ]
+        );
+        // The times are on the side: the text has none.
+        assert!(!text.contains("12") && !text.contains("30"), "{text}");
+    }
+
+    #[test]
     fn same_values_get_the_same_placeholder() {
         let uuid = "0b9e1f3c-7d1a-4c55-9a53-0f1e2d3c4b5a";
         let recording = Recording {
@@ -437,6 +571,7 @@ mod tests {
                 path: "/x".into(),
                 status: 200,
                 body: json!([uuid]),
+                at: Duration::ZERO,
             }],
             record_reconnect_attempts: false,
             merge_transport_reasons: false,

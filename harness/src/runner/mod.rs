@@ -23,7 +23,7 @@ use crate::scenario::{
 };
 use crate::target::RunningTarget;
 use crate::template::Vars;
-use crate::transcript::{self, ClientRecording, HttpExchange, Recording};
+use crate::transcript::{self, ClientRecording, HttpExchange, Recording, TimedLine};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a closed client may take to report its last observations.
@@ -98,6 +98,8 @@ impl std::fmt::Display for StepFailure {
 /// The outcome of running a scenario's steps.
 pub struct ScenarioRun {
     pub transcript: String,
+    /// The transcript's lines in the order they happened, with their times (reports only).
+    pub timeline: Vec<TimedLine>,
     pub failure: Option<StepFailure>,
 }
 
@@ -113,6 +115,8 @@ struct Slot {
 struct Runner<'a> {
     file: &'a ScenarioFile,
     scenario: &'a Scenario,
+    /// When the scenario started: report times count from here.
+    started: Instant,
     /// The step being run, and when it started.
     current: (usize, Instant),
     target: &'a mut RunningTarget,
@@ -133,6 +137,7 @@ pub async fn run(
     let mut runner = Runner {
         file,
         scenario,
+        started: Instant::now(),
         current: (0, Instant::now()),
         target,
         settings,
@@ -162,9 +167,15 @@ pub async fn run(
         }
     }
     let recording = runner.finish().await;
+    let (text, mut timeline) = transcript::render_timed(&recording);
+    // The run id differs on every run; its template keeps snapshots stable.
+    let stable = |text: &str| text.replace(&run_id, "{{run.id}}");
+    for line in &mut timeline {
+        line.text = stable(&line.text);
+    }
     ScenarioRun {
-        // The run id differs on every run; its template keeps snapshots stable.
-        transcript: transcript::render(&recording).replace(&run_id, "{{run.id}}"),
+        transcript: stable(&text),
+        timeline,
         failure,
     }
 }
@@ -816,7 +827,7 @@ impl Runner<'_> {
         let path = self.text(&step.path)?;
         let deadline = step.within.map(|within| Instant::now() + within.0);
         let (status, body) = loop {
-            let (status, body) = self.http_exchange(step, &method, &path).await?;
+            let (status, body, sent_at) = self.http_exchange(step, &method, &path).await?;
             let outcome = self.http_check(step, status, &body);
             match deadline {
                 Some(deadline) if outcome.is_err() && Instant::now() < deadline => {
@@ -832,6 +843,7 @@ impl Runner<'_> {
                         },
                         status,
                         body: body.clone(),
+                        at: sent_at,
                     });
                     outcome.map_err(|e| format!("{method} {path}: {e}"))?;
                     break (status, body);
@@ -847,13 +859,14 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// Sends `step`'s request once: its status and body (JSON, or else the text).
+    /// Sends `step`'s request once: its status, body (JSON, or else the text), and when it was
+    /// sent from the scenario's start.
     async fn http_exchange(
         &self,
         step: &HttpStep,
         method: &reqwest::Method,
         path: &str,
-    ) -> Result<(u16, Value), String> {
+    ) -> Result<(u16, Value, Duration), String> {
         let base_url = match &step.service {
             Some(service) => self.target.service_url(service),
             None => self
@@ -878,6 +891,7 @@ impl Runner<'_> {
                 .header("content-type", "application/json")
                 .body(self.text(raw)?);
         }
+        let sent_at = self.started.elapsed();
         let response = request
             .send()
             .await
@@ -887,6 +901,7 @@ impl Runner<'_> {
         Ok((
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            sent_at,
         ))
     }
 
@@ -935,6 +950,7 @@ impl Runner<'_> {
                 observations,
                 taken: slot.client.taken().to_vec(),
                 step_commands,
+                started: started.saturating_duration_since(self.started),
             });
         }
         Recording {

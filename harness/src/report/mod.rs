@@ -1,4 +1,7 @@
-//! Reports of a suite run: a terminal summary, JUnit XML for CI, and JSON.
+//! Reports of a suite run: a terminal summary, JUnit XML for CI, JSON, and an HTML page
+//! ([`html`]).
+
+pub mod html;
 
 use std::fmt::Write as _;
 
@@ -10,18 +13,10 @@ use crate::suite::{Outcome, ScenarioResult};
 pub fn terminal(results: &[ScenarioResult]) -> String {
     let mut out = String::new();
     for result in results {
-        let mark = match &result.outcome {
-            Outcome::Passed => "ok",
-            Outcome::SnapshotWritten => "written",
-            Outcome::Failed(_) => "FAILED",
-            Outcome::SnapshotMissing { .. } => "NEW",
-            Outcome::SnapshotDiffers { .. } => "DIFFERS",
-            Outcome::TargetFailed(_) => "ERROR",
-            Outcome::Flaky { .. } => "FLAKY",
-        };
         let _ = writeln!(
             out,
-            "{mark:>7}  [{}] {} :: {} ({} ms)",
+            "{:>7}  [{}] {} :: {} ({} ms)",
+            mark(&result.outcome),
             result.target,
             result.file,
             result.scenario,
@@ -66,6 +61,19 @@ pub fn terminal(results: &[ScenarioResult]) -> String {
     let passed = results.iter().filter(|r| r.outcome.passed()).count();
     let _ = writeln!(out, "{passed} passed, {} failed", results.len() - passed);
     out
+}
+
+/// The outcome in one word, as the terminal and the HTML page show it.
+fn mark(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Passed => "ok",
+        Outcome::SnapshotWritten => "written",
+        Outcome::Failed(_) => "FAILED",
+        Outcome::SnapshotMissing { .. } => "NEW",
+        Outcome::SnapshotDiffers { .. } => "DIFFERS",
+        Outcome::TargetFailed(_) => "ERROR",
+        Outcome::Flaky { .. } => "FLAKY",
+    }
 }
 
 fn pending_note(pending: Option<&std::path::PathBuf>) -> String {
