@@ -154,6 +154,42 @@ async fn replay(server: &RunningTarget, file: &Path, snapshots: &Path) {
     );
 }
 
+/// One session recorded through the proxy into a temporary folder, then replayed from there.
+struct Session {
+    _dir: tempfile::TempDir,
+    file: PathBuf,
+    snapshots: PathBuf,
+}
+
+impl Session {
+    fn new(name: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self {
+            file: dir.path().join(format!("{name}.yaml")),
+            snapshots: dir.path().join("snapshots"),
+            _dir: dir,
+        }
+    }
+
+    /// Records what `drive` does through the proxy (it gets the proxy's URL); the file written.
+    async fn record<F: std::future::Future<Output = ()>>(
+        &self,
+        server: &RunningTarget,
+        drive: impl FnOnce(String) -> F,
+    ) -> String {
+        let (recorder, url) = start_recording(server, &self.file, &self.snapshots).await;
+        drive(url).await;
+        stop_recording(recorder, &self.file).await;
+        let yaml = std::fs::read_to_string(&self.file).expect("the file is written");
+        println!("--- the recorded file:\n{yaml}");
+        yaml
+    }
+
+    async fn replay(&self, server: &RunningTarget) {
+        replay(server, &self.file, &self.snapshots).await;
+    }
+}
+
 fn assert_no_token(yaml: &str, tokens: &[&str]) {
     for token in tokens {
         for part in token.split('.') {
@@ -172,27 +208,21 @@ async fn a_session_of_the_official_client_replays_green() {
         return;
     }
     let server = rust_server().await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (file, snapshots) = (
-        dir.path().join("official.yaml"),
-        dir.path().join("snapshots"),
-    );
+    let session = Session::new("official");
     let (user, admin) = (token(&server, "user-1"), token(&server, "admin-1"));
-
-    let (recorder, url) = start_recording(&server, &file, &snapshots).await;
-    run_node(
-        "record-client.js",
-        &[
-            ("PROXY_URL", &url),
-            ("USER_TOKEN", &user),
-            ("ADMIN_TOKEN", &admin),
-        ],
-    )
-    .await;
-    stop_recording(recorder, &file).await;
-
-    let yaml = std::fs::read_to_string(&file).expect("the file is written");
-    println!("--- the recorded file:\n{yaml}");
+    let yaml = session
+        .record(&server, |url| {
+            let (user, admin) = (&user, &admin);
+            async move {
+                let envs = [
+                    ("PROXY_URL", url.as_str()),
+                    ("USER_TOKEN", user),
+                    ("ADMIN_TOKEN", admin),
+                ];
+                run_node("record-client.js", &envs).await;
+            }
+        })
+        .await;
     assert_no_token(&yaml, &[&user, &admin]);
     for expected in [
         "transport: upgrade",
@@ -210,13 +240,13 @@ async fn a_session_of_the_official_client_replays_green() {
         );
     }
     assert!(
-        std::fs::read_dir(&snapshots)
+        std::fs::read_dir(&session.snapshots)
             .expect("snapshots written")
             .count()
             == 1,
         "one snapshot"
     );
-    replay(&server, &file, &snapshots).await;
+    session.replay(&server).await;
     server.shutdown().await;
 }
 
@@ -232,30 +262,24 @@ async fn a_browser_session_of_the_dashboard_replays_green() {
         return;
     }
     let server = rust_server().await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (file, snapshots) = (
-        dir.path().join("dashboard.yaml"),
-        dir.path().join("snapshots"),
-    );
+    let session = Session::new("dashboard");
     let user = token(&server, "user-1");
-
-    let (recorder, url) = start_recording(&server, &file, &snapshots).await;
-    run_node(
-        "record-browser.js",
-        &[("PROXY_URL", &url), ("USER_TOKEN", &user)],
-    )
-    .await;
-    stop_recording(recorder, &file).await;
-
-    let yaml = std::fs::read_to_string(&file).expect("the file is written");
-    println!("--- the recorded file:\n{yaml}");
+    let yaml = session
+        .record(&server, |url| {
+            let user = &user;
+            async move {
+                let envs = [("PROXY_URL", url.as_str()), ("USER_TOKEN", user)];
+                run_node("record-browser.js", &envs).await;
+            }
+        })
+        .await;
     assert_no_token(&yaml, &[&user]);
     assert!(yaml.contains("- connect:"), "{yaml}");
     assert!(
         yaml.contains("- http:"),
         "the page's API calls are steps:\n{yaml}"
     );
-    replay(&server, &file, &snapshots).await;
+    session.replay(&server).await;
     server.shutdown().await;
 }
 
@@ -290,43 +314,35 @@ async fn a_scenario_run_through_the_recorder_replays_green() {
         return;
     }
     let server = rust_server().await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (file, snapshots) = (
-        dir.path().join("harness.yaml"),
-        dir.path().join("snapshots"),
-    );
-
-    let (recorder, url) = start_recording(&server, &file, &snapshots).await;
-    let output = Command::new(env!("CARGO_BIN_EXE_sio-harness"))
-        .args([
-            "run",
-            "--target",
-            &url,
-            "--filter",
-            "created over HTTP",
-            "--snapshots",
-        ])
-        .arg(root().join("snapshots"))
-        .arg(root().join("scenarios/notifications.yaml"))
-        .env("JWT_SECRET", server.secret.as_deref().unwrap_or_default())
-        .env("INSTA_UPDATE", "no")
-        .output()
-        .await
-        .expect("sio-harness runs");
-    assert!(
-        String::from_utf8_lossy(&output.stdout).contains("1 passed"),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    stop_recording(recorder, &file).await;
-
-    let yaml = std::fs::read_to_string(&file).expect("the file is written");
-    println!("--- the recorded file:\n{yaml}");
+    let session = Session::new("harness");
+    let secret = server.secret.clone().unwrap_or_default();
+    let yaml = session
+        .record(&server, |url| async move {
+            let output = Command::new(env!("CARGO_BIN_EXE_sio-harness"))
+                .args([
+                    "run",
+                    "--target",
+                    &url,
+                    "--filter",
+                    "created over HTTP",
+                    "--snapshots",
+                ])
+                .arg(root().join("snapshots"))
+                .arg(root().join("scenarios/notifications.yaml"))
+                .env("JWT_SECRET", secret)
+                .env("INSTA_UPDATE", "no")
+                .output()
+                .await
+                .expect("sio-harness runs");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(stdout.contains("1 passed"), "{stdout}");
+        })
+        .await;
     assert!(
         yaml.contains("capture:"),
         "the created id is captured:\n{yaml}"
     );
-    replay(&server, &file, &snapshots).await;
+    session.replay(&server).await;
     server.shutdown().await;
 }
 
