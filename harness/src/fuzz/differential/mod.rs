@@ -100,6 +100,8 @@ pub struct DifferentialReport {
     /// Actions the model kept, and the scenario steps they became, over every sequence.
     pub actions: u64,
     pub steps: u64,
+    /// The kept actions by kind.
+    pub actions_by_kind: std::collections::BTreeMap<&'static str, u64>,
     /// Launches of each server for the sequences (the confirmations and shrinking not counted).
     pub launches: u64,
     pub differences: Vec<Difference>,
@@ -258,6 +260,7 @@ pub async fn run(
         sequences: options.sequences,
         actions: 0,
         steps: 0,
+        actions_by_kind: std::collections::BTreeMap::new(),
         launches: 0,
         differences: Vec::new(),
         known: Vec::new(),
@@ -276,6 +279,9 @@ pub async fn run(
             let actions = vocabulary::sequence(options.seed, sequence);
             let rendered = render(options.seed, sequence, &actions, &namespace);
             report.actions += rendered.kept.len() as u64;
+            for action in &rendered.kept {
+                *report.actions_by_kind.entry(action.kind()).or_default() += 1;
+            }
             report.steps += rendered.steps as u64;
             sql.push_str(&namespace.sql());
             files.push(parse(&rendered)?);
@@ -362,25 +368,16 @@ async fn examine(
     let final_lines = fresh_difference(targets, options, sequence, &shrunk)
         .await?
         .unwrap_or_else(|| lines.to_vec());
-    let rendered = render(options.seed, sequence, &shrunk, &fixtures);
     let path = options
         .save_dir
         .join(format!("differential-{}-{sequence}.yaml", options.seed));
-    let mut text = format!(
-        "# Differential fuzzing: seed {}, sequence {sequence}, shrunk from {} to {} actions.\n# Reproduce: sio-harness diff --target {} --target {} {}\n# Where the transcripts differed ({} with -, {} with +):\n",
-        options.seed,
-        actions.len(),
-        shrunk.len(),
-        names[0],
-        names[1],
-        path.display(),
-        names[0],
-        names[1],
+    let text = review_file(
+        &path,
+        names,
+        (options.seed, sequence),
+        (actions.len(), &shrunk),
+        &final_lines,
     );
-    for line in final_lines.iter().take(40) {
-        text.push_str(&format!("#   {line}\n"));
-    }
-    text.push_str(&rendered.yaml);
     std::fs::create_dir_all(&options.save_dir)
         .and_then(|()| std::fs::write(&path, text))
         .map_err(|source| DifferentialError::Save {
@@ -395,6 +392,31 @@ async fn examine(
         lines: final_lines.into_iter().take(10).collect(),
     });
     Ok(())
+}
+
+/// The scenario file written for review: where it came from, how to run it, what differed
+/// (comments), then the shrunk sequence on the fixture users.
+fn review_file(
+    path: &std::path::Path,
+    names: [&str; 2],
+    (seed, sequence): (u64, u64),
+    (original, shrunk): (usize, &[Action]),
+    lines: &[String],
+) -> String {
+    let mut text = format!(
+        "# Differential fuzzing: seed {seed}, sequence {sequence}, shrunk from {original} to {} actions.\n# Reproduce: sio-harness diff --target {} --target {} {}\n# Where the transcripts differed ({} with -, {} with +):\n",
+        shrunk.len(),
+        names[0],
+        names[1],
+        path.display(),
+        names[0],
+        names[1],
+    );
+    for line in lines.iter().take(40) {
+        text.push_str(&format!("#   {line}\n"));
+    }
+    text.push_str(&render(seed, sequence, shrunk, &Namespace::fixtures()).yaml);
+    text
 }
 
 /// The report as a few lines for a terminal.
@@ -421,6 +443,12 @@ pub fn table(report: &DifferentialReport) -> String {
         report.unconfirmed.len(),
         report.both_failed.len(),
     );
+    let kinds: Vec<String> = report
+        .actions_by_kind
+        .iter()
+        .map(|(kind, n)| format!("{kind}={n}"))
+        .collect();
+    text.push_str(&format!("  actions by kind: {}\n", kinds.join(" ")));
     for hit in &report.known {
         text.push_str(&format!(
             "  known: sequence {}: {}\n",
@@ -471,6 +499,32 @@ mod tests {
             transcript: transcript.to_owned(),
             failure: failure.map(str::to_owned),
         }
+    }
+
+    #[test]
+    fn the_file_written_for_review_parses_back() {
+        let actions = vocabulary::sequence(16, 4);
+        let lines = vec![
+            "-  event / a [\"x\"]".to_owned(),
+            "+  event / b []".to_owned(),
+        ];
+        let text = review_file(
+            std::path::Path::new("out/differential-16-4.yaml"),
+            ["node", "rust"],
+            (16, 4),
+            (20, &actions[..3]),
+            &lines,
+        );
+        assert!(text.contains(
+            "# Reproduce: sio-harness diff --target node --target rust out/differential-16-4.yaml\n"
+        ));
+        let parsed =
+            scenario::parse_str("review.yaml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(parsed.scenarios[0].name, "differential seed 16 sequence 4");
+        assert_eq!(
+            parsed.scenarios[0].steps.len(),
+            render(16, 4, &actions[..3], &Namespace::fixtures()).steps
+        );
     }
 
     #[test]

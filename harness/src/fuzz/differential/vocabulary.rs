@@ -116,6 +116,32 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// A short name of the action's kind, for reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Connect {
+                credential: Credential::Valid(role),
+                ..
+            } if *role != Role::Carol => "connect",
+            Action::Connect { .. } => "connect-refused",
+            Action::Subscribe { .. } => "subscribe",
+            Action::Unsubscribe { .. } => "unsubscribe",
+            Action::Read {
+                target: ReadTarget::Fixture(_) | ReadTarget::Created(_),
+                ..
+            } => "read",
+            Action::Read { .. } => "read-invalid",
+            Action::Refresh { .. } => "refresh",
+            Action::Push(_) => "push",
+            Action::SetStatus { .. } => "set-status",
+            Action::Cut { .. } => "cut",
+            Action::Restore { .. } => "restore",
+            Action::Disconnect { .. } => "disconnect",
+        }
+    }
+}
+
 /// Fewest and most actions in a generated sequence.
 const LENGTH: std::ops::RangeInclusive<usize> = 6..=18;
 
@@ -126,6 +152,7 @@ pub fn sequence(seed: u64, index: u64) -> Vec<Action> {
     let mut rng = StdRng::seed_from_u64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let length = rng.random_range(LENGTH);
     let mut connected: Vec<usize> = Vec::new();
+    let mut cut: Vec<usize> = Vec::new();
     let mut actions = Vec::with_capacity(length);
     while actions.len() < length {
         // Connect first, and more clients now and then; the rest act on connected ones.
@@ -142,7 +169,17 @@ pub fn sequence(seed: u64, index: u64) -> Vec<Action> {
             continue;
         }
         let client = connected[rng.random_range(0..connected.len())];
-        actions.push(action(&mut rng, client));
+        let next = match action(&mut rng, client) {
+            // A restore is for a client that was cut, when there is one.
+            Action::Restore { .. } if !cut.is_empty() => Action::Restore {
+                client: cut.swap_remove(rng.random_range(0..cut.len())),
+            },
+            other => other,
+        };
+        if let Action::Cut { client } = next {
+            cut.push(client);
+        }
+        actions.push(next);
     }
     actions
 }
