@@ -69,7 +69,7 @@ impl KnownDifferences {
     }
 
     /// The declared difference that `differing_lines` show, if any.
-    pub fn find<'a>(&self, differing_lines: &[&'a str]) -> Option<&KnownDifference> {
+    pub fn find(&self, differing_lines: &[&str]) -> Option<&KnownDifference> {
         self.known.iter().find(|known| {
             differing_lines
                 .iter()
