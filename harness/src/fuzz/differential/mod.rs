@@ -449,10 +449,18 @@ pub fn table(report: &DifferentialReport) -> String {
         .map(|(kind, n)| format!("{kind}={n}"))
         .collect();
     text.push_str(&format!("  actions by kind: {}\n", kinds.join(" ")));
+    let mut known: std::collections::BTreeMap<&str, Vec<u64>> = std::collections::BTreeMap::new();
     for hit in &report.known {
+        known
+            .entry(hit.description.as_str())
+            .or_default()
+            .push(hit.sequence);
+    }
+    for (description, sequences) in known {
         text.push_str(&format!(
-            "  known: sequence {}: {}\n",
-            hit.sequence, hit.description
+            "  known ({}): {description}; sequences {}\n",
+            sequences.len(),
+            list(&sequences)
         ));
     }
     for unconfirmed in &report.unconfirmed {

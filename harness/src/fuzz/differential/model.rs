@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use super::vocabulary::{Action, Credential, InvalidId, Push, ReadTarget, Role, Room};
+use super::vocabulary::{Action, BadRequest, Credential, InvalidId, Push, ReadTarget, Role, Room};
 
 /// Events a user may send of each kind in one sequence (the targets allow 5 per 2 s).
 pub const RATE_BUDGET: u32 = 4;
@@ -302,6 +302,10 @@ impl Model<'_> {
             Action::Refresh { client } => self.refresh(client),
             Action::Push(push) => self.push(push),
             Action::SetStatus { service, status } => self.set_status(service, status),
+            Action::BadRequest(request) => {
+                self.bad_request(request);
+                true
+            }
             Action::Cut { client } => self.cut(client),
             Action::Restore { client } => self.restore(client),
             Action::Disconnect { client } => {
@@ -522,6 +526,37 @@ impl Model<'_> {
         let subscribers = self.up_clients(|s| s.status);
         self.expect_event(subscribers, "service:status");
         true
+    }
+
+    /// A request refused with 400: its answer is recorded (the words too), nothing is pushed.
+    fn bad_request(&mut self, request: BadRequest) {
+        let user = self.namespace.user_id(Role::Alice);
+        let notification = |body: Value| ("POST", "/api/v1/notifications".to_owned(), body);
+        let status = |body: Value| ("PUT", "/api/v1/status/plex".to_owned(), body);
+        let (method, path, body) = match request {
+            BadRequest::EmptyTitle => {
+                notification(json!({"userId": user, "title": "", "message": "m"}))
+            }
+            BadRequest::MalformedJson => {
+                self.steps.push(json!({"http": {
+                    "method": "POST",
+                    "path": "/api/v1/notifications",
+                    "token": "{{admin}}",
+                    "raw_body": "{\"userId\": ",
+                    "status": 400,
+                }}));
+                return;
+            }
+            BadRequest::NegativeResponseTime => status(json!({"status": "up", "responseTime": -1})),
+            BadRequest::UptimeOver100 => status(json!({"status": "up", "uptime": 100.5})),
+        };
+        self.steps.push(json!({"http": {
+            "method": method,
+            "path": path,
+            "token": "{{admin}}",
+            "body": body,
+            "status": 400,
+        }}));
     }
 
     fn cut(&mut self, client: usize) -> bool {
