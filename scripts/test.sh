@@ -182,6 +182,17 @@ for fuzz_target in rust node; do
 done
 # --- end of protocol fuzzing ---------------------------------------------------------------
 
+# --- differential fuzzing (issue #16) -----------------------------------------------------
+# 300 seeded event sequences (users and tokens, rooms, reads, admin refresh, HTTP pushes, cuts)
+# run on both servers, 50 per launch; fails on a transcript difference not declared in
+# scenarios/differential/known.yaml, with each one shrunk to a scenario in
+# target/differential-failures (`sio-harness diff --target node --target rust FILE` replays it).
+step "differential fuzzing: 300 sequences on node and rust"
+"$bin/sio-harness" fuzz --target node --target rust --seed 16 --sequences 300 \
+  --known scenarios/differential/known.yaml --save target/differential-failures
+fuzz_runs=$((fuzz_runs + 1))
+# --- end of differential fuzzing ------------------------------------------------------------
+
 read -r passed failed <<<"$rust_tests"
 scenarios=$(grep -c '<testcase' target/scenarios-{rust,node,rust-pg,node-pg,rust-cluster,node-cluster,rust-kuma}.xml target/repeat-{rust,node,rust-cluster,node-cluster,rust-kuma}.xml | awk -F: '{s+=$2} END {print s}')
 echo

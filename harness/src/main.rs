@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use sio_harness::exhaust::{self, Attack, ExhaustOptions};
+use sio_harness::fuzz::differential::known::KnownDifferences;
+use sio_harness::fuzz::differential::{self, DifferentialOptions};
 use sio_harness::fuzz::{self, FuzzOptions};
 use sio_harness::hooks::Hook;
 use sio_harness::load::churn::{self, ChurnMode, ChurnOptions};
@@ -156,12 +158,22 @@ enum Command {
     },
     /// Protocol fuzzing: seeded valid and mutated frames over many short connections, with a
     /// control client timed throughout; exit 1 (and a reproducer) if the server exits, panics or
-    /// stops answering.
+    /// stops answering. With two targets, differential fuzzing instead: generated event sequences
+    /// run on both, and a difference is shrunk and saved as a scenario (exit 1).
     Fuzz {
         /// A URL (fuzz connections sign in as user-2, the control client as user-1) or a name in
-        /// the targets file.
+        /// the targets file; twice (e.g. `--target node --target rust`) for differential fuzzing.
+        #[arg(long = "target", num_args = 1, required = true)]
+        targets: Vec<String>,
+        /// Differential: event sequences to generate.
+        #[arg(long, default_value_t = 300)]
+        sequences: u64,
+        /// Differential: sequences run on one launch of each server.
+        #[arg(long, default_value_t = 50)]
+        per_launch: usize,
+        /// Differential: declared (documented) differences, counted as known instead of failing.
         #[arg(long)]
-        target: String,
+        known: Option<PathBuf>,
         #[arg(long, default_value = "scenarios/targets.yaml")]
         targets_file: PathBuf,
         /// Seed of the frame sequence; the same seed sends the same frames (default: random,
@@ -529,7 +541,10 @@ async fn main() -> ExitCode {
             .await
         }
         Command::Fuzz {
-            target,
+            targets,
+            sequences,
+            per_launch,
+            known,
             targets_file,
             seed,
             frames,
@@ -542,6 +557,29 @@ async fn main() -> ExitCode {
             jwt_secret,
         } => {
             let seed = seed.unwrap_or_else(rand::random);
+            let target = match targets.as_slice() {
+                [one] => one.clone(),
+                [left, right] => {
+                    let options = DifferentialArgs {
+                        targets: [left.clone(), right.clone()],
+                        targets_file,
+                        jwt_secret,
+                        seed,
+                        sequences,
+                        per_launch,
+                        known,
+                        save_dir,
+                        json,
+                    };
+                    // Not on a worker thread: the runner's futures are not `Send` for every
+                    // lifetime, which `tokio::spawn` requires; a handful of clients needs none.
+                    return differential(options).await.unwrap_or_else(|code| code);
+                }
+                _ => {
+                    eprintln!("error: fuzz takes one --target (protocol) or two (differential)");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            };
             if let Some(index) = show_case {
                 let case = fuzz::generate::Generator::new(seed, frames, max_payload, 1)
                     .find(|case| case.index == index);
@@ -957,6 +995,57 @@ async fn fuzz(target: &Target, options: &FuzzOptions, json: bool) -> Result<Exit
         );
     } else {
         print!("{}", fuzz::table(&report));
+    }
+    Ok(load_exit(!report.passed()))
+}
+
+/// A differential fuzz run's command line.
+struct DifferentialArgs {
+    targets: [String; 2],
+    targets_file: PathBuf,
+    jwt_secret: Option<String>,
+    seed: u64,
+    sequences: u64,
+    per_launch: usize,
+    known: Option<PathBuf>,
+    save_dir: PathBuf,
+    json: bool,
+}
+
+async fn differential(args: DifferentialArgs) -> Result<ExitCode, ExitCode> {
+    let resolve = |name: &str| {
+        Target::resolve(name, &args.targets_file, args.jwt_secret.clone()).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_TARGET_ERROR)
+        })
+    };
+    let (left, right) = (resolve(&args.targets[0])?, resolve(&args.targets[1])?);
+    let known = match &args.known {
+        Some(path) => KnownDifferences::load(path).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_USAGE)
+        })?,
+        None => KnownDifferences::default(),
+    };
+    let options = DifferentialOptions {
+        seed: args.seed,
+        sequences: args.sequences,
+        per_launch: args.per_launch,
+        save_dir: args.save_dir,
+        known,
+        settings: RunSettings::default(),
+        shrink_tries: 150,
+    };
+    let report = differential::run([&left, &right], &options)
+        .await
+        .map_err(|e| load_error(e.to_string()))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print!("{}", differential::table(&report));
     }
     Ok(load_exit(!report.passed()))
 }

@@ -10,10 +10,13 @@
 //! - [`drive`] sends one case over its own connection, byte for byte;
 //! - [`control`] is the well-behaved client whose answers are timed;
 //! - [`reproducer`] writes the cases in flight at a failure as a `raw` scenario;
+//! - [`differential`] is the other fuzzer (two targets): generated event sequences compared
+//!   between two servers;
 //! - this module runs them together: cases `concurrency` at a time, the server's health and
 //!   memory sampled throughout, then a settle period, then the verdict.
 
 pub mod control;
+pub mod differential;
 pub mod drive;
 pub mod generate;
 pub mod reproducer;

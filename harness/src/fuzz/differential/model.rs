@@ -1,0 +1,749 @@
+//! What the seed's server does with each action, as a scenario: the model follows every client
+//! (signed in or refused, connected, cut or gone, which rooms it joined) and each user's
+//! rate-limit allowance, and writes each action as its steps plus the steps that wait for its
+//! answers. Every answer is waited for by an `expect` naming only the event (its arguments are
+//! left to the transcript), and an emit that gets no answer (`unsubscribe:status`, joining the
+//! notification room) is followed by a `notification:read` of an unknown id whose error is
+//! waited for: events of one socket are handled in order, so the room change has happened before
+//! the next HTTP push. A transcript then depends on the server only, and two servers that behave
+//! the same give the same one.
+//!
+//! Actions that make no sense where they stand (a client used before it connects or after it is
+//! gone, a restore without a cut, an event beyond the user's allowance) are left out, so any
+//! subsequence of actions renders to a valid scenario. Each user sends each event at most
+//! [`RATE_BUDGET`] times in a sequence, under the targets' limit (5 per 2 s), whatever the timing.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use super::vocabulary::{Action, BadRequest, Credential, InvalidId, Push, ReadTarget, Role, Room};
+
+/// Events a user may send of each kind in one sequence (the targets allow 5 per 2 s).
+pub const RATE_BUDGET: u32 = 4;
+
+/// The fixture notifications (`scenarios/fixtures.sql`) and their owners.
+pub const FIXTURE_NOTIFICATIONS: [(&str, Role); 3] = [
+    ("n-alice-1", Role::Alice),
+    ("n-alice-2", Role::Alice),
+    ("n-bob-1", Role::Bob),
+];
+
+const SERVICES: [&str; 3] = ["jellyfin", "plex", "sonarr"];
+/// Uptimes are not whole numbers: Node writes a whole one as `95` and Rust as `95.0`, a difference
+/// found by this fuzzer and left for a decision (scenarios/differential/found/uptime-integral.yaml).
+const STATUSES: [(&str, i64, f64); 3] = [
+    ("up", 40, 99.9),
+    ("down", 0, 95.5),
+    ("degraded", 900, 97.25),
+];
+const NOTIFICATION_TYPES: [&str; 3] = ["info", "warning", "success"];
+/// The argument of a `notification:read` sent only to wait for the events before it.
+const SYNC_ID: &str = "sync";
+
+/// The users and notifications a sequence works on: the fixtures themselves (a fresh server, and
+/// every scenario written for review), or copies under a prefix, so that many sequences can run
+/// on one server without sharing notifications or rate-limit allowances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    prefix: String,
+}
+
+impl Namespace {
+    pub fn fixtures() -> Self {
+        Self {
+            prefix: String::new(),
+        }
+    }
+
+    /// Copies of the fixture users and notifications for sequence `index` of a launch.
+    pub fn numbered(index: usize) -> Self {
+        Self {
+            prefix: format!("d{index}-"),
+        }
+    }
+
+    pub fn user_id(&self, role: Role) -> String {
+        let id = match role {
+            Role::Admin => "admin-1",
+            Role::Alice => "user-1",
+            Role::Bob => "user-2",
+            Role::Carol => "user-3",
+        };
+        format!("{}{id}", self.prefix)
+    }
+
+    fn notification_id(&self, index: usize) -> String {
+        let (id, _) = FIXTURE_NOTIFICATIONS[index % FIXTURE_NOTIFICATIONS.len()];
+        format!("{}{id}", self.prefix)
+    }
+
+    /// SQL that creates the copies (nothing for the fixtures, which every launch loads).
+    pub fn sql(&self) -> String {
+        if self.prefix.is_empty() {
+            return String::new();
+        }
+        let p = &self.prefix;
+        format!(
+            "INSERT INTO users (id, email, role, status) VALUES \
+             ('{p}admin-1', '{p}admin@example.com', 'admin', 'active'), \
+             ('{p}user-1', '{p}alice@example.com', 'user', 'active'), \
+             ('{p}user-2', '{p}bob@example.com', 'user', 'active'), \
+             ('{p}user-3', '{p}carol@example.com', 'user', 'suspended');\n\
+             INSERT INTO notifications (id, user_id, title, message, type, created_at, read_at) VALUES \
+             ('{p}n-alice-1', '{p}user-1', 'Download finished', 'Movie night is ready.', 'info', '2026-01-01T00:00:00.000Z', NULL), \
+             ('{p}n-alice-2', '{p}user-1', 'Disk almost full', 'Media volume at 91%.', 'warning', '2026-01-02T00:00:00.000Z', NULL), \
+             ('{p}n-bob-1', '{p}user-2', 'Request approved', 'Your request was approved.', 'info', '2026-01-01T00:00:00.000Z', NULL);\n"
+        )
+    }
+}
+
+/// A sequence as a scenario.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub yaml: String,
+    /// The actions the model kept, in order.
+    pub kept: Vec<Action>,
+    pub steps: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Up,
+    Cut,
+    Gone,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ClientState {
+    role: Role,
+    link: Link,
+    status: bool,
+    notifications: bool,
+}
+
+/// The model's state while it renders one sequence.
+struct Model<'a> {
+    namespace: &'a Namespace,
+    /// Every client name used so far, `None` for one whose handshake was refused.
+    clients: BTreeMap<usize, Option<ClientState>>,
+    sent: BTreeMap<(Role, &'static str), u32>,
+    /// Owners of the notifications created over HTTP, in order (`{{note0}}` …).
+    created: Vec<Role>,
+    steps: Vec<Value>,
+}
+
+/// Renders `actions` as a scenario named `name` on `namespace`'s users.
+pub fn render(
+    name: &str,
+    description: &str,
+    actions: &[Action],
+    namespace: &Namespace,
+) -> Rendered {
+    let mut model = Model {
+        namespace,
+        clients: BTreeMap::new(),
+        sent: BTreeMap::new(),
+        created: Vec::new(),
+        steps: Vec::new(),
+    };
+    let kept: Vec<Action> = actions
+        .iter()
+        .copied()
+        .filter(|action| model.apply(*action))
+        .collect();
+    let mut yaml = String::new();
+    let _ = writeln!(yaml, "name: {}", quoted(name));
+    let _ = writeln!(yaml, "description: {}", quoted(description));
+    yaml.push_str("tokens:\n");
+    for (token, spec) in model.tokens() {
+        let _ = writeln!(yaml, "  {token}: {}", flow(&spec));
+    }
+    if model.steps.is_empty() {
+        // A scenario needs a step; a sequence the model kept nothing of checks the server is up.
+        model
+            .steps
+            .push(json!({"http": {"path": "/health", "status": 200}}));
+    }
+    yaml.push_str("steps:\n");
+    for step in &model.steps {
+        let _ = writeln!(yaml, "  - {}", flow(step));
+    }
+    Rendered {
+        yaml,
+        kept,
+        steps: model.steps.len(),
+    }
+}
+
+fn client_name(client: usize) -> String {
+    format!("c{client}")
+}
+
+fn token_name(credential: Credential) -> &'static str {
+    match credential {
+        Credential::Valid(Role::Admin) => "admin",
+        Credential::Valid(Role::Alice) => "alice",
+        Credential::Valid(Role::Bob) => "bob",
+        Credential::Valid(Role::Carol) => "carol_suspended",
+        Credential::Expired => "alice_expired",
+        Credential::WrongSecret => "alice_wrong_secret",
+        Credential::Ghost => "ghost",
+    }
+}
+
+impl Model<'_> {
+    fn tokens(&self) -> Vec<(&'static str, Value)> {
+        let user = |role| self.namespace.user_id(role);
+        vec![
+            (
+                token_name(Credential::Valid(Role::Admin)),
+                json!({"user": user(Role::Admin)}),
+            ),
+            (
+                token_name(Credential::Valid(Role::Alice)),
+                json!({"user": user(Role::Alice)}),
+            ),
+            (
+                token_name(Credential::Valid(Role::Bob)),
+                json!({"user": user(Role::Bob)}),
+            ),
+            (
+                token_name(Credential::Valid(Role::Carol)),
+                json!({"user": user(Role::Carol)}),
+            ),
+            (
+                token_name(Credential::Expired),
+                json!({"user": user(Role::Alice), "expires_in": "-1h"}),
+            ),
+            (
+                token_name(Credential::WrongSecret),
+                json!({"user": user(Role::Alice), "secret": "not-the-server-secret-but-long-enough-0123"}),
+            ),
+            (
+                token_name(Credential::Ghost),
+                json!({"user": format!("{}no-such-user", self.namespace.prefix)}),
+            ),
+        ]
+    }
+
+    /// Up clients for which `pick` holds, by name.
+    fn up_clients(&self, pick: impl Fn(&ClientState) -> bool) -> Vec<String> {
+        self.clients
+            .iter()
+            .filter_map(|(client, state)| {
+                let state = state.as_ref()?;
+                (state.link == Link::Up && pick(state)).then(|| client_name(*client))
+            })
+            .collect()
+    }
+
+    fn up(&self, client: usize) -> Option<ClientState> {
+        self.clients
+            .get(&client)
+            .copied()
+            .flatten()
+            .filter(|s| s.link == Link::Up)
+    }
+
+    fn state_mut(&mut self, client: usize) -> Option<&mut ClientState> {
+        self.clients.get_mut(&client).and_then(Option::as_mut)
+    }
+
+    /// Takes one of `events` each from `role`'s allowance, if all of them are left.
+    fn spend(&mut self, role: Role, events: &[&'static str]) -> bool {
+        if events
+            .iter()
+            .any(|e| self.sent.get(&(role, *e)).copied().unwrap_or(0) >= RATE_BUDGET)
+        {
+            return false;
+        }
+        for event in events {
+            *self.sent.entry((role, *event)).or_default() += 1;
+        }
+        true
+    }
+
+    fn expect_event(&mut self, clients: Vec<String>, event: &str) {
+        match clients.as_slice() {
+            [] => {}
+            [one] => self
+                .steps
+                .push(json!({"expect": {"client": one, "event": event}})),
+            _ => self
+                .steps
+                .push(json!({"expect": {"clients": clients, "event": event}})),
+        }
+    }
+
+    /// An emit with no answer, then a read of an unknown id whose answer is waited for.
+    fn emit_then_sync(&mut self, client: usize, event: &str) {
+        let name = client_name(client);
+        self.steps
+            .push(json!({"emit": {"client": name, "event": event}}));
+        self.steps.push(
+            json!({"emit": {"client": name, "event": "notification:read", "args": [SYNC_ID]}}),
+        );
+        self.expect_event(vec![name], "notification:read:error");
+    }
+
+    /// Adds `action`'s steps; `false` (and no step) if it makes no sense here.
+    fn apply(&mut self, action: Action) -> bool {
+        match action {
+            Action::Connect {
+                client,
+                credential,
+                polling,
+            } => self.connect(client, credential, polling),
+            Action::Subscribe { client, room } => self.subscribe(client, room),
+            Action::Unsubscribe { client, room } => self.unsubscribe(client, room),
+            Action::Read { client, target } => self.read(client, target),
+            Action::Refresh { client } => self.refresh(client),
+            Action::Push(push) => self.push(push),
+            Action::SetStatus { service, status } => self.set_status(service, status),
+            Action::BadRequest(request) => {
+                self.bad_request(request);
+                true
+            }
+            Action::Cut { client } => self.cut(client),
+            Action::Restore { client } => self.restore(client),
+            Action::Disconnect { client } => {
+                let Some(state) = self.state_mut(client).filter(|s| s.link == Link::Up) else {
+                    return false;
+                };
+                state.link = Link::Gone;
+                self.steps
+                    .push(json!({"disconnect": {"client": client_name(client)}}));
+                true
+            }
+        }
+    }
+
+    fn connect(&mut self, client: usize, credential: Credential, polling: bool) -> bool {
+        if self.clients.contains_key(&client) {
+            return false;
+        }
+        let mut connect = json!({
+            "client": client_name(client),
+            "auth": {"token": format!("{{{{{}}}}}", token_name(credential))},
+        });
+        if polling {
+            connect["transport"] = json!("polling");
+        }
+        let state = match credential {
+            Credential::Valid(role) if role != Role::Carol => {
+                connect["reconnection"] =
+                    json!({"delay": "100ms", "delay_max": "200ms", "randomization": 0});
+                Some(ClientState {
+                    role,
+                    link: Link::Up,
+                    status: false,
+                    notifications: false,
+                })
+            }
+            _ => {
+                connect["expect"] = json!("connect_error");
+                None
+            }
+        };
+        self.clients.insert(client, state);
+        self.steps.push(json!({ "connect": connect }));
+        true
+    }
+
+    fn subscribe(&mut self, client: usize, room: Room) -> bool {
+        let Some(state) = self.up(client) else {
+            return false;
+        };
+        match room {
+            Room::Status => {
+                if !self.spend(state.role, &["subscribe:status"]) {
+                    return false;
+                }
+                let name = client_name(client);
+                self.steps
+                    .push(json!({"emit": {"client": name, "event": "subscribe:status"}}));
+                self.expect_event(vec![name], "status:current");
+            }
+            Room::Notifications => {
+                if !self.spend(
+                    state.role,
+                    &["subscribe:notifications", "notification:read"],
+                ) {
+                    return false;
+                }
+                self.emit_then_sync(client, "subscribe:notifications");
+            }
+        }
+        if let Some(state) = self.state_mut(client) {
+            match room {
+                Room::Status => state.status = true,
+                Room::Notifications => state.notifications = true,
+            }
+        }
+        true
+    }
+
+    fn unsubscribe(&mut self, client: usize, room: Room) -> bool {
+        let Some(state) = self.up(client) else {
+            return false;
+        };
+        // The seed has no `unsubscribe:notifications`: an event no handler takes, which must be
+        // ignored alike (the room is kept).
+        let event = match room {
+            Room::Status => "unsubscribe:status",
+            Room::Notifications => "unsubscribe:notifications",
+        };
+        if !self.spend(state.role, &[event, "notification:read"]) {
+            return false;
+        }
+        self.emit_then_sync(client, event);
+        if let (Room::Status, Some(state)) = (room, self.state_mut(client)) {
+            state.status = false;
+        }
+        true
+    }
+
+    fn read(&mut self, client: usize, target: ReadTarget) -> bool {
+        let Some(state) = self.up(client) else {
+            return false;
+        };
+        let (args, owner) = match target {
+            ReadTarget::Fixture(index) => {
+                let (_, owner) = FIXTURE_NOTIFICATIONS[index % FIXTURE_NOTIFICATIONS.len()];
+                (json!([self.namespace.notification_id(index)]), Some(owner))
+            }
+            ReadTarget::Created(index) => {
+                let Some(owner) = self.created.get(index).copied() else {
+                    return false;
+                };
+                (json!([format!("{{{{note{index}}}}}")]), Some(owner))
+            }
+            ReadTarget::Unknown => (json!(["no-such-notification"]), None),
+            ReadTarget::Invalid(InvalidId::Number) => (json!([42]), None),
+            ReadTarget::Invalid(InvalidId::Empty) => (json!([""]), None),
+            ReadTarget::Invalid(InvalidId::Object) => {
+                (json!([{"id": self.namespace.notification_id(0)}]), None)
+            }
+            ReadTarget::Invalid(InvalidId::Missing) => (json!([]), None),
+        };
+        if !self.spend(state.role, &["notification:read"]) {
+            return false;
+        }
+        let name = client_name(client);
+        self.steps
+            .push(json!({"emit": {"client": name, "event": "notification:read", "args": args}}));
+        // Reading one's own notification succeeds, also when it was read before.
+        let answer = if owner == Some(state.role) {
+            "notification:read:success"
+        } else {
+            "notification:read:error"
+        };
+        self.expect_event(vec![name], answer);
+        true
+    }
+
+    fn refresh(&mut self, client: usize) -> bool {
+        let Some(state) = self.up(client) else {
+            return false;
+        };
+        if !self.spend(state.role, &["admin:refresh-status"]) {
+            return false;
+        }
+        let name = client_name(client);
+        self.steps
+            .push(json!({"emit": {"client": name, "event": "admin:refresh-status"}}));
+        if state.role == Role::Admin {
+            // Every status subscriber is told, the admin too if it is one.
+            let subscribers = self.up_clients(|s| s.status);
+            if !subscribers.contains(&name) {
+                // Nothing comes back to the admin: wait for its event to be handled.
+                if !self.spend(state.role, &["notification:read"]) {
+                    self.steps.pop();
+                    self.sent
+                        .entry((state.role, "admin:refresh-status"))
+                        .and_modify(|n| *n -= 1);
+                    return false;
+                }
+                self.steps.push(
+                    json!({"emit": {"client": name, "event": "notification:read", "args": [SYNC_ID]}}),
+                );
+                self.expect_event(vec![name], "notification:read:error");
+            }
+            self.expect_event(subscribers, "status:refreshing");
+        } else {
+            self.expect_event(vec![name], "error");
+        }
+        true
+    }
+
+    fn push(&mut self, push: Push) -> bool {
+        let number = self.created.len();
+        let (token, user, recipient) = match push {
+            Push::ForUser(role) => ("admin", self.namespace.user_id(role), Some(role)),
+            Push::ForGhost => (
+                "admin",
+                format!("{}no-such-user", self.namespace.prefix),
+                None,
+            ),
+            Push::ByNonAdmin => ("alice", self.namespace.user_id(Role::Bob), None),
+        };
+        let mut http = json!({
+            "method": "POST",
+            "path": "/api/v1/notifications",
+            "token": format!("{{{{{token}}}}}"),
+            "body": {
+                "userId": user,
+                "title": format!("Fuzz {number}"),
+                "message": "From the differential fuzzer.",
+                "type": NOTIFICATION_TYPES[number % NOTIFICATION_TYPES.len()],
+            },
+        });
+        if let Some(role) = recipient {
+            http["status"] = json!(201);
+            http["capture"] = json!({ format!("note{number}"): "body.id" });
+            self.created.push(role);
+        }
+        self.steps.push(json!({ "http": http }));
+        if let Some(role) = recipient {
+            let reached = self.up_clients(|s| s.notifications && s.role == role);
+            self.expect_event(reached, "notification:new");
+        }
+        true
+    }
+
+    fn set_status(&mut self, service: usize, status: usize) -> bool {
+        let service = SERVICES[service % SERVICES.len()];
+        let (status, response_time, uptime) = STATUSES[status % STATUSES.len()];
+        self.steps.push(json!({"http": {
+            "method": "PUT",
+            "path": format!("/api/v1/status/{service}"),
+            "token": "{{admin}}",
+            "body": {"status": status, "responseTime": response_time, "uptime": uptime},
+            "status": 200,
+        }}));
+        let subscribers = self.up_clients(|s| s.status);
+        self.expect_event(subscribers, "service:status");
+        true
+    }
+
+    /// A request refused with 400: its answer is recorded (the words too), nothing is pushed.
+    fn bad_request(&mut self, request: BadRequest) {
+        let user = self.namespace.user_id(Role::Alice);
+        let notification = |body: Value| ("POST", "/api/v1/notifications".to_owned(), body);
+        let status = |body: Value| ("PUT", "/api/v1/status/plex".to_owned(), body);
+        let (method, path, body) = match request {
+            BadRequest::EmptyTitle => {
+                notification(json!({"userId": user, "title": "", "message": "m"}))
+            }
+            BadRequest::MalformedJson => {
+                self.steps.push(json!({"http": {
+                    "method": "POST",
+                    "path": "/api/v1/notifications",
+                    "token": "{{admin}}",
+                    "raw_body": "{\"userId\": ",
+                    "status": 400,
+                }}));
+                return;
+            }
+            BadRequest::NegativeResponseTime => status(json!({"status": "up", "responseTime": -1})),
+            BadRequest::UptimeOver100 => status(json!({"status": "up", "uptime": 100.5})),
+        };
+        self.steps.push(json!({"http": {
+            "method": method,
+            "path": path,
+            "token": "{{admin}}",
+            "body": body,
+            "status": 400,
+        }}));
+    }
+
+    fn cut(&mut self, client: usize) -> bool {
+        let Some(state) = self.state_mut(client).filter(|s| s.link == Link::Up) else {
+            return false;
+        };
+        state.link = Link::Cut;
+        let name = client_name(client);
+        self.steps
+            .push(json!({"cut": {"client": name, "mode": "reset"}}));
+        self.steps
+            .push(json!({"expect": {"client": name, "disconnect": {}}}));
+        true
+    }
+
+    fn restore(&mut self, client: usize) -> bool {
+        let Some(state) = self.state_mut(client).filter(|s| s.link == Link::Cut) else {
+            return false;
+        };
+        // A new socket: the rooms of the old one are gone.
+        *state = ClientState {
+            link: Link::Up,
+            status: false,
+            notifications: false,
+            ..*state
+        };
+        let name = client_name(client);
+        self.steps.push(json!({"restore": {"client": name}}));
+        self.steps
+            .push(json!({"expect": {"client": name, "reconnect": {}, "timeout": "5s"}}));
+        self.steps
+            .push(json!({"expect": {"client": name, "connect": {}}}));
+        true
+    }
+}
+
+/// A value in YAML flow style: maps and lists inline, keys bare, strings and numbers as JSON
+/// writes them (a JSON scalar is a YAML scalar).
+fn flow(value: &Value) -> String {
+    match value {
+        Value::Object(map) if map.is_empty() => "{}".to_owned(),
+        Value::Object(map) => {
+            let fields: Vec<String> = map
+                .iter()
+                .map(|(key, value)| format!("{key}: {}", flow(value)))
+                .collect();
+            format!("{{ {} }}", fields.join(", "))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(flow).collect();
+            format!("[{}]", items.join(", "))
+        }
+        scalar => scalar.to_string(),
+    }
+}
+
+fn quoted(text: &str) -> String {
+    Value::String(text.to_owned()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fuzz::differential::vocabulary;
+
+    #[test]
+    fn every_generated_sequence_renders_to_a_scenario_that_parses_back() {
+        for namespace in [Namespace::fixtures(), Namespace::numbered(3)] {
+            for index in 0..300 {
+                let actions = vocabulary::sequence(16, index);
+                let rendered = render("s", "d", &actions, &namespace);
+                let parsed = crate::scenario::parse_str("generated.yaml", &rendered.yaml)
+                    .unwrap_or_else(|e| panic!("{e}\n{}", rendered.yaml));
+                assert_eq!(parsed.scenarios.len(), 1);
+                assert_eq!(parsed.scenarios[0].steps.len(), rendered.steps);
+            }
+        }
+    }
+
+    #[test]
+    fn actions_out_of_place_are_left_out() {
+        let actions = [
+            Action::Subscribe {
+                client: 0,
+                room: Room::Status,
+            },
+            Action::Connect {
+                client: 0,
+                credential: Credential::Valid(Role::Alice),
+                polling: false,
+            },
+            Action::Restore { client: 0 },
+            Action::Connect {
+                client: 0,
+                credential: Credential::Valid(Role::Bob),
+                polling: false,
+            },
+            Action::Connect {
+                client: 1,
+                credential: Credential::Expired,
+                polling: false,
+            },
+            Action::Read {
+                client: 1,
+                target: ReadTarget::Unknown,
+            },
+            Action::Read {
+                client: 0,
+                target: ReadTarget::Created(0),
+            },
+        ];
+        let rendered = render("s", "d", &actions, &Namespace::fixtures());
+        assert_eq!(rendered.kept, vec![actions[1], actions[4]]);
+    }
+
+    #[test]
+    fn no_user_sends_an_event_beyond_its_allowance() {
+        let mut actions = vec![Action::Connect {
+            client: 0,
+            credential: Credential::Valid(Role::Alice),
+            polling: false,
+        }];
+        actions.extend((0..10).map(|_| Action::Read {
+            client: 0,
+            target: ReadTarget::Unknown,
+        }));
+        let rendered = render("s", "d", &actions, &Namespace::fixtures());
+        assert_eq!(rendered.kept.len(), 1 + RATE_BUDGET as usize);
+        assert_eq!(
+            rendered.yaml.matches("notification:read\"").count(),
+            RATE_BUDGET as usize
+        );
+    }
+
+    #[test]
+    fn broadcasts_are_waited_for_on_their_subscribers_only() {
+        let actions = [
+            Action::Connect {
+                client: 0,
+                credential: Credential::Valid(Role::Alice),
+                polling: false,
+            },
+            Action::Connect {
+                client: 1,
+                credential: Credential::Valid(Role::Bob),
+                polling: true,
+            },
+            Action::Subscribe {
+                client: 0,
+                room: Room::Notifications,
+            },
+            Action::Subscribe {
+                client: 1,
+                room: Room::Notifications,
+            },
+            Action::Push(Push::ForUser(Role::Alice)),
+            Action::Cut { client: 0 },
+            Action::Push(Push::ForUser(Role::Alice)),
+            Action::Read {
+                client: 1,
+                target: ReadTarget::Created(1),
+            },
+        ];
+        let rendered = render("s", "d", &actions, &Namespace::fixtures());
+        assert_eq!(rendered.kept.len(), actions.len());
+        let waits: Vec<&str> = rendered
+            .yaml
+            .lines()
+            .filter(|l| l.contains("notification:new"))
+            .collect();
+        assert_eq!(
+            waits,
+            ["  - { expect: { client: \"c0\", event: \"notification:new\" } }"]
+        );
+        assert!(
+            rendered
+                .yaml
+                .contains("{ expect: { client: \"c1\", event: \"notification:read:error\" } }\n")
+        );
+    }
+
+    #[test]
+    fn a_namespace_names_its_own_users_and_notifications() {
+        let namespace = Namespace::numbered(7);
+        assert_eq!(namespace.user_id(Role::Alice), "d7-user-1");
+        assert!(namespace.sql().contains("('d7-n-bob-1', 'd7-user-2'"));
+        assert_eq!(Namespace::fixtures().user_id(Role::Alice), "user-1");
+        assert!(Namespace::fixtures().sql().is_empty());
+    }
+}
