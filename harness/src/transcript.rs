@@ -161,12 +161,24 @@ impl Redactor {
             Value::Object(map) => {
                 Value::Object(map.iter().map(|(k, v)| (k.clone(), self.json(v))).collect())
             }
+            Value::Number(number) => Value::Number(canonical_number(number)),
             other => other.clone(),
         }
     }
 
     fn args(&mut self, args: &[Value]) -> String {
         self.json(&Value::Array(args.to_vec())).to_string()
+    }
+}
+
+/// A number written the one way JSON means it: `95.0` and `95` are the same number (JavaScript
+/// sends the second, serde the first), so an integral value is written without a fraction.
+fn canonical_number(number: &serde_json::Number) -> serde_json::Number {
+    match number.as_f64() {
+        Some(value) if number.is_f64() && value.fract() == 0.0 && value.abs() < 9.0e15 => {
+            serde_json::Number::from(value as i64)
+        }
+        _ => number.clone(),
     }
 }
 
@@ -374,6 +386,17 @@ mod tests {
     use super::*;
     use serde_json::json;
     use std::time::Duration;
+
+    #[test]
+    fn integral_numbers_are_written_one_way_and_fractions_kept() {
+        let mut redactor = Redactor::default();
+        let value: Value =
+            serde_json::from_str(r#"[95.0, 95, 99.5, -3.0, 1e300, 0.1]"#).expect("JSON");
+        assert_eq!(
+            redactor.json(&value).to_string(),
+            "[95,95,99.5,-3,1e+300,0.1]"
+        );
+    }
 
     fn at(what: Observed) -> Observation {
         Observation {

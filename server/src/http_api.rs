@@ -11,8 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use crate::auth::{self, AuthError, AuthUser, Authenticator};
 use crate::cluster::Cluster;
@@ -154,28 +153,19 @@ async fn health(State(state): State<ApiState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CreateNotification {
-    user_id: String,
-    title: String,
-    message: String,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
 async fn create_notification(
     State(state): State<ApiState>,
     caller: Caller,
-    body: Result<Json<CreateNotification>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_admin()?;
     let Json(body) = body?;
-    let user_id = required_text("userId", body.user_id, MAX_SHORT_FIELD_LEN)?;
-    let title = required_text("title", body.title, MAX_TITLE_LEN)?;
-    let message = required_text("message", body.message, MAX_MESSAGE_LEN)?;
-    let kind = match body.kind {
-        Some(kind) => required_text("type", kind, MAX_SHORT_FIELD_LEN)?,
+    let body = only_fields(&body, &["userId", "title", "message", "type"])?;
+    let user_id = required_text("userId", body.get("userId"), MAX_SHORT_FIELD_LEN)?;
+    let title = required_text("title", body.get("title"), MAX_TITLE_LEN)?;
+    let message = required_text("message", body.get("message"), MAX_MESSAGE_LEN)?;
+    let kind = match body.get("type") {
+        Some(kind) => required_text("type", Some(kind), MAX_SHORT_FIELD_LEN)?,
         None => "info".to_owned(),
     };
     if state.store.find_user(&user_id).await?.is_none() {
@@ -208,42 +198,56 @@ async fn list_notifications(
     Ok(Json(state.store.notifications_for(&user.id).await?))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RecordStatus {
-    status: String,
-    response_time: Option<i64>,
-    uptime: Option<f64>,
-}
-
 async fn record_status(
     State(state): State<ApiState>,
     caller: Caller,
     Path(service): Path<String>,
-    body: Result<Json<RecordStatus>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_admin()?;
     let Json(body) = body?;
-    let service = required_text("service", service, MAX_SHORT_FIELD_LEN)?;
-    let status = required_text("status", body.status, MAX_SHORT_FIELD_LEN)?;
-    if body.response_time.is_some_and(|ms| ms < 0) {
-        return Err(ApiError::BadRequest(
-            "responseTime must not be negative".to_owned(),
-        ));
-    }
-    if body.uptime.is_some_and(|u| !(0.0..=100.0).contains(&u)) {
-        return Err(ApiError::BadRequest(
-            "uptime must be between 0 and 100".to_owned(),
-        ));
-    }
+    let body = only_fields(&body, &["status", "responseTime", "uptime"])?;
+    let service = required_text(
+        "service",
+        Some(&Value::String(service)),
+        MAX_SHORT_FIELD_LEN,
+    )?;
+    let status = required_text("status", body.get("status"), MAX_SHORT_FIELD_LEN)?;
+    let response_time = match body.get("responseTime").filter(|v| !v.is_null()) {
+        None => None,
+        // Any integer, `12.0` included, as JavaScript's `Number.isInteger` sees it.
+        Some(ms) => Some(
+            ms.as_i64()
+                .or_else(|| {
+                    ms.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                        .map(|f| f as i64)
+                })
+                .filter(|ms| *ms >= 0)
+                .ok_or_else(|| {
+                    ApiError::BadRequest("responseTime must not be negative".to_owned())
+                })?,
+        ),
+    };
+    let uptime = match body.get("uptime").filter(|v| !v.is_null()) {
+        None => None,
+        Some(uptime) => Some(
+            uptime
+                .as_f64()
+                .filter(|u| (0.0..=100.0).contains(u))
+                .ok_or_else(|| {
+                    ApiError::BadRequest("uptime must be between 0 and 100".to_owned())
+                })?,
+        ),
+    };
     let stored = state
         .store
         .record_status(
             &service,
             StatusReport {
                 status,
-                response_time: body.response_time,
-                uptime: body.uptime,
+                response_time,
+                uptime,
                 checked_at: None,
             },
         )
@@ -258,8 +262,23 @@ async fn record_status(
     Ok(Json(stored))
 }
 
-/// A trimmed, non-empty field of at most `max` characters.
-fn required_text(field: &str, value: String, max: usize) -> Result<String, ApiError> {
+/// The body as an object with no field outside `allowed`; the messages are the Node original's,
+/// word for word (a body that is not JSON at all is axum's rejection: compatibility.md row 16).
+fn only_fields<'a>(body: &'a Value, allowed: &[&str]) -> Result<&'a Map<String, Value>, ApiError> {
+    let object = body
+        .as_object()
+        .ok_or_else(|| ApiError::BadRequest("body must be a JSON object".to_owned()))?;
+    match object.keys().find(|key| !allowed.contains(&key.as_str())) {
+        Some(unknown) => Err(ApiError::BadRequest(format!("unknown field {unknown}"))),
+        None => Ok(object),
+    }
+}
+
+/// A string field, trimmed, non-empty, of at most `max` characters.
+fn required_text(field: &str, value: Option<&Value>, max: usize) -> Result<String, ApiError> {
+    let Some(Value::String(value)) = value else {
+        return Err(ApiError::BadRequest(format!("{field} must be a string")));
+    };
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(ApiError::BadRequest(format!("{field} must not be empty")));

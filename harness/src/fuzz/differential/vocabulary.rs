@@ -75,10 +75,7 @@ pub enum Push {
     ByNonAdmin,
 }
 
-/// An HTTP request the API refuses with 400 (nothing stored, nothing pushed). A missing
-/// `message` and an unknown field are refused in other words by the two servers, a difference
-/// this fuzzer found and left for a decision (scenarios/differential/found/): they are not
-/// generated until it is made.
+/// An HTTP request the API refuses with 400 (nothing stored, nothing pushed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BadRequest {
     /// A notification with an empty title.
@@ -89,6 +86,11 @@ pub enum BadRequest {
     NegativeResponseTime,
     /// A status with an uptime over 100.
     UptimeOver100,
+    /// A notification without `message` (the Rust server answered with axum's rejection text
+    /// until this fuzzer found it).
+    MissingMessage,
+    /// A notification with a field the API does not know (likewise).
+    UnknownField,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,11 +267,13 @@ fn action(rng: &mut StdRng, client: usize) -> Action {
         },
         16 => Action::Cut { client },
         17..=18 => Action::Restore { client },
-        19 => Action::BadRequest(match rng.random_range(0..4) {
+        19 => Action::BadRequest(match rng.random_range(0..6) {
             0 => BadRequest::EmptyTitle,
             1 => BadRequest::MalformedJson,
             2 => BadRequest::NegativeResponseTime,
-            _ => BadRequest::UptimeOver100,
+            3 => BadRequest::UptimeOver100,
+            4 => BadRequest::MissingMessage,
+            _ => BadRequest::UnknownField,
         }),
         _ => Action::Disconnect { client },
     }
