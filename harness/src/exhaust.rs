@@ -32,6 +32,8 @@ use crate::target::RunningTarget;
 const OPEN_RATE: u32 = 1_000;
 /// How often the server's memory and open files are read during a phase.
 const SAMPLE_EVERY: Duration = Duration::from_millis(500);
+/// How long an idle user's connect may take (handshake, then the namespace's answer).
+const IDLE_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a polling session's probe waits: a live session answers a poll with a packet or
 /// holds it (up to the ping interval); a dropped one answers 400 at once.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -445,6 +447,8 @@ async fn hold_idle_client(
 ) -> Result<Ended, String> {
     let opened_at = Instant::now();
     let mut options = ClientOptions::new(base_url);
+    // Generous: a connect that is merely slow on a loaded machine is not what is measured.
+    options.endpoint.timeout = IDLE_CONNECT_TIMEOUT;
     options.namespaces = vec![NamespaceOptions {
         auth: Some(serde_json::json!({ "token": token })),
         ..NamespaceOptions::new("/")
@@ -455,7 +459,7 @@ async fn hold_idle_client(
     };
     let mut client = Client::connect(options);
     let answer = client
-        .wait_for(Duration::from_secs(10), |o| {
+        .wait_for(IDLE_CONNECT_TIMEOUT, |o| {
             matches!(o, Observed::Connect { .. } | Observed::ConnectError { .. })
         })
         .await;
