@@ -5,7 +5,8 @@
 //! - [`scenario`] parses a YAML file into the scenario AST, with line and column for every step
 //!   and for every mistake; nothing else parses.
 //! - [`suite`] finds the files, launches a fresh [`target`] per scenario (a server, or a cluster
-//!   of nodes with their redis-server and HAProxy; or uses a URL), and hands each scenario to
+//!   of nodes with their redis-server and HAProxy, with any fake services it depends on; or
+//!   uses a URL), and hands each scenario to
 //!   the [`runner`], `--jobs` at a time and `--repeat` times.
 //! - [`hooks`] run before and after each scenario (a target's `reset`), for servers the
 //!   harness does not launch; [`init`] writes a starter folder for someone else's server.
@@ -18,13 +19,16 @@
 //! - [`transcript`] merges each client's observations by causal facts only and redacts ids and
 //!   times into stable text; [`snapshot`] compares that text with the insta `.snap` file (or,
 //!   with `--repeat`, the runs are compared with each other); [`report`] prints the results and
-//!   writes JUnit and JSON.
+//!   writes JUnit, JSON and an HTML page per run (timelines, highlighted snapshot diffs).
 //! - [`load`] is the other way in: thousands of lightweight clients (no history, milestones
 //!   only) for reconnect storms and fan-out, with figures instead of transcripts.
 //! - [`record`] goes the other way: a proxy that turns live traffic into a scenario file.
 //! - [`fuzz`] is the third: seeded valid and mutated frames over many short connections, a
 //!   control client timed throughout, the server's health and memory watched, failures saved
-//!   as `raw` scenarios for the [`runner`] to replay.
+//!   as `raw` scenarios for the [`runner`] to replay; with two targets, generated event
+//!   sequences run on both through the [`runner`], transcripts compared, differences shrunk.
+//! - [`exhaust`] holds connections that never become users (silent, slowloris, unconnected
+//!   sessions) and idle ones, one kind at a time, while the same control client is timed.
 
 pub mod client;
 pub mod codec;
