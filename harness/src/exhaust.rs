@@ -82,6 +82,9 @@ pub struct PhaseReport {
     pub opened: u64,
     pub open_failures: u64,
     pub first_open_failure: Option<String>,
+    /// Idle users whose first connect failed and who tried again (and why the first failed).
+    pub open_retries: u64,
+    pub first_retry_reason: Option<String>,
     /// Closed by the server while the phase held them.
     pub closed_by_server: u64,
     /// When the server closed them, from each one's opening.
@@ -221,6 +224,7 @@ async fn run_phase(
     let (release, released) = watch::channel(false);
     let first_failure = Arc::new(std::sync::Mutex::new(None::<String>));
     let opened = Arc::new(AtomicU64::new(0));
+    let retried = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut connections: JoinSet<Ended> = JoinSet::new();
     let started = Instant::now();
     let mut peak = (report.rss_start_kib, report.open_files_start);
@@ -235,6 +239,7 @@ async fn run_phase(
         let released = released.clone();
         let first_failure = first_failure.clone();
         let opened = opened.clone();
+        let retried = retried.clone();
         let tokens = tokens.clone();
         let base_url = base_url.clone();
         let http = http.clone();
@@ -246,7 +251,7 @@ async fn run_phase(
                 Attack::Polling => abandon_polling(&http, &base_url, released).await,
                 Attack::Idle => {
                     let token = &tokens[index % tokens.len().max(1)];
-                    hold_idle_client(&base_url, token, released).await
+                    hold_idle_client(&base_url, token, released, &retried).await
                 }
             };
             match outcome {
@@ -288,6 +293,9 @@ async fn run_phase(
         }
     }
     report.opened = opened.load(Ordering::Relaxed);
+    let retried = std::mem::take(&mut *retried.lock().unwrap_or_else(|p| p.into_inner()));
+    report.open_retries = retried.len() as u64;
+    report.first_retry_reason = retried.into_iter().next();
     report.closed_by_server = closed_after.len() as u64;
     report.closed_after_s = seconds(Percentiles::of(&mut closed_after));
     report.first_open_failure = first_failure
@@ -444,8 +452,37 @@ async fn hold_idle_client(
     base_url: &str,
     token: &str,
     released: watch::Receiver<bool>,
+    retried: &std::sync::Mutex<Vec<String>>,
 ) -> Result<Ended, String> {
     let opened_at = Instant::now();
+    // A user whose first connect fails tries once more, as a real one would; the first failure
+    // is reported (`open_retries`), so a server that drops connects still shows.
+    let mut client = match connect_idle_client(base_url, token).await {
+        Ok(client) => client,
+        Err(first) => {
+            retried
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(first);
+            connect_idle_client(base_url, token).await?
+        }
+    };
+    while !*released.borrow() {
+        let gone = client
+            .wait_for(Duration::from_millis(500), |o| {
+                matches!(o, Observed::Disconnect { .. })
+            })
+            .await;
+        if gone.is_some() {
+            return Ok(Ended::ClosedByServer(opened_at.elapsed()));
+        }
+    }
+    client.close();
+    Ok(Ended::StillOpen)
+}
+
+/// A signed-in client, or what it saw instead of the namespace's answer.
+async fn connect_idle_client(base_url: &str, token: &str) -> Result<Client, String> {
     let mut options = ClientOptions::new(base_url);
     // Generous: a connect that is merely slow on a loaded machine is not what is measured.
     options.endpoint.timeout = IDLE_CONNECT_TIMEOUT;
@@ -460,31 +497,30 @@ async fn hold_idle_client(
     let mut client = Client::connect(options);
     let answer = client
         .wait_for(IDLE_CONNECT_TIMEOUT, |o| {
-            matches!(o, Observed::Connect { .. } | Observed::ConnectError { .. })
+            matches!(
+                o,
+                Observed::Connect { .. }
+                    | Observed::ConnectError { .. }
+                    | Observed::Disconnect { .. }
+            )
         })
         .await;
-    match answer {
-        Some(observation) if matches!(observation.what, Observed::Connect { .. }) => {}
-        other => {
-            client.close();
-            return Err(other.map_or_else(
-                || "no answer to the socket connect".to_owned(),
-                |o| crate::transcript::describe(&o.what),
-            ));
-        }
-    }
-    while !*released.borrow() {
-        let gone = client
-            .wait_for(Duration::from_millis(500), |o| {
-                matches!(o, Observed::Disconnect { .. })
-            })
-            .await;
-        if gone.is_some() {
-            return Ok(Ended::ClosedByServer(opened_at.elapsed()));
-        }
+    if answer
+        .as_ref()
+        .is_some_and(|o| matches!(o.what, Observed::Connect { .. }))
+    {
+        return Ok(client);
     }
     client.close();
-    Ok(Ended::StillOpen)
+    let seen: Vec<String> = client
+        .history()
+        .iter()
+        .map(|o| crate::transcript::describe(&o.what))
+        .collect();
+    Err(format!(
+        "no namespace connect within {IDLE_CONNECT_TIMEOUT:?}; the client saw: [{}]",
+        seen.join("; ")
+    ))
 }
 
 /// The report as a table.
@@ -544,6 +580,13 @@ pub fn table(report: &ExhaustReport) -> String {
                 out,
                 "  {} failed to open; first: {failure}",
                 phase.open_failures
+            );
+        }
+        if let Some(reason) = &phase.first_retry_reason {
+            let _ = writeln!(
+                out,
+                "  {} connected on a second try; first: {reason}",
+                phase.open_retries
             );
         }
     }
