@@ -129,18 +129,22 @@ impl Poller {
         loop {
             let renew_at = Instant::now() + self.config.lease_ttl / 3;
             let holding = self.hold_lease().await;
-            if holding && Instant::now() >= next_poll {
-                let outcome = tokio::select! {
-                    _ = &mut stop => break,
-                    outcome = self.poll() => outcome,
-                };
-                // Stored and broadcast before `/health` reports the poll: a client that waits
-                // for `kuma.state` `ok` then reads what the poll brought.
-                self.publish().await;
-                next_poll = Instant::now() + self.record(outcome);
-            }
             if holding {
+                let outcome = if Instant::now() >= next_poll {
+                    Some(tokio::select! {
+                        _ = &mut stop => break,
+                        outcome = self.poll() => outcome,
+                    })
+                } else {
+                    None
+                };
+                // After a poll, or between polls when beats may have turned stale. Stored and
+                // broadcast before `/health` reports the poll: a client that waits for
+                // `kuma.state` `ok` then reads what the poll brought.
                 self.publish().await;
+                if let Some(outcome) = outcome {
+                    next_poll = Instant::now() + self.record(outcome);
+                }
             }
             let mut wake = renew_at.min(next_poll);
             if holding && let Some(stale) = self.stale_deadline() {
