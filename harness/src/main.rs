@@ -592,8 +592,16 @@ async fn main() -> ExitCode {
                     seed,
                     reason: "shown with --show-case",
                 };
-                print!("{}", fuzz::reproducer::scenario(&failure, &[case]));
-                return ExitCode::SUCCESS;
+                return match fuzz::reproducer::scenario(&failure, &[case]) {
+                    Ok(text) => {
+                        print!("{text}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                };
             }
             on_worker(async move {
                 let target = Target::resolve(&target, &targets_file, jwt_secret).map_err(|e| {

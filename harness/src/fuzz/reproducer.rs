@@ -8,14 +8,19 @@
 //! steps; `EngineOnly` cases connect `/` without a token (the harness client always connects a
 //! namespace). The seed and case numbers in the header replay the exact bytes with `fuzz`.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::json;
 
 use super::FuzzError;
 use super::generate::{Case, CaseTransport, ConnectPlan, Payload};
+use crate::scenario::{
+    ConnectOutcome, ConnectStep, Draft, DraftStep, EmitStep, ExpectStep, Millis, RawStep, Step,
+    TokenSpec, WriteError,
+};
+use crate::transport::TransportKind;
 
 /// What the reproducer needs to say about the run.
 pub struct Failure<'a> {
@@ -37,10 +42,13 @@ pub fn save(dir: &Path, failure: &Failure<'_>, cases: &[Case]) -> Result<PathBuf
         sanitize(failure.target),
         failure.seed
     ));
-    std::fs::write(&path, scenario(failure, cases)).map_err(|source| FuzzError::Save {
-        path: path.clone(),
-        source,
-    })?;
+    scenario(failure, cases)
+        .map_err(std::io::Error::other)
+        .and_then(|text| std::fs::write(&path, text))
+        .map_err(|source| FuzzError::Save {
+            path: path.clone(),
+            source,
+        })?;
     Ok(path)
 }
 
@@ -51,113 +59,99 @@ fn sanitize(name: &str) -> String {
 }
 
 /// The scenario text.
-pub fn scenario(failure: &Failure<'_>, cases: &[Case]) -> String {
+pub fn scenario(failure: &Failure<'_>, cases: &[Case]) -> Result<String, WriteError> {
+    draft(failure, cases).write()
+}
+
+fn draft(failure: &Failure<'_>, cases: &[Case]) -> Draft {
     let first = cases.first().map_or(0, |c| c.index);
     let last = cases.last().map_or(0, |c| c.index);
-    let mut yaml = String::new();
-    let _ = writeln!(
-        yaml,
-        "# Written by `sio-harness fuzz --target {} --seed {}`: {}.",
+    let header = format!(
+        "Written by `sio-harness fuzz --target {} --seed {}`: {}.\n\
+         The cases in flight then, {first} to {last}; replay with `sio-harness run --target NAME THIS_FILE`.",
         failure.target,
         failure.seed,
         failure.reason.replace('\n', " ")
     );
-    let _ = writeln!(
-        yaml,
-        "# The cases in flight then, {first} to {last}; replay with `sio-harness run --target NAME THIS_FILE`."
-    );
-    let _ = writeln!(
-        yaml,
-        "name: {}",
-        quote(&format!("fuzz seed {} cases {first}-{last}", failure.seed))
-    );
-    yaml.push_str("tokens:\n  fuzz: { user: user-2 }\n  control: { user: user-1 }\n");
-    yaml.push_str("merge_transport_reasons: true\nsteps:\n");
+    let user = |id: &str| TokenSpec {
+        user: Some(id.to_owned()),
+        ..TokenSpec::default()
+    };
+    let mut steps: Vec<DraftStep> = Vec::new();
     for case in cases {
         let client = format!("case{}", case.index);
         let transport = match case.transport {
-            CaseTransport::Websocket => "websocket",
-            CaseTransport::Polling => "polling",
+            CaseTransport::Websocket => TransportKind::Websocket,
+            CaseTransport::Polling => TransportKind::Polling,
         };
-        match case.connect {
-            ConnectPlan::Authenticated => {
-                let _ = writeln!(
-                    yaml,
-                    "  - connect: {{ client: {client}, transport: {transport}, auth: {{ token: \"{{{{fuzz}}}}\" }} }}"
-                );
-            }
-            ConnectPlan::BadToken => {
-                let _ = writeln!(
-                    yaml,
-                    "  - connect: {{ client: {client}, transport: {transport}, auth: {{ token: not.a.jwt }}, expect: connect_error }}"
-                );
-            }
-            ConnectPlan::EngineOnly => {
-                let _ = writeln!(
-                    yaml,
-                    "  # case {} sent its messages without a Socket.IO connect\n  - connect: {{ client: {client}, transport: {transport}, expect: connect_error }}",
+        let (auth, expect, comment) = match case.connect {
+            ConnectPlan::Authenticated => (
+                Some(json!({ "token": "{{fuzz}}" })),
+                ConnectOutcome::Connect,
+                String::new(),
+            ),
+            ConnectPlan::BadToken => (
+                Some(json!({ "token": "not.a.jwt" })),
+                ConnectOutcome::ConnectError,
+                String::new(),
+            ),
+            ConnectPlan::EngineOnly => (
+                None,
+                ConnectOutcome::ConnectError,
+                format!(
+                    "case {} sent its messages without a Socket.IO connect",
                     case.index
-                );
-            }
-        }
+                ),
+            ),
+        };
+        steps.push(DraftStep {
+            comment,
+            step: Step::Connect(ConnectStep {
+                transport,
+                auth,
+                expect,
+                ..ConnectStep::new(&client)
+            }),
+        });
         for message in &case.messages {
-            match &message.payload {
-                Payload::Text(text) => {
-                    let _ = writeln!(
-                        yaml,
-                        "  - raw: {{ client: {client}, text: {} }}",
-                        quote(text)
-                    );
-                }
+            steps.push(match &message.payload {
+                Payload::Text(text) => Step::Raw(RawStep::text(&client, text)).into(),
                 Payload::Binary(bytes) => {
-                    let _ = writeln!(
-                        yaml,
-                        "  - raw: {{ client: {client}, binary: \"{}\" }}",
-                        BASE64.encode(bytes)
-                    );
+                    Step::Raw(RawStep::binary(&client, BASE64.encode(bytes))).into()
                 }
-                Payload::InvalidText(bytes) => {
-                    let _ = writeln!(
-                        yaml,
-                        "  # a text frame that is not UTF-8, sent here as binary\n  - raw: {{ client: {client}, binary: \"{}\" }}",
-                        BASE64.encode(bytes)
-                    );
-                }
-            }
+                Payload::InvalidText(bytes) => DraftStep {
+                    comment: "a text frame that is not UTF-8, sent here as binary".to_owned(),
+                    step: Step::Raw(RawStep::binary(&client, BASE64.encode(bytes))),
+                },
+            });
             if !message.class.is_valid() {
                 break;
             }
         }
     }
-    yaml.push_str(
-        "  - sleep: 500ms\n  - connect: { client: control, auth: { token: \"{{control}}\" } }\n  - emit: { client: control, event: \"subscribe:status\" }\n  - expect: { client: control, event: \"status:current\" }\n",
-    );
-    yaml
-}
-
-/// A YAML double-quoted scalar: printable characters as they are, everything else (controls,
-/// `\x1e`, DEL, C1, non-characters) escaped, so any string survives the round trip.
-pub fn quote(text: &str) -> String {
-    let mut quoted = String::with_capacity(text.len() + 2);
-    quoted.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => quoted.push_str("\\\""),
-            '\\' => quoted.push_str("\\\\"),
-            '\t' | '\u{20}'..='\u{7e}' => quoted.push(c),
-            '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'.. if c != '\u{feff}' => {
-                quoted.push(c)
-            }
-            c if (c as u32) <= 0xffff => {
-                let _ = write!(quoted, "\\u{:04x}", c as u32);
-            }
-            c => {
-                let _ = write!(quoted, "\\U{:08x}", c as u32);
-            }
-        }
+    // The control client's flow: what fails when the bug is back.
+    let control = [
+        Step::Sleep(Millis(std::time::Duration::from_millis(500))),
+        Step::Connect(ConnectStep {
+            auth: Some(json!({ "token": "{{control}}" })),
+            ..ConnectStep::new("control")
+        }),
+        Step::Emit(EmitStep::new("control", "subscribe:status", Vec::new())),
+        Step::Expect(ExpectStep::event("control", "status:current")),
+    ];
+    steps.extend(control.into_iter().map(DraftStep::from));
+    Draft {
+        header,
+        name: format!("fuzz seed {} cases {first}-{last}", failure.seed),
+        tokens: [
+            ("fuzz".to_owned(), user("user-2")),
+            ("control".to_owned(), user("user-1")),
+        ]
+        .into(),
+        merge_transport_reasons: true,
+        steps,
+        ..Draft::default()
     }
-    quoted.push('"');
-    quoted
 }
 
 #[cfg(test)]
@@ -165,20 +159,6 @@ mod tests {
     use super::*;
     use crate::fuzz::generate::{DEFAULT_MAX_PAYLOAD, Generator};
     use crate::scenario::{Step, parse_str};
-
-    #[test]
-    fn quoted_strings_survive_yaml() {
-        for text in [
-            "plain",
-            "a\"b\\c",
-            "\x1e\x1f\n\r\0",
-            "\u{7f}\u{85}\u{feff}\u{fffe}é😀",
-            "",
-        ] {
-            let parsed: String = serde_saphyr::from_str(&quote(text)).expect("valid YAML");
-            assert_eq!(parsed, text);
-        }
-    }
 
     #[test]
     fn reproducers_parse_as_scenarios() {
@@ -191,7 +171,7 @@ mod tests {
             seed: 9,
             reason: "server exited: signal 6",
         };
-        let text = scenario(&failure, &cases);
+        let text = scenario(&failure, &cases).expect("writes");
         let file = parse_str("reproducer.yaml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         let raw_steps = file.scenarios[0]
             .steps

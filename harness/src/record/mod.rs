@@ -59,7 +59,7 @@ pub enum RecordError {
     #[error("nothing to write: no Socket.IO client and no API call went through the proxy")]
     Empty,
     #[error("cannot serialise the scenario: {0}")]
-    Serialise(String),
+    Serialise(#[from] scenario::WriteError),
     /// The written file does not parse back: a bug of the writer, reported with the parser's
     /// message (which names the line); the file is kept, for the report.
     #[error("the recorded scenario does not parse back (the file is kept):\n{0}")]
@@ -117,7 +117,7 @@ impl Recorder {
              Tokens are minted again at replay from the claims below; no secret of the session is in this file.",
             self.upstream
         );
-        let written = write(&recording, name, now, &header).map_err(RecordError::Serialise)?;
+        let written = write(&recording, name, now, &header)?;
         std::fs::write(out, &written.yaml).map_err(|source| RecordError::Write {
             path: out.to_path_buf(),
             source,

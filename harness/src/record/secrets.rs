@@ -11,6 +11,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Map, Value, json};
 
+use crate::scenario::{SignedMillis, TokenSpec};
+
 /// The decoded parts of a JWT; `None` for anything that is not one.
 pub fn decode_jwt(text: &str) -> Option<(Map<String, Value>, Map<String, Value>)> {
     let mut parts = text.split('.');
@@ -52,84 +54,47 @@ fn is_secret_key(key: &str) -> bool {
     .any(|word| key.contains(word))
 }
 
-/// A duration in the scenario syntax, in the largest unit that keeps it exact.
-pub fn format_duration(ms: i64) -> String {
-    let units = [
-        (86_400_000, "d"),
-        (3_600_000, "h"),
-        (60_000, "m"),
-        (1000, "s"),
-    ];
-    for (size, unit) in units {
-        if ms != 0 && ms % size == 0 {
-            return format!("{}{unit}", ms / size);
-        }
-    }
-    format!("{ms}ms")
-}
-
 /// The `tokens:` entry that mints a token like this one: `userId`, `sub`, `iss` and `aud` as
 /// their keys, other claims under `claims`, times relative to `now` (seconds since the epoch).
-fn token_spec(header: &Map<String, Value>, claims: &Map<String, Value>, now: i64) -> Value {
-    let mut spec = Map::new();
-    let mut extra = Map::new();
+fn token_spec(header: &Map<String, Value>, claims: &Map<String, Value>, now: i64) -> TokenSpec {
+    let mut spec = TokenSpec {
+        // Absent from the token unless its claims say otherwise.
+        expires_in: None,
+        issued_at: None,
+        ..TokenSpec::default()
+    };
     let relative = |value: &Value| {
         value
             .as_i64()
-            .map(|at| json!(format_duration((at - now) * 1000)))
+            .map(|at| SignedMillis(at.saturating_sub(now).saturating_mul(1000)))
     };
     for (key, value) in claims {
-        match key.as_str() {
-            "userId" if value.is_string() => {
-                spec.insert("user".into(), value.clone());
-            }
-            "sub" | "iss" if value.is_string() => {
-                spec.insert(key.clone(), value.clone());
-            }
-            "aud" => {
-                spec.insert("aud".into(), value.clone());
-            }
-            "exp" => {
-                spec.insert("expires_in".into(), relative(value).unwrap_or(Value::Null));
-            }
-            "nbf" => {
-                if let Some(at) = relative(value) {
-                    spec.insert("not_before".into(), at);
-                }
-            }
+        match (key.as_str(), value) {
+            ("userId", Value::String(user)) => spec.user = Some(user.clone()),
+            ("sub", Value::String(sub)) => spec.sub = Some(sub.clone()),
+            ("iss", Value::String(iss)) => spec.iss = Some(iss.clone()),
+            ("aud", _) => spec.aud = Some(value.clone()),
+            ("exp", _) => spec.expires_in = relative(value),
+            ("nbf", _) => spec.not_before = relative(value),
             // A token issued a moment ago is what the default (`issued_at: 0`) mints.
-            "iat" => match value.as_i64() {
-                Some(at) if (at - now).abs() > 60 => {
-                    spec.insert(
-                        "issued_at".into(),
-                        json!(format_duration((at - now) * 1000)),
-                    );
-                }
-                Some(_) => {}
+            ("iat", _) => match value.as_i64() {
+                Some(at) if (at - now).abs() > 60 => spec.issued_at = relative(value),
+                Some(_) => spec.issued_at = Some(SignedMillis(0)),
+                // Kept as it is among the claims, after the default `iat` of a minted token.
                 None => {
-                    extra.insert(key.clone(), value.clone());
+                    spec.issued_at = Some(SignedMillis(0));
+                    spec.claims.insert(key.clone(), value.clone());
                 }
             },
             _ => {
-                extra.insert(key.clone(), value.clone());
+                spec.claims.insert(key.clone(), value.clone());
             }
         }
     }
-    if !claims.contains_key("exp") {
-        spec.insert("expires_in".into(), Value::Null);
+    if let Some(alg) = header.get("alg").and_then(Value::as_str) {
+        spec.alg = alg.to_owned();
     }
-    if !claims.contains_key("iat") {
-        spec.insert("issued_at".into(), Value::Null);
-    }
-    if !extra.is_empty() {
-        spec.insert("claims".into(), Value::Object(extra));
-    }
-    if let Some(alg) = header.get("alg").and_then(Value::as_str)
-        && alg != "HS256"
-    {
-        spec.insert("alg".into(), json!(alg));
-    }
-    Value::Object(spec)
+    spec
 }
 
 /// The secrets met while writing a scenario, and the names that replace them.
@@ -137,7 +102,7 @@ fn token_spec(header: &Map<String, Value>, claims: &Map<String, Value>, now: i64
 pub struct Vault {
     /// Seconds since the epoch when the recording ended.
     now: i64,
-    tokens: BTreeMap<String, Value>,
+    tokens: BTreeMap<String, TokenSpec>,
     by_raw: HashMap<String, String>,
     /// Variables the replay needs from `--var`.
     vars: BTreeSet<String>,
@@ -209,7 +174,7 @@ impl Vault {
     }
 
     /// The `tokens:` section, and the variables the replay needs.
-    pub fn finish(self) -> (BTreeMap<String, Value>, BTreeSet<String>) {
+    pub fn finish(self) -> (BTreeMap<String, TokenSpec>, BTreeSet<String>) {
         (self.tokens, self.vars)
     }
 }
@@ -265,7 +230,12 @@ mod tests {
         let (tokens, vars) = vault.finish();
         assert_eq!(
             tokens["user-1"],
-            json!({"user": "user-1", "claims": {"role": "admin"}, "expires_in": "3595s"})
+            TokenSpec {
+                user: Some("user-1".into()),
+                claims: [("role".to_owned(), json!("admin"))].into(),
+                expires_in: Some(SignedMillis(3_595_000)),
+                ..TokenSpec::default()
+            }
         );
         assert!(vars.is_empty());
     }
@@ -279,7 +249,12 @@ mod tests {
         let (tokens, _) = vault.finish();
         assert_eq!(
             tokens["late"],
-            json!({"sub": "x", "expires_in": "-1h", "issued_at": null})
+            TokenSpec {
+                sub: Some("x".into()),
+                expires_in: Some(SignedMillis(-3_600_000)),
+                issued_at: None,
+                ..TokenSpec::default()
+            }
         );
     }
 

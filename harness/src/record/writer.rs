@@ -7,113 +7,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::infer::Inference;
 use super::secrets::{Vault, decode_jwt, identifier, unique};
 use super::session::{Fact, Recording};
 use super::tap::HttpCall;
+use crate::scenario::{
+    AckExpectation, ConnectOutcome, ConnectStep, DisconnectMatch, DisconnectStep, Draft,
+    DraftStep, EmitStep, ExpectStep, HttpStep, Step, WriteError,
+};
 use crate::transport::TransportKind;
-
-#[derive(Debug, Serialize)]
-struct Document {
-    name: String,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    tokens: BTreeMap<String, Value>,
-    steps: Vec<Step>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "snake_case")]
-enum Step {
-    Connect(Connect),
-    Emit(Emit),
-    Expect(Expect),
-    Disconnect(Disconnect),
-    Http(Http),
-}
-
-fn is_root(nsp: &str) -> bool {
-    nsp == "/"
-}
-
-#[derive(Debug, Serialize)]
-struct Connect {
-    client: String,
-    #[serde(skip_serializing_if = "is_root")]
-    namespace: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    transport: Option<TransportKind>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    query: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    headers: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    auth: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expect: Option<&'static str>,
-}
-
-#[derive(Debug, Serialize)]
-struct Emit {
-    client: String,
-    #[serde(skip_serializing_if = "is_root")]
-    namespace: String,
-    event: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    args: Vec<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ack: Option<Ack>,
-}
-
-#[derive(Debug, Default, Serialize)]
-struct Ack {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    args: Option<Vec<Value>>,
-}
-
-#[derive(Debug, Serialize)]
-struct Expect {
-    client: String,
-    #[serde(skip_serializing_if = "is_root")]
-    namespace: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    event: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    args: Option<Vec<Value>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    disconnect: Option<Value>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    capture: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Serialize)]
-struct Disconnect {
-    client: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    namespace: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct Http {
-    #[serde(skip_serializing_if = "is_get")]
-    method: String,
-    path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    body: Option<Value>,
-    status: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expect_body: Option<Value>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    capture: BTreeMap<String, String>,
-}
-
-fn is_get(method: &str) -> bool {
-    method == "GET"
-}
 
 /// A written scenario and what its replay needs.
 #[derive(Debug, Clone)]
@@ -127,7 +31,12 @@ pub struct Written {
 
 /// Writes `recording` as a scenario named `name`; `now` (seconds since the epoch) anchors the
 /// tokens' relative times; `header` is the comment at the top of the file.
-pub fn write(recording: &Recording, name: &str, now: i64, header: &str) -> Result<Written, String> {
+pub fn write(
+    recording: &Recording,
+    name: &str,
+    now: i64,
+    header: &str,
+) -> Result<Written, WriteError> {
     let mut writer = Writer {
         recording,
         vault: Vault::new(now),
@@ -145,15 +54,15 @@ pub fn write(recording: &Recording, name: &str, now: i64, header: &str) -> Resul
     let clients = writer.connected.len();
     let steps = writer.steps.len();
     let (tokens, vars) = writer.vault.finish();
-    let document = Document {
+    let draft = Draft {
+        header: header.to_owned(),
         name: name.to_owned(),
         tokens,
-        steps: writer.steps,
+        steps: writer.steps.into_iter().map(DraftStep::from).collect(),
+        ..Draft::default()
     };
-    let body = serde_saphyr::to_string(&document).map_err(|e| e.to_string())?;
-    let comment: String = header.lines().map(|line| format!("# {line}\n")).collect();
     Ok(Written {
-        yaml: format!("{comment}{body}"),
+        yaml: draft.write()?,
         vars,
         clients,
         steps,
@@ -187,7 +96,7 @@ impl Writer<'_> {
                     .get(&(*client, nsp.clone()))
                     .and_then(|i| self.steps.get_mut(*i))
                 {
-                    connect.expect = Some("connect_error");
+                    connect.expect = ConnectOutcome::ConnectError;
                 }
             }
             Fact::Emit {
@@ -206,12 +115,10 @@ impl Writer<'_> {
                     self.emits
                         .insert((*client, nsp.clone(), *id), self.steps.len());
                 }
-                self.steps.push(Step::Emit(Emit {
-                    client: name,
+                self.steps.push(Step::Emit(EmitStep {
                     namespace: nsp.clone(),
-                    event: event.clone(),
-                    args,
-                    ack: ack.map(|_| Ack::default()),
+                    ack: ack.map(|_| AckExpectation::default()),
+                    ..EmitStep::new(name, event.clone(), args)
                 }));
             }
             Fact::Acked {
@@ -227,7 +134,10 @@ impl Writer<'_> {
                     .and_then(|i| self.steps.get_mut(i))
                     && let Value::Array(args) = expected
                 {
-                    emit.ack = Some(Ack { args: Some(args) });
+                    emit.ack = Some(AckExpectation {
+                        args: Some(args),
+                        ..AckExpectation::default()
+                    });
                 }
             }
             Fact::Received {
@@ -245,29 +155,25 @@ impl Writer<'_> {
                     other => vec![other],
                 };
                 let client = self.name(*client);
-                self.steps.push(Step::Expect(Expect {
-                    client,
+                self.steps.push(Step::Expect(ExpectStep {
                     namespace: nsp.clone(),
-                    event: Some(event.clone()),
                     args: Some(args),
-                    disconnect: None,
-                    capture: BTreeMap::new(),
+                    ..ExpectStep::event(client, event.clone())
                 }));
             }
             Fact::ServerDisconnect { client, nsp } => {
                 let client = self.name(*client);
-                self.steps.push(Step::Expect(Expect {
-                    client,
+                self.steps.push(Step::Expect(ExpectStep {
                     namespace: nsp.clone(),
-                    event: None,
-                    args: None,
-                    disconnect: Some(json!({ "reason": "io server disconnect" })),
-                    capture: BTreeMap::new(),
+                    disconnect: Some(DisconnectMatch {
+                        reason: Some("io server disconnect".to_owned()),
+                    }),
+                    ..ExpectStep::of(client)
                 }));
             }
             Fact::ClientDisconnect { client, nsp } => {
                 let client = self.name(*client);
-                self.steps.push(Step::Disconnect(Disconnect {
+                self.steps.push(Step::Disconnect(DisconnectStep {
                     client,
                     namespace: nsp.clone(),
                 }));
@@ -318,8 +224,7 @@ impl Writer<'_> {
         let session = &self.recording.sessions[client];
         let auth = auth.map(|auth| self.sent(None, auth, Some(&name)));
         let (transport, query, headers) = if first {
-            let transport =
-                (session.transport != TransportKind::Websocket).then_some(session.transport);
+            let transport = session.transport;
             let query = session
                 .query
                 .iter()
@@ -343,18 +248,17 @@ impl Writer<'_> {
                 .collect();
             (transport, query, headers)
         } else {
-            (None, BTreeMap::new(), BTreeMap::new())
+            (TransportKind::default(), BTreeMap::new(), BTreeMap::new())
         };
         self.connects
             .insert((client, nsp.to_owned()), self.steps.len());
-        self.steps.push(Step::Connect(Connect {
-            client: name,
+        self.steps.push(Step::Connect(ConnectStep {
             namespace: nsp.to_owned(),
             transport,
             query,
             headers,
             auth,
-            expect: None,
+            ..ConnectStep::new(name)
         }));
     }
 
@@ -384,13 +288,13 @@ impl Writer<'_> {
     /// step that received it.
     fn captured(&mut self, value: &Value) -> Option<String> {
         let origin = self.inference.origin(value)?.clone();
-        let existing = match self.steps.get(origin.step)? {
-            Step::Expect(expect) => expect.capture.iter(),
-            Step::Http(http) => http.capture.iter(),
-            _ => return None,
-        }
-        .find(|(_, path)| **path == origin.path)
-        .map(|(variable, _)| variable.clone());
+        let existing = self
+            .steps
+            .get_mut(origin.step)?
+            .captures_mut()?
+            .iter()
+            .find(|(_, path)| **path == origin.path)
+            .map(|(variable, _)| variable.clone());
         if let Some(variable) = existing {
             return Some(variable);
         }
@@ -400,11 +304,10 @@ impl Writer<'_> {
         let variable = unique(&base, |candidate| {
             variables.contains(candidate) || vault.has_token(candidate)
         });
-        match self.steps.get_mut(origin.step)? {
-            Step::Expect(expect) => expect.capture.insert(variable.clone(), origin.path),
-            Step::Http(http) => http.capture.insert(variable.clone(), origin.path),
-            _ => return None,
-        };
+        self.steps
+            .get_mut(origin.step)?
+            .captures_mut()?
+            .insert(variable.clone(), origin.path);
         self.variables.insert(variable.clone());
         self.inference.captured_as(value, &variable);
         Some(variable)
@@ -442,14 +345,12 @@ impl Writer<'_> {
             .response_json
             .as_ref()
             .map(|body| self.inference.expected(body, Some((at, "body"))));
-        self.steps.push(Step::Http(Http {
-            method: call.method.clone(),
-            path,
+        self.steps.push(Step::Http(HttpStep {
             token,
             body,
-            status: call.status,
+            status: Some(call.status),
             expect_body,
-            capture: BTreeMap::new(),
+            ..HttpStep::new(call.method.clone(), path)
         }));
     }
 }

@@ -1,6 +1,7 @@
 //! From YAML text to checked scenarios. Every error names the file, line and column and quotes
 //! the offending line, whether the YAML is malformed, a key is unknown, or a step makes no sense
-//! (an `expect` with nothing to expect, a client used before it is connected).
+//! (an `expect` with nothing to expect, a client used before it is connected: each step family's
+//! file holds its own checks, [`Clients`] the clients earlier steps connected).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -8,7 +9,36 @@ use std::path::Path;
 
 use serde_saphyr::Spanned;
 
-use super::ast::{Document, ExpectStep, Scenario, ScenarioFile, Step};
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Millis, Scenario, ScenarioFile, Step, TokenSpec};
+
+/// A top-level document: one scenario inline, or a list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    #[serde(default)]
+    scenarios: Option<Vec<Spanned<Scenario>>>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    vars: BTreeMap<String, Value>,
+    #[serde(default)]
+    tokens: BTreeMap<String, TokenSpec>,
+    #[serde(default)]
+    timeout: Option<Millis>,
+    #[serde(default)]
+    record_reconnect_attempts: bool,
+    #[serde(default)]
+    merge_transport_reasons: bool,
+    #[serde(default)]
+    steps: Option<Vec<Spanned<Step>>>,
+}
 
 /// A mistake in a scenario file, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -188,24 +218,14 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
         ));
     }
     for (name, token) in &scenario.tokens {
-        let problem = match &token.http {
-            Some(_) if token.mints() => Some(format!(
-                "token {name:?}: `http` fetches a token from the app; it takes no other key"
-            )),
-            Some(request) if !request.path.starts_with('/') => Some(format!(
-                "token {name:?}: `path` must start with '/': {:?}",
-                request.path
-            )),
-            _ => None,
-        };
-        if let Some(message) = problem {
+        if let Err(message) = token.check(name) {
             let (line, column) = key_position(source, name).unwrap_or((scenario.line, 1));
             return Err(ParseError::at(file, source, line, column, message));
         }
     }
-    let mut clients: BTreeSet<&str> = BTreeSet::new();
+    let mut clients = Clients::default();
     for step in &scenario.steps {
-        let error = |message: String| {
+        step.value.check(&mut clients).map_err(|message| {
             ParseError::at(
                 file,
                 source,
@@ -213,162 +233,41 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
                 step.referenced.column(),
                 message,
             )
-        };
-        let mut uses: Vec<&str> = Vec::new();
-        match &step.value {
-            Step::Connect(connect) => {
-                if connect.node.is_some() && connect.via.is_some() {
-                    return Err(error("`connect` takes `node` or `via`, not both".into()));
-                }
-                if let Some(node) = &connect.node {
-                    check_node_name(node).map_err(error)?;
-                }
-                if clients.contains(connect.client.as_str())
-                    && (connect.node.is_some() || connect.via.is_some())
-                {
-                    return Err(error(format!(
-                        "{:?} is connected already: `node` and `via` go on a client's first `connect` (use `move` to fail it over)",
-                        connect.client
-                    )));
-                }
-                clients.insert(&connect.client);
-            }
-            Step::Emit(emit) => uses.push(&emit.client),
-            Step::Expect(expect) => {
-                check_expect(expect).map_err(|m| error(m.to_owned()))?;
-                uses.extend(expect.client.as_deref());
-                uses.extend(expect.clients.iter().map(String::as_str));
-            }
-            Step::ExpectNone(none) => {
-                if none.client.is_some() != none.clients.is_empty() {
-                    return Err(error(
-                        "`expect_none` names either `client` or `clients`".into(),
-                    ));
-                }
-                uses.extend(none.client.as_deref());
-                uses.extend(none.clients.iter().map(String::as_str));
-            }
-            Step::Ack(ack) => uses.push(&ack.client),
-            Step::Http(http) => {
-                if http.body.is_some() && http.raw_body.is_some() {
-                    return Err(error("`http` takes `body` or `raw_body`, not both".into()));
-                }
-                if let Some(node) = &http.node {
-                    check_node_name(node).map_err(error)?;
-                }
-                if http.node.is_some() && http.service.is_some() {
-                    return Err(error("`http` takes `node` or `service`, not both".into()));
-                }
-                if !http.path.starts_with('/') {
-                    return Err(error(format!(
-                        "`path` must start with '/': {:?}",
-                        http.path
-                    )));
-                }
-            }
-            Step::Cut(cut) => uses.push(&cut.client),
-            Step::Restore(restore) => uses.push(&restore.client),
-            Step::Disconnect(disconnect) => uses.push(&disconnect.client),
-            Step::Raw(raw) => {
-                if raw.text.is_some() == raw.binary.is_some() {
-                    return Err(error(
-                        "`raw` takes exactly one of `text` and `binary`".into(),
-                    ));
-                }
-                uses.push(&raw.client);
-            }
-            Step::Server(server) => {
-                if let Some(node) = &server.node {
-                    check_node_name(node).map_err(error)?;
-                }
-            }
-            Step::Move(step) => {
-                if step.client.is_some() != step.clients.is_empty() {
-                    return Err(error("`move` names either `client` or `clients`".into()));
-                }
-                check_node_name(&step.node).map_err(error)?;
-                uses.extend(step.client.as_deref());
-                uses.extend(step.clients.iter().map(String::as_str));
-            }
-            Step::Network(network) => {
-                if network.reset && network.shapes() {
-                    return Err(error(
-                        "`network` with `reset: true` takes no latency, jitter, bandwidth or loss"
-                            .into(),
-                    ));
-                }
-                uses.push(&network.client);
-            }
-            Step::Redis(_) | Step::Cluster(_) | Step::Sleep(_) => {}
-        }
-        if let Some(unknown) = uses.into_iter().find(|c| !clients.contains(c)) {
-            return Err(error(format!(
-                "client {unknown:?} is not connected by an earlier step (known: {})",
-                if clients.is_empty() {
-                    "none".to_owned()
-                } else {
-                    clients.iter().copied().collect::<Vec<_>>().join(", ")
-                }
-            )));
-        }
+        })?;
     }
     Ok(())
 }
 
-/// A node name, in a scenario or a launch spec: lowercase letters, digits, `-` and `_`.
-pub fn check_node_name(name: &str) -> Result<(), String> {
-    let valid = name.len() <= 32
-        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if valid {
-        Ok(())
-    } else {
+/// What the checks of one scenario know as they go through its steps: the clients that earlier
+/// steps connected.
+#[derive(Debug, Default)]
+pub(crate) struct Clients<'a> {
+    connected: BTreeSet<&'a str>,
+}
+
+impl<'a> Clients<'a> {
+    pub(crate) fn connect(&mut self, name: &'a str) {
+        self.connected.insert(name);
+    }
+
+    pub(crate) fn is_connected(&self, name: &str) -> bool {
+        self.connected.contains(name)
+    }
+
+    /// An error for the first of `names` that no earlier step connected.
+    pub(crate) fn uses<'n>(&self, names: impl IntoIterator<Item = &'n str>) -> Result<(), String> {
+        let Some(unknown) = names.into_iter().find(|c| !self.connected.contains(c)) else {
+            return Ok(());
+        };
         Err(format!(
-            "{name:?} is not a node name: lowercase letters, digits, '-' and '_', at most 32"
+            "client {unknown:?} is not connected by an earlier step (known: {})",
+            if self.connected.is_empty() {
+                "none".to_owned()
+            } else {
+                self.connected.iter().copied().collect::<Vec<_>>().join(", ")
+            }
         ))
     }
-}
-
-fn check_expect(expect: &ExpectStep) -> Result<(), &'static str> {
-    if expect.client.is_some() != expect.clients.is_empty() {
-        return Err("`expect` names either `client` or `clients`");
-    }
-    let kinds = [
-        expect.event.is_some(),
-        expect.events.is_some(),
-        expect.connect.is_some(),
-        expect.connect_error.is_some(),
-        expect.disconnect.is_some(),
-        expect.reconnect.is_some(),
-        expect.reconnect_failed.is_some(),
-    ];
-    match kinds.iter().filter(|k| **k).count() {
-        1 => {}
-        0 => {
-            return Err(
-                "`expect` needs one of: event, events, connect, connect_error, disconnect, reconnect, reconnect_failed",
-            );
-        }
-        _ => {
-            return Err(
-                "`expect` takes only one of: event, events, connect, connect_error, disconnect, reconnect, reconnect_failed",
-            );
-        }
-    }
-    if expect.event.is_none()
-        && (expect.args.is_some()
-            || expect.partial
-            || !expect.capture.is_empty()
-            || expect.count.is_some())
-    {
-        return Err("`args`, `partial`, `capture` and `count` go with `event`");
-    }
-    if expect.events.as_ref().is_some_and(Vec::is_empty) {
-        return Err("`events` is empty");
-    }
-    Ok(())
 }
 
 /// Where a map key `name:` first appears in `source` (tokens are not spanned one by one).

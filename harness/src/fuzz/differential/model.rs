@@ -14,11 +14,17 @@
 //! [`RATE_BUDGET`] times in a sequence, under the targets' limit (5 per 2 s), whatever the timing.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::vocabulary::{Action, BadRequest, Credential, InvalidId, Push, ReadTarget, Role, Room};
+use crate::scenario::{
+    ClientRef, ConnectOutcome, ConnectStep, CutMode, CutStep, DisconnectMatch, DisconnectStep,
+    Draft, DraftStep, EmitStep, Empty, ExpectStep, HttpStep, Millis, Reconnection,
+    ReconnectionPolicy, SignedMillis, Step, TokenSpec, WriteError,
+};
+use crate::transport::TransportKind;
 
 /// Events a user may send of each kind in one sequence (the targets allow 5 per 2 s).
 pub const RATE_BUDGET: u32 = 4;
@@ -131,16 +137,16 @@ struct Model<'a> {
     sent: BTreeMap<(Role, &'static str), u32>,
     /// Owners of the notifications created over HTTP, in order (`{{note0}}` …).
     created: Vec<Role>,
-    steps: Vec<Value>,
+    steps: Vec<Step>,
 }
 
-/// Renders `actions` as a scenario named `name` on `namespace`'s users.
+/// Renders `actions` on `namespace`'s users as the steps and tokens of `head` (whose header,
+/// name and description are kept).
 pub fn render(
-    name: &str,
-    description: &str,
+    head: Draft,
     actions: &[Action],
     namespace: &Namespace,
-) -> Rendered {
+) -> Result<Rendered, WriteError> {
     let mut model = Model {
         namespace,
         clients: BTreeMap::new(),
@@ -153,28 +159,28 @@ pub fn render(
         .copied()
         .filter(|action| model.apply(*action))
         .collect();
-    let mut yaml = String::new();
-    let _ = writeln!(yaml, "name: {}", quoted(name));
-    let _ = writeln!(yaml, "description: {}", quoted(description));
-    yaml.push_str("tokens:\n");
-    for (token, spec) in model.tokens() {
-        let _ = writeln!(yaml, "  {token}: {}", flow(&spec));
-    }
     if model.steps.is_empty() {
         // A scenario needs a step; a sequence the model kept nothing of checks the server is up.
-        model
-            .steps
-            .push(json!({"http": {"path": "/health", "status": 200}}));
+        model.steps.push(Step::Http(HttpStep {
+            status: Some(200),
+            ..HttpStep::new("GET", "/health")
+        }));
     }
-    yaml.push_str("steps:\n");
-    for step in &model.steps {
-        let _ = writeln!(yaml, "  - {}", flow(step));
-    }
-    Rendered {
-        yaml,
+    let steps = model.steps.len();
+    let draft = Draft {
+        tokens: model
+            .tokens()
+            .into_iter()
+            .map(|(name, spec)| (name.to_owned(), spec))
+            .collect(),
+        steps: model.steps.into_iter().map(DraftStep::from).collect(),
+        ..head
+    };
+    Ok(Rendered {
+        yaml: draft.write()?,
         kept,
-        steps: model.steps.len(),
-    }
+        steps,
+    })
 }
 
 fn client_name(client: usize) -> String {
@@ -194,36 +200,34 @@ fn token_name(credential: Credential) -> &'static str {
 }
 
 impl Model<'_> {
-    fn tokens(&self) -> Vec<(&'static str, Value)> {
-        let user = |role| self.namespace.user_id(role);
+    fn tokens(&self) -> Vec<(&'static str, TokenSpec)> {
+        let user = |user: String| TokenSpec {
+            user: Some(user),
+            ..TokenSpec::default()
+        };
+        let role = |role| user(self.namespace.user_id(role));
         vec![
-            (
-                token_name(Credential::Valid(Role::Admin)),
-                json!({"user": user(Role::Admin)}),
-            ),
-            (
-                token_name(Credential::Valid(Role::Alice)),
-                json!({"user": user(Role::Alice)}),
-            ),
-            (
-                token_name(Credential::Valid(Role::Bob)),
-                json!({"user": user(Role::Bob)}),
-            ),
-            (
-                token_name(Credential::Valid(Role::Carol)),
-                json!({"user": user(Role::Carol)}),
-            ),
+            (token_name(Credential::Valid(Role::Admin)), role(Role::Admin)),
+            (token_name(Credential::Valid(Role::Alice)), role(Role::Alice)),
+            (token_name(Credential::Valid(Role::Bob)), role(Role::Bob)),
+            (token_name(Credential::Valid(Role::Carol)), role(Role::Carol)),
             (
                 token_name(Credential::Expired),
-                json!({"user": user(Role::Alice), "expires_in": "-1h"}),
+                TokenSpec {
+                    expires_in: Some(SignedMillis(-3_600_000)),
+                    ..role(Role::Alice)
+                },
             ),
             (
                 token_name(Credential::WrongSecret),
-                json!({"user": user(Role::Alice), "secret": "not-the-server-secret-but-long-enough-0123"}),
+                TokenSpec {
+                    secret: Some("not-the-server-secret-but-long-enough-0123".to_owned()),
+                    ..role(Role::Alice)
+                },
             ),
             (
                 token_name(Credential::Ghost),
-                json!({"user": format!("{}no-such-user", self.namespace.prefix)}),
+                user(format!("{}no-such-user", self.namespace.prefix)),
             ),
         ]
     }
@@ -266,25 +270,32 @@ impl Model<'_> {
     }
 
     fn expect_event(&mut self, clients: Vec<String>, event: &str) {
-        match clients.as_slice() {
-            [] => {}
-            [one] => self
-                .steps
-                .push(json!({"expect": {"client": one, "event": event}})),
-            _ => self
-                .steps
-                .push(json!({"expect": {"clients": clients, "event": event}})),
-        }
+        let mut clients = clients.into_iter();
+        let (Some(first), rest) = (clients.next(), clients.collect::<Vec<_>>()) else {
+            return;
+        };
+        let expect = if rest.is_empty() {
+            ExpectStep::event(first, event)
+        } else {
+            ExpectStep {
+                client: None,
+                clients: std::iter::once(first).chain(rest).collect(),
+                ..ExpectStep::event(String::new(), event)
+            }
+        };
+        self.steps.push(Step::Expect(expect));
+    }
+
+    fn emit(&mut self, client: &str, event: &str, args: Vec<Value>) {
+        self.steps
+            .push(Step::Emit(EmitStep::new(client, event, args)));
     }
 
     /// An emit with no answer, then a read of an unknown id whose answer is waited for.
     fn emit_then_sync(&mut self, client: usize, event: &str) {
         let name = client_name(client);
-        self.steps
-            .push(json!({"emit": {"client": name, "event": event}}));
-        self.steps.push(
-            json!({"emit": {"client": name, "event": "notification:read", "args": [SYNC_ID]}}),
-        );
+        self.emit(&name, event, Vec::new());
+        self.emit(&name, "notification:read", vec![json!(SYNC_ID)]);
         self.expect_event(vec![name], "notification:read:error");
     }
 
@@ -313,8 +324,10 @@ impl Model<'_> {
                     return false;
                 };
                 state.link = Link::Gone;
-                self.steps
-                    .push(json!({"disconnect": {"client": client_name(client)}}));
+                self.steps.push(Step::Disconnect(DisconnectStep {
+                    client: client_name(client),
+                    namespace: None,
+                }));
                 true
             }
         }
@@ -324,17 +337,23 @@ impl Model<'_> {
         if self.clients.contains_key(&client) {
             return false;
         }
-        let mut connect = json!({
-            "client": client_name(client),
-            "auth": {"token": format!("{{{{{}}}}}", token_name(credential))},
-        });
-        if polling {
-            connect["transport"] = json!("polling");
-        }
+        let mut connect = ConnectStep {
+            auth: Some(json!({"token": format!("{{{{{}}}}}", token_name(credential))})),
+            transport: if polling {
+                TransportKind::Polling
+            } else {
+                TransportKind::Websocket
+            },
+            ..ConnectStep::new(client_name(client))
+        };
         let state = match credential {
             Credential::Valid(role) if role != Role::Carol => {
-                connect["reconnection"] =
-                    json!({"delay": "100ms", "delay_max": "200ms", "randomization": 0});
+                connect.reconnection = Some(Reconnection::Policy(ReconnectionPolicy {
+                    attempts: None,
+                    delay: Some(Millis(Duration::from_millis(100))),
+                    delay_max: Some(Millis(Duration::from_millis(200))),
+                    randomization: Some(0.0),
+                }));
                 Some(ClientState {
                     role,
                     link: Link::Up,
@@ -343,12 +362,12 @@ impl Model<'_> {
                 })
             }
             _ => {
-                connect["expect"] = json!("connect_error");
+                connect.expect = ConnectOutcome::ConnectError;
                 None
             }
         };
         self.clients.insert(client, state);
-        self.steps.push(json!({ "connect": connect }));
+        self.steps.push(Step::Connect(connect));
         true
     }
 
@@ -362,8 +381,7 @@ impl Model<'_> {
                     return false;
                 }
                 let name = client_name(client);
-                self.steps
-                    .push(json!({"emit": {"client": name, "event": "subscribe:status"}}));
+                self.emit(&name, "subscribe:status", Vec::new());
                 self.expect_event(vec![name], "status:current");
             }
             Room::Notifications => {
@@ -412,28 +430,28 @@ impl Model<'_> {
         let (args, owner) = match target {
             ReadTarget::Fixture(index) => {
                 let (_, owner) = FIXTURE_NOTIFICATIONS[index % FIXTURE_NOTIFICATIONS.len()];
-                (json!([self.namespace.notification_id(index)]), Some(owner))
+                (vec![json!(self.namespace.notification_id(index))], Some(owner))
             }
             ReadTarget::Created(index) => {
                 let Some(owner) = self.created.get(index).copied() else {
                     return false;
                 };
-                (json!([format!("{{{{note{index}}}}}")]), Some(owner))
+                (vec![json!(format!("{{{{note{index}}}}}"))], Some(owner))
             }
-            ReadTarget::Unknown => (json!(["no-such-notification"]), None),
-            ReadTarget::Invalid(InvalidId::Number) => (json!([42]), None),
-            ReadTarget::Invalid(InvalidId::Empty) => (json!([""]), None),
-            ReadTarget::Invalid(InvalidId::Object) => {
-                (json!([{"id": self.namespace.notification_id(0)}]), None)
-            }
-            ReadTarget::Invalid(InvalidId::Missing) => (json!([]), None),
+            ReadTarget::Unknown => (vec![json!("no-such-notification")], None),
+            ReadTarget::Invalid(InvalidId::Number) => (vec![json!(42)], None),
+            ReadTarget::Invalid(InvalidId::Empty) => (vec![json!("")], None),
+            ReadTarget::Invalid(InvalidId::Object) => (
+                vec![json!({"id": self.namespace.notification_id(0)})],
+                None,
+            ),
+            ReadTarget::Invalid(InvalidId::Missing) => (Vec::new(), None),
         };
         if !self.spend(state.role, &["notification:read"]) {
             return false;
         }
         let name = client_name(client);
-        self.steps
-            .push(json!({"emit": {"client": name, "event": "notification:read", "args": args}}));
+        self.emit(&name, "notification:read", args);
         // Reading one's own notification succeeds, also when it was read before.
         let answer = if owner == Some(state.role) {
             "notification:read:success"
@@ -452,8 +470,7 @@ impl Model<'_> {
             return false;
         }
         let name = client_name(client);
-        self.steps
-            .push(json!({"emit": {"client": name, "event": "admin:refresh-status"}}));
+        self.emit(&name, "admin:refresh-status", Vec::new());
         if state.role == Role::Admin {
             // Every status subscriber is told, the admin too if it is one.
             let subscribers = self.up_clients(|s| s.status);
@@ -466,9 +483,7 @@ impl Model<'_> {
                         .and_modify(|n| *n -= 1);
                     return false;
                 }
-                self.steps.push(
-                    json!({"emit": {"client": name, "event": "notification:read", "args": [SYNC_ID]}}),
-                );
+                self.emit(&name, "notification:read", vec![json!(SYNC_ID)]);
                 self.expect_event(vec![name], "notification:read:error");
             }
             self.expect_event(subscribers, "status:refreshing");
@@ -489,23 +504,22 @@ impl Model<'_> {
             ),
             Push::ByNonAdmin => ("alice", self.namespace.user_id(Role::Bob), None),
         };
-        let mut http = json!({
-            "method": "POST",
-            "path": "/api/v1/notifications",
-            "token": format!("{{{{{token}}}}}"),
-            "body": {
+        let mut http = HttpStep {
+            token: Some(format!("{{{{{token}}}}}")),
+            body: Some(json!({
                 "userId": user,
                 "title": format!("Fuzz {number}"),
                 "message": "From the differential fuzzer.",
                 "type": NOTIFICATION_TYPES[number % NOTIFICATION_TYPES.len()],
-            },
-        });
+            })),
+            ..HttpStep::new("POST", "/api/v1/notifications")
+        };
         if let Some(role) = recipient {
-            http["status"] = json!(201);
-            http["capture"] = json!({ format!("note{number}"): "body.id" });
+            http.status = Some(201);
+            http.capture = [(format!("note{number}"), "body.id".to_owned())].into();
             self.created.push(role);
         }
-        self.steps.push(json!({ "http": http }));
+        self.steps.push(Step::Http(http));
         if let Some(role) = recipient {
             let reached = self.up_clients(|s| s.notifications && s.role == role);
             self.expect_event(reached, "notification:new");
@@ -516,13 +530,12 @@ impl Model<'_> {
     fn set_status(&mut self, service: usize, status: usize) -> bool {
         let service = SERVICES[service % SERVICES.len()];
         let (status, response_time, uptime) = STATUSES[status % STATUSES.len()];
-        self.steps.push(json!({"http": {
-            "method": "PUT",
-            "path": format!("/api/v1/status/{service}"),
-            "token": "{{admin}}",
-            "body": {"status": status, "responseTime": response_time, "uptime": uptime},
-            "status": 200,
-        }}));
+        self.steps.push(Step::Http(HttpStep {
+            token: Some("{{admin}}".to_owned()),
+            body: Some(json!({"status": status, "responseTime": response_time, "uptime": uptime})),
+            status: Some(200),
+            ..HttpStep::new("PUT", format!("/api/v1/status/{service}"))
+        }));
         let subscribers = self.up_clients(|s| s.status);
         self.expect_event(subscribers, "service:status");
         true
@@ -538,13 +551,12 @@ impl Model<'_> {
                 notification(json!({"userId": user, "title": "", "message": "m"}))
             }
             BadRequest::MalformedJson => {
-                self.steps.push(json!({"http": {
-                    "method": "POST",
-                    "path": "/api/v1/notifications",
-                    "token": "{{admin}}",
-                    "raw_body": "{\"userId\": ",
-                    "status": 400,
-                }}));
+                self.steps.push(Step::Http(HttpStep {
+                    token: Some("{{admin}}".to_owned()),
+                    raw_body: Some("{\"userId\": ".to_owned()),
+                    status: Some(400),
+                    ..HttpStep::new("POST", "/api/v1/notifications")
+                }));
                 return;
             }
             BadRequest::NegativeResponseTime => status(json!({"status": "up", "responseTime": -1})),
@@ -554,13 +566,12 @@ impl Model<'_> {
                 json!({"userId": user, "title": "t", "message": "m", "priority": "high"}),
             ),
         };
-        self.steps.push(json!({"http": {
-            "method": method,
-            "path": path,
-            "token": "{{admin}}",
-            "body": body,
-            "status": 400,
-        }}));
+        self.steps.push(Step::Http(HttpStep {
+            token: Some("{{admin}}".to_owned()),
+            body: Some(body),
+            status: Some(400),
+            ..HttpStep::new(method, path)
+        }));
     }
 
     fn cut(&mut self, client: usize) -> bool {
@@ -569,10 +580,14 @@ impl Model<'_> {
         };
         state.link = Link::Cut;
         let name = client_name(client);
-        self.steps
-            .push(json!({"cut": {"client": name, "mode": "reset"}}));
-        self.steps
-            .push(json!({"expect": {"client": name, "disconnect": {}}}));
+        self.steps.push(Step::Cut(CutStep {
+            client: name.clone(),
+            mode: CutMode::Reset,
+        }));
+        self.steps.push(Step::Expect(ExpectStep {
+            disconnect: Some(DisconnectMatch::default()),
+            ..ExpectStep::of(name)
+        }));
         true
     }
 
@@ -588,37 +603,20 @@ impl Model<'_> {
             ..*state
         };
         let name = client_name(client);
-        self.steps.push(json!({"restore": {"client": name}}));
-        self.steps
-            .push(json!({"expect": {"client": name, "reconnect": {}, "timeout": "5s"}}));
-        self.steps
-            .push(json!({"expect": {"client": name, "connect": {}}}));
+        self.steps.push(Step::Restore(ClientRef {
+            client: name.clone(),
+        }));
+        self.steps.push(Step::Expect(ExpectStep {
+            reconnect: Some(Empty {}),
+            timeout: Some(Millis(Duration::from_secs(5))),
+            ..ExpectStep::of(name.clone())
+        }));
+        self.steps.push(Step::Expect(ExpectStep {
+            connect: Some(Empty {}),
+            ..ExpectStep::of(name)
+        }));
         true
     }
-}
-
-/// A value in YAML flow style: maps and lists inline, keys bare, strings and numbers as JSON
-/// writes them (a JSON scalar is a YAML scalar).
-fn flow(value: &Value) -> String {
-    match value {
-        Value::Object(map) if map.is_empty() => "{}".to_owned(),
-        Value::Object(map) => {
-            let fields: Vec<String> = map
-                .iter()
-                .map(|(key, value)| format!("{key}: {}", flow(value)))
-                .collect();
-            format!("{{ {} }}", fields.join(", "))
-        }
-        Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(flow).collect();
-            format!("[{}]", items.join(", "))
-        }
-        scalar => scalar.to_string(),
-    }
-}
-
-fn quoted(text: &str) -> String {
-    Value::String(text.to_owned()).to_string()
 }
 
 #[cfg(test)]
@@ -626,12 +624,20 @@ mod tests {
     use super::*;
     use crate::fuzz::differential::vocabulary;
 
+    fn head() -> Draft {
+        Draft {
+            name: "s".into(),
+            description: Some("d".into()),
+            ..Draft::default()
+        }
+    }
+
     #[test]
     fn every_generated_sequence_renders_to_a_scenario_that_parses_back() {
         for namespace in [Namespace::fixtures(), Namespace::numbered(3)] {
             for index in 0..300 {
                 let actions = vocabulary::sequence(16, index);
-                let rendered = render("s", "d", &actions, &namespace);
+                let rendered = render(head(), &actions, &namespace).expect("writes");
                 let parsed = crate::scenario::parse_str("generated.yaml", &rendered.yaml)
                     .unwrap_or_else(|e| panic!("{e}\n{}", rendered.yaml));
                 assert_eq!(parsed.scenarios.len(), 1);
@@ -672,7 +678,7 @@ mod tests {
                 target: ReadTarget::Created(0),
             },
         ];
-        let rendered = render("s", "d", &actions, &Namespace::fixtures());
+        let rendered = render(head(), &actions, &Namespace::fixtures()).expect("writes");
         assert_eq!(rendered.kept, vec![actions[1], actions[4]]);
     }
 
@@ -687,7 +693,7 @@ mod tests {
             client: 0,
             target: ReadTarget::Unknown,
         }));
-        let rendered = render("s", "d", &actions, &Namespace::fixtures());
+        let rendered = render(head(), &actions, &Namespace::fixtures()).expect("writes");
         assert_eq!(rendered.kept.len(), 1 + RATE_BUDGET as usize);
         assert_eq!(
             rendered.yaml.matches("notification:read\"").count(),
@@ -724,7 +730,7 @@ mod tests {
                 target: ReadTarget::Created(1),
             },
         ];
-        let rendered = render("s", "d", &actions, &Namespace::fixtures());
+        let rendered = render(head(), &actions, &Namespace::fixtures()).expect("writes");
         assert_eq!(rendered.kept.len(), actions.len());
         let waits: Vec<&str> = rendered
             .yaml
