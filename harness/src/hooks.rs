@@ -11,6 +11,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::request::{HttpRequest, RequestBody};
+
 /// How long one hook may take before the scenario is given up.
 const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -99,20 +101,24 @@ impl HookRequest {
             url: url.clone(),
             detail,
         };
-        let method = reqwest::Method::from_bytes(self.method.to_uppercase().as_bytes())
-            .map_err(|e| error(e.to_string()))?;
+        let request = HttpRequest {
+            headers: self
+                .headers
+                .iter()
+                .map(|(key, value)| (key.clone(), crate::target::expand_env(value)))
+                .collect(),
+            body: self.body.clone().map_or(RequestBody::None, RequestBody::Json),
+            ..HttpRequest::new(&self.method, &url)
+        };
+        request.method().map_err(|e| error(e.to_string()))?;
         let client = reqwest::Client::builder()
             .timeout(HOOK_TIMEOUT)
             .build()
             .map_err(|e| error(e.to_string()))?;
-        let mut request = client.request(method, &url);
-        for (key, value) in &self.headers {
-            request = request.header(key, crate::target::expand_env(value));
-        }
-        if let Some(body) = &self.body {
-            request = request.json(body);
-        }
-        let response = request.send().await.map_err(|e| error(e.to_string()))?;
+        let response = request
+            .send(&client)
+            .await
+            .map_err(|e| error(e.to_string()))?;
         let status = response.status();
         let expected = self
             .status

@@ -2,15 +2,22 @@
 //!
 //! How the pieces fit, in the order data flows through them:
 //!
-//! - [`scenario`] parses a YAML file into the scenario AST, with line and column for every step
-//!   and for every mistake; nothing else parses.
+//! - [`scenario`] is the language: one file per step family (`connect`, `emit`, `expect`,
+//!   `http`, `cut`, `network`, `cluster`, ...) with its AST, its checks and how it is written
+//!   back; [`scenario::parse`] turns a YAML file into scenarios, with line and column for every
+//!   step and for every mistake (nothing else parses), and [`scenario::write`] is the one
+//!   writer that `record`, the fuzz reproducer and differential shrinking write YAML through.
 //! - [`suite`] finds the files, launches a fresh [`target`] per scenario (a server, or a cluster
 //!   of nodes with their redis-server and HAProxy, with any fake services it depends on; or
 //!   uses a URL), and hands each scenario to
 //!   the [`runner`], `--jobs` at a time and `--repeat` times.
 //! - [`hooks`] run before and after each scenario (a target's `reset`), for servers the
 //!   harness does not launch; [`init`] writes a starter folder for someone else's server.
-//! - [`runner`] executes the steps: each client is a [`client::Client`] (Engine.IO over
+//! - [`runner`] executes the steps, one file per step family with its `run`, dispatched from
+//!   one place; a failing step is a typed error with its line and column, rendered into the
+//!   report in `runner::failure`; tokens are minted or fetched in `runner::tokens`. Steps,
+//!   token fetching and [`hooks`] send HTTP as one [`request::HttpRequest`]. Each client is a
+//!   [`client::Client`] (Engine.IO over
 //!   [`transport`], packets by [`codec`]) behind its own loopback [`proxy`] (cuts and
 //!   blackholes, moves to another node, latency, jitter, bandwidth and loss modelled by
 //!   [`shaping`]), with a [`cookies`] jar for a load balancer's
@@ -43,6 +50,7 @@ pub mod matcher;
 pub mod proxy;
 pub mod record;
 pub mod report;
+pub mod request;
 pub mod runner;
 pub mod scenario;
 pub mod shaping;

@@ -1,0 +1,232 @@
+//! `expect` (events in strict or any order, counted, with their arguments matched and values
+//! captured; or a connect, connect error, disconnect, reconnect or failed reconnection) and
+//! `expect_none` (no unwanted event within a window).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{Cause, Family, Runner};
+use crate::client::Observed;
+use crate::matcher::{self, select};
+use crate::scenario::{EventMatch, ExpectNoneStep, ExpectStep, Order};
+use crate::transcript;
+
+impl Family for ExpectStep {
+    async fn run(&self, runner: &mut Runner<'_>) -> Result<(), Cause> {
+        for name in self.names() {
+            expect(runner, name, self)
+                .await
+                .map_err(|cause| Cause::OfClient {
+                    client: name.clone(),
+                    cause: Box::new(cause),
+                })?;
+        }
+        Ok(())
+    }
+}
+
+async fn expect(runner: &mut Runner<'_>, name: &str, step: &ExpectStep) -> Result<(), Cause> {
+    let timeout = runner.scaled(step.timeout.map(|m| m.0));
+    let nsp = step.namespace.clone();
+    if let Some(event) = &step.event {
+        let single = EventMatch {
+            event: event.clone(),
+            args: step.args.clone(),
+            partial: step.partial,
+            capture: step.capture.clone(),
+        };
+        for _ in 0..step.count.unwrap_or(1) {
+            expect_events(
+                runner,
+                name,
+                &nsp,
+                std::slice::from_ref(&single),
+                Order::Strict,
+                timeout,
+            )
+            .await?;
+        }
+        return Ok(());
+    }
+    if let Some(events) = &step.events {
+        return expect_events(runner, name, &nsp, events, step.order, timeout).await;
+    }
+    let (what, kind): (&str, fn(&Observed) -> bool) = if step.connect.is_some() {
+        ("connect", |o| matches!(o, Observed::Connect { .. }))
+    } else if step.connect_error.is_some() {
+        ("connect_error", |o| {
+            matches!(o, Observed::ConnectError { .. })
+        })
+    } else if step.disconnect.is_some() {
+        ("disconnect", |o| matches!(o, Observed::Disconnect { .. }))
+    } else if step.reconnect.is_some() {
+        ("reconnect", |o| matches!(o, Observed::Reconnect { .. }))
+    } else {
+        ("reconnect_failed", |o| {
+            matches!(o, Observed::ReconnectFailed)
+        })
+    };
+    // Reconnects belong to the whole client, not to a namespace.
+    let wanted = |o: &Observed| kind(o) && o.nsp().is_none_or(|n| n == nsp);
+    let slot = runner.slot(name)?;
+    let seen = slot.client.wait_for(timeout, wanted).await;
+    let seen = seen.ok_or_else(|| {
+        Cause::Unmet(format!(
+            "expected {what} on {nsp} within {timeout:?}{}",
+            runner.taken_earlier(name, wanted)
+        ))
+    })?;
+    match (&seen.what, &step.connect_error, &step.disconnect) {
+        (Observed::ConnectError { message, data, .. }, Some(want), _) => {
+            if let Some(expected) = &want.message
+                && expected != message
+            {
+                return Err(Cause::Unmet(format!(
+                    "connect_error message: expected {expected:?}, got {message:?}"
+                )));
+            }
+            if let Some(expected) = &want.data {
+                matcher::check(expected, data.as_ref().unwrap_or(&Value::Null), false)
+                    .map_err(|m| Cause::Unmet(format!("connect_error data: {m}")))?;
+            }
+        }
+        (Observed::Disconnect { reason, .. }, _, Some(want)) => {
+            if let Some(expected) = &want.reason
+                && expected != reason
+            {
+                return Err(Cause::Unmet(format!(
+                    "disconnect reason: expected {expected:?}, got {reason:?}"
+                )));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn expect_events(
+    runner: &mut Runner<'_>,
+    name: &str,
+    nsp: &str,
+    events: &[EventMatch],
+    order: Order,
+    timeout: Duration,
+) -> Result<(), Cause> {
+    let expected: Vec<(String, Option<Value>)> = events
+        .iter()
+        .map(|e| {
+            Ok((
+                runner.text(&e.event)?,
+                e.args
+                    .as_ref()
+                    .map(|a| runner.render_all(a))
+                    .transpose()?
+                    .map(Value::Array),
+            ))
+        })
+        .collect::<Result<_, Cause>>()?;
+    let mut captured = Vec::new();
+    for (i, ((event, args), spec)) in expected.iter().zip(events).enumerate() {
+        let slot = runner.slot(name)?;
+        let wanted_names: Vec<&str> = match order {
+            Order::Strict => expected[i..].iter().map(|(e, _)| e.as_str()).collect(),
+            Order::Any => vec![event.as_str()],
+        };
+        let seen = slot
+            .client
+            .wait_for(timeout, |o| match o {
+                Observed::Event {
+                    nsp: n,
+                    event: e,
+                    args: got,
+                    ..
+                } if n == nsp && wanted_names.contains(&e.as_str()) => {
+                    order == Order::Strict
+                        || e != event
+                        || args.as_ref().is_none_or(|a| {
+                            matcher::check(a, &Value::Array(got.clone()), spec.partial).is_ok()
+                        })
+                }
+                _ => false,
+            })
+            .await;
+        let Some(seen) = seen else {
+            let same_event = |o: &Observed| matches!(o, Observed::Event { nsp: n, event: e, .. } if n == nsp && e == event);
+            return Err(Cause::Unmet(format!(
+                "expected event {event:?} on {nsp} within {timeout:?}{}{}",
+                describe_args(args.as_ref()),
+                runner.taken_earlier(name, same_event)
+            )));
+        };
+        let Observed::Event {
+            event: got_event,
+            args: got_args,
+            ..
+        } = seen.what
+        else {
+            return Err(Cause::Unmet("internal: matched a non-event".into()));
+        };
+        if got_event != *event {
+            return Err(Cause::Unmet(format!(
+                "expected event {event:?} next, got {got_event:?} {}",
+                Value::Array(got_args)
+            )));
+        }
+        let got = Value::Array(got_args);
+        if let Some(args) = args {
+            matcher::check(args, &got, spec.partial)
+                .map_err(|m| Cause::Unmet(format!("event {event:?} args {m}\n  got: {got}")))?;
+        }
+        for (var, path) in &spec.capture {
+            let value = select(&got, path).ok_or_else(|| {
+                Cause::Unmet(format!("capture {var:?}: no {path:?} in {got}"))
+            })?;
+            captured.push((var.clone(), value.clone()));
+        }
+    }
+    for (var, value) in captured {
+        runner.vars.set(var, value);
+    }
+    Ok(())
+}
+
+fn describe_args(args: Option<&Value>) -> String {
+    args.map(|a| format!(" with args {a}")).unwrap_or_default()
+}
+
+impl Family for ExpectNoneStep {
+    async fn run(&self, runner: &mut Runner<'_>) -> Result<(), Cause> {
+        let step = self;
+        let window = runner.scaled(Some(step.window.0));
+        let names: Vec<&String> = step.names().collect();
+        let mut pumps = Vec::new();
+        for (name, slot) in runner.clients.iter_mut() {
+            if names.contains(&&*name) {
+                pumps.push(slot.client.pump_for(window));
+            }
+        }
+        futures_util::future::join_all(pumps).await;
+        for name in names {
+            let slot = runner.slot(name)?;
+            let unwanted: Vec<String> = slot
+                .client
+                .unconsumed()
+                .filter(|o| match &o.what {
+                    Observed::Event { event, .. } => {
+                        step.events.is_empty() || step.events.contains(event)
+                    }
+                    _ => false,
+                })
+                .map(|o| transcript::describe(&o.what))
+                .collect();
+            if !unwanted.is_empty() {
+                return Err(Cause::Unmet(format!(
+                    "{name} expected no event for {window:?}, got:\n  {}",
+                    unwanted.join("\n  ")
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,116 @@
+//! `http`: the step's request sent to a node or a service, asked again until its expectation
+//! holds when `within` says so; the last answer goes in the transcript, values are captured
+//! from `{status, body}`.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::{Cause, Family, Runner};
+use crate::matcher::{self, select};
+use crate::request::{Answer, HttpRequest, RequestBody};
+use crate::scenario::HttpStep;
+use crate::transcript::HttpExchange;
+
+impl Family for HttpStep {
+    fn check_target(&self, runner: &Runner<'_>) -> Result<(), Cause> {
+        Ok(self
+            .node
+            .as_deref()
+            .map_or(Ok(()), |n| runner.target.check_node(n))?)
+    }
+
+    async fn run(&self, runner: &mut Runner<'_>) -> Result<(), Cause> {
+        let step = self;
+        let method = HttpRequest::new(&step.method, String::new())
+            .method()
+            .map_err(|e| Cause::Invalid(e.to_string()))?;
+        let path = runner.text(&step.path)?;
+        let deadline = step.within.map(|within| Instant::now() + within.0);
+        let failed = |detail: String| Cause::Http {
+            method: method.to_string(),
+            path: path.clone(),
+            detail,
+        };
+        let answer = loop {
+            let request = request(runner, step, &path)?;
+            let sent_at = runner.started.elapsed();
+            let answer = request
+                .exchange(&runner.http_client)
+                .await
+                .map_err(|e| match e {
+                    crate::request::RequestError::Send(e) => failed(e.to_string()),
+                    other => Cause::Invalid(other.to_string()),
+                })?;
+            let outcome = check(runner, step, &answer);
+            match deadline {
+                Some(deadline) if outcome.is_err() && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                _ => {
+                    runner.http.push(HttpExchange {
+                        method: method.to_string(),
+                        // A service's requests say whom they asked: `kuma:/__fake/...`.
+                        path: match &step.service {
+                            Some(service) => format!("{service}:{path}"),
+                            None => path.clone(),
+                        },
+                        status: answer.status,
+                        body: answer.body.clone(),
+                        at: sent_at,
+                    });
+                    outcome.map_err(|e| failed(e.to_string()))?;
+                    break answer;
+                }
+            }
+        };
+        let exchange = json!({ "status": answer.status, "body": answer.body });
+        for (var, selector) in &step.capture {
+            let value = select(&exchange, selector).ok_or_else(|| {
+                Cause::Unmet(format!("capture {var:?}: no {selector:?} in {exchange}"))
+            })?;
+            runner.vars.set(var.clone(), value.clone());
+        }
+        Ok(())
+    }
+}
+
+/// `step`'s request, its templates filled, to the node or service it names.
+fn request(runner: &Runner<'_>, step: &HttpStep, path: &str) -> Result<HttpRequest, Cause> {
+    let base_url = match &step.service {
+        Some(service) => runner.target.service_url(service),
+        None => runner
+            .target
+            .node_url(step.node.as_deref())
+            .map(str::to_owned),
+    }?;
+    let mut request = HttpRequest::new(&step.method, format!("{base_url}{path}"));
+    request.bearer = step.token.as_deref().map(|t| runner.text(t)).transpose()?;
+    for (key, value) in &step.headers {
+        request.headers.push((key.clone(), runner.text(value)?));
+    }
+    request.body = match (&step.body, &step.raw_body) {
+        (Some(body), _) => RequestBody::Json(runner.render(body)?),
+        (None, Some(raw)) => RequestBody::RawJson(runner.text(raw)?),
+        (None, None) => RequestBody::None,
+    };
+    Ok(request)
+}
+
+/// Whether an answer is what `step` expects.
+fn check(runner: &Runner<'_>, step: &HttpStep, answer: &Answer) -> Result<(), Cause> {
+    let (status, body) = (answer.status, &answer.body);
+    if let Some(expected) = step.status
+        && expected != status
+    {
+        return Err(Cause::Unmet(format!(
+            "expected status {expected}, got {status} {body}"
+        )));
+    }
+    if let Some(expected) = &step.expect_body {
+        matcher::check(&runner.render(expected)?, body, step.partial)
+            .map_err(|m| Cause::Unmet(format!("body {m}\n  got: {body}")))?;
+    }
+    Ok(())
+}
