@@ -107,7 +107,10 @@ impl HookRequest {
                 .iter()
                 .map(|(key, value)| (key.clone(), crate::target::expand_env(value)))
                 .collect(),
-            body: self.body.clone().map_or(RequestBody::None, RequestBody::Json),
+            body: self
+                .body
+                .clone()
+                .map_or(RequestBody::None, RequestBody::Json),
             ..HttpRequest::new(&self.method, &url)
         };
         request.method().map_err(|e| error(e.to_string()))?;

@@ -14,8 +14,8 @@ use super::secrets::{Vault, decode_jwt, identifier, unique};
 use super::session::{Fact, Recording};
 use super::tap::HttpCall;
 use crate::scenario::{
-    AckExpectation, ConnectOutcome, ConnectStep, DisconnectMatch, DisconnectStep, Draft,
-    DraftStep, EmitStep, ExpectStep, HttpStep, Step, WriteError,
+    AckExpectation, ConnectOutcome, ConnectStep, DisconnectMatch, DisconnectStep, Draft, DraftStep,
+    EmitStep, ExpectStep, HttpStep, Step, WriteError,
 };
 use crate::transport::TransportKind;
 

@@ -179,9 +179,8 @@ async fn expect_events(
                 .map_err(|m| Cause::Unmet(format!("event {event:?} args {m}\n  got: {got}")))?;
         }
         for (var, path) in &spec.capture {
-            let value = select(&got, path).ok_or_else(|| {
-                Cause::Unmet(format!("capture {var:?}: no {path:?} in {got}"))
-            })?;
+            let value = select(&got, path)
+                .ok_or_else(|| Cause::Unmet(format!("capture {var:?}: no {path:?} in {got}")))?;
             captured.push((var.clone(), value.clone()));
         }
     }

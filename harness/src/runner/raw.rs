@@ -24,9 +24,6 @@ impl Family for RawStep {
             ),
             (None, None) => return Err(Cause::Invalid("`raw` needs `text` or `binary`".into())),
         };
-        Ok(runner
-            .slot(&raw.client)?
-            .client
-            .send(Command::Raw(frame))?)
+        Ok(runner.slot(&raw.client)?.client.send(Command::Raw(frame))?)
     }
 }

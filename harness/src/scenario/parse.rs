@@ -264,7 +264,11 @@ impl<'a> Clients<'a> {
             if self.connected.is_empty() {
                 "none".to_owned()
             } else {
-                self.connected.iter().copied().collect::<Vec<_>>().join(", ")
+                self.connected
+                    .iter()
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             }
         ))
     }

@@ -269,7 +269,6 @@ impl Generator {
     }
 }
 
-
 impl Iterator for Generator {
     type Item = Case;
 
