@@ -23,6 +23,7 @@
 
 pub mod known;
 pub mod model;
+pub mod namespace;
 pub mod shrink;
 pub mod vocabulary;
 
@@ -36,7 +37,8 @@ use crate::scenario::{self, Draft, ScenarioFile};
 use crate::snapshot;
 use crate::target::{Target, TargetError};
 use known::KnownDifferences;
-use model::{Namespace, Rendered};
+use model::Rendered;
+use namespace::Namespace;
 use vocabulary::Action;
 
 /// Why a differential run could not be carried out (differences are a report, not this).

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+pub use super::namespace::{FIXTURE_NOTIFICATIONS, Namespace};
 use super::vocabulary::{Action, BadRequest, Credential, InvalidId, Push, ReadTarget, Role, Room};
 use crate::scenario::{
     ClientRef, ConnectOutcome, ConnectStep, CutMode, CutStep, DisconnectMatch, DisconnectStep,
@@ -28,13 +29,6 @@ use crate::transport::TransportKind;
 
 /// Events a user may send of each kind in one sequence (the targets allow 5 per 2 s).
 pub const RATE_BUDGET: u32 = 4;
-
-/// The fixture notifications (`scenarios/fixtures.sql`) and their owners.
-pub const FIXTURE_NOTIFICATIONS: [(&str, Role); 3] = [
-    ("n-alice-1", Role::Alice),
-    ("n-alice-2", Role::Alice),
-    ("n-bob-1", Role::Bob),
-];
 
 const SERVICES: [&str; 3] = ["jellyfin", "plex", "sonarr"];
 /// One uptime is a whole number: Node writes it `95`, Rust `95.0`, the same JSON number, which
@@ -47,63 +41,6 @@ const STATUSES: [(&str, i64, f64); 3] = [
 const NOTIFICATION_TYPES: [&str; 3] = ["info", "warning", "success"];
 /// The argument of a `notification:read` sent only to wait for the events before it.
 const SYNC_ID: &str = "sync";
-
-/// The users and notifications a sequence works on: the fixtures themselves (a fresh server, and
-/// every scenario written for review), or copies under a prefix, so that many sequences can run
-/// on one server without sharing notifications or rate-limit allowances.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Namespace {
-    prefix: String,
-}
-
-impl Namespace {
-    pub fn fixtures() -> Self {
-        Self {
-            prefix: String::new(),
-        }
-    }
-
-    /// Copies of the fixture users and notifications for sequence `index` of a launch.
-    pub fn numbered(index: usize) -> Self {
-        Self {
-            prefix: format!("d{index}-"),
-        }
-    }
-
-    pub fn user_id(&self, role: Role) -> String {
-        let id = match role {
-            Role::Admin => "admin-1",
-            Role::Alice => "user-1",
-            Role::Bob => "user-2",
-            Role::Carol => "user-3",
-        };
-        format!("{}{id}", self.prefix)
-    }
-
-    fn notification_id(&self, index: usize) -> String {
-        let (id, _) = FIXTURE_NOTIFICATIONS[index % FIXTURE_NOTIFICATIONS.len()];
-        format!("{}{id}", self.prefix)
-    }
-
-    /// SQL that creates the copies (nothing for the fixtures, which every launch loads).
-    pub fn sql(&self) -> String {
-        if self.prefix.is_empty() {
-            return String::new();
-        }
-        let p = &self.prefix;
-        format!(
-            "INSERT INTO users (id, email, role, status) VALUES \
-             ('{p}admin-1', '{p}admin@example.com', 'admin', 'active'), \
-             ('{p}user-1', '{p}alice@example.com', 'user', 'active'), \
-             ('{p}user-2', '{p}bob@example.com', 'user', 'active'), \
-             ('{p}user-3', '{p}carol@example.com', 'user', 'suspended');\n\
-             INSERT INTO notifications (id, user_id, title, message, type, created_at, read_at) VALUES \
-             ('{p}n-alice-1', '{p}user-1', 'Download finished', 'Movie night is ready.', 'info', '2026-01-01T00:00:00.000Z', NULL), \
-             ('{p}n-alice-2', '{p}user-1', 'Disk almost full', 'Media volume at 91%.', 'warning', '2026-01-02T00:00:00.000Z', NULL), \
-             ('{p}n-bob-1', '{p}user-2', 'Request approved', 'Your request was approved.', 'info', '2026-01-01T00:00:00.000Z', NULL);\n"
-        )
-    }
-}
 
 /// A sequence as a scenario.
 #[derive(Debug, Clone)]
@@ -631,151 +568,4 @@ impl Model<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::fuzz::differential::vocabulary;
-
-    /// The steps of a rendered scenario, as the parser reads them back.
-    fn steps(rendered: &Rendered) -> Vec<Step> {
-        let file = crate::scenario::parse_str("generated.yaml", &rendered.yaml)
-            .unwrap_or_else(|e| panic!("{e}\n{}", rendered.yaml));
-        file.scenarios[0]
-            .steps
-            .iter()
-            .map(|s| s.value.clone())
-            .collect()
-    }
-
-    fn head() -> Draft {
-        Draft {
-            name: "s".into(),
-            description: Some("d".into()),
-            ..Draft::default()
-        }
-    }
-
-    #[test]
-    fn every_generated_sequence_renders_to_a_scenario_that_parses_back() {
-        for namespace in [Namespace::fixtures(), Namespace::numbered(3)] {
-            for index in 0..300 {
-                let actions = vocabulary::sequence(16, index);
-                let rendered = render(head(), &actions, &namespace).expect("writes");
-                let parsed = crate::scenario::parse_str("generated.yaml", &rendered.yaml)
-                    .unwrap_or_else(|e| panic!("{e}\n{}", rendered.yaml));
-                assert_eq!(parsed.scenarios.len(), 1);
-                assert_eq!(parsed.scenarios[0].steps.len(), rendered.steps);
-            }
-        }
-    }
-
-    #[test]
-    fn actions_out_of_place_are_left_out() {
-        let actions = [
-            Action::Subscribe {
-                client: 0,
-                room: Room::Status,
-            },
-            Action::Connect {
-                client: 0,
-                credential: Credential::Valid(Role::Alice),
-                polling: false,
-            },
-            Action::Restore { client: 0 },
-            Action::Connect {
-                client: 0,
-                credential: Credential::Valid(Role::Bob),
-                polling: false,
-            },
-            Action::Connect {
-                client: 1,
-                credential: Credential::Expired,
-                polling: false,
-            },
-            Action::Read {
-                client: 1,
-                target: ReadTarget::Unknown,
-            },
-            Action::Read {
-                client: 0,
-                target: ReadTarget::Created(0),
-            },
-        ];
-        let rendered = render(head(), &actions, &Namespace::fixtures()).expect("writes");
-        assert_eq!(rendered.kept, vec![actions[1], actions[4]]);
-    }
-
-    #[test]
-    fn no_user_sends_an_event_beyond_its_allowance() {
-        let mut actions = vec![Action::Connect {
-            client: 0,
-            credential: Credential::Valid(Role::Alice),
-            polling: false,
-        }];
-        actions.extend((0..10).map(|_| Action::Read {
-            client: 0,
-            target: ReadTarget::Unknown,
-        }));
-        let rendered = render(head(), &actions, &Namespace::fixtures()).expect("writes");
-        assert_eq!(rendered.kept.len(), 1 + RATE_BUDGET as usize);
-        let reads = steps(&rendered)
-            .into_iter()
-            .filter(|step| matches!(step, Step::Emit(emit) if emit.event == "notification:read"))
-            .count();
-        assert_eq!(reads, RATE_BUDGET as usize);
-    }
-
-    #[test]
-    fn broadcasts_are_waited_for_on_their_subscribers_only() {
-        let actions = [
-            Action::Connect {
-                client: 0,
-                credential: Credential::Valid(Role::Alice),
-                polling: false,
-            },
-            Action::Connect {
-                client: 1,
-                credential: Credential::Valid(Role::Bob),
-                polling: true,
-            },
-            Action::Subscribe {
-                client: 0,
-                room: Room::Notifications,
-            },
-            Action::Subscribe {
-                client: 1,
-                room: Room::Notifications,
-            },
-            Action::Push(Push::ForUser(Role::Alice)),
-            Action::Cut { client: 0 },
-            Action::Push(Push::ForUser(Role::Alice)),
-            Action::Read {
-                client: 1,
-                target: ReadTarget::Created(1),
-            },
-        ];
-        let rendered = render(head(), &actions, &Namespace::fixtures()).expect("writes");
-        assert_eq!(rendered.kept.len(), actions.len());
-        let expected = |event: &str| -> Vec<Vec<String>> {
-            steps(&rendered)
-                .into_iter()
-                .filter_map(|step| match step {
-                    Step::Expect(expect) if expect.event.as_deref() == Some(event) => {
-                        Some(expect.names().cloned().collect())
-                    }
-                    _ => None,
-                })
-                .collect()
-        };
-        assert_eq!(expected("notification:new"), [["c0"]]);
-        assert!(expected("notification:read:error").contains(&vec!["c1".to_owned()]));
-    }
-
-    #[test]
-    fn a_namespace_names_its_own_users_and_notifications() {
-        let namespace = Namespace::numbered(7);
-        assert_eq!(namespace.user_id(Role::Alice), "d7-user-1");
-        assert!(namespace.sql().contains("('d7-n-bob-1', 'd7-user-2'"));
-        assert_eq!(Namespace::fixtures().user_id(Role::Alice), "user-1");
-        assert!(Namespace::fixtures().sql().is_empty());
-    }
-}
+mod tests;
