@@ -12,7 +12,7 @@
 //! `expect_none`), [`http`], [`cut`] (`cut`, `restore`), [`network`], [`cluster`] (`server`,
 //! `redis`, `move`, `cluster`), [`disconnect`], [`raw`]; `sleep` takes a [`Millis`] from
 //! [`duration`]. [`tokens`] holds the `tokens:` section. [`Step`] is the single list of what a
-//! file may say; its methods are the only places it is matched outside the runner's dispatch.
+//! file may say; only its methods and the runner's dispatch go through every variant.
 
 pub mod cluster;
 pub mod connect;
