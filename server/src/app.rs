@@ -96,7 +96,7 @@ pub enum ServerError {
     #[error("server failed: {0}")]
     Serve(std::io::Error),
     #[error("cannot start the Uptime Kuma feed: {0}")]
-    KumaFeed(reqwest::Error),
+    KumaFeed(#[from] crate::kuma::KumaClientError),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     #[error("cannot set up the Socket.IO namespace: {0}")]
@@ -215,7 +215,7 @@ impl Server {
 
     /// Runs the Uptime Kuma feed (see [`crate::kuma`]) while the server serves.
     pub fn with_kuma_feed(mut self, config: KumaConfig) -> Result<Self, ServerError> {
-        let client = KumaClient::new(&config).map_err(ServerError::KumaFeed)?;
+        let client = KumaClient::new(&config)?;
         self.kuma = Some((config, client));
         Ok(self)
     }

@@ -188,7 +188,8 @@ impl DemoArgs {
 /// The Uptime Kuma feed: off unless both the URL and the status page are set.
 #[derive(Clone, Args)]
 pub struct KumaArgs {
-    /// Uptime Kuma's base URL (http://); with --kuma-status-page, statuses follow its monitors.
+    /// Uptime Kuma's base URL (http:// or https://); with --kuma-status-page, statuses follow
+    /// its monitors.
     #[arg(long, env = "KUMA_URL", hide_env_values = true)]
     pub kuma_url: Option<String>,
     /// Slug of the Kuma status page whose monitors become services.
@@ -208,6 +209,10 @@ pub struct KumaArgs {
     #[arg(long, env = "KUMA_LEASE_MS", default_value_t = 15_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub kuma_lease_ms: u64,
+    /// PEM file of the CA that issued an https:// Kuma's certificate (a private CA), trusted
+    /// besides the system's roots.
+    #[arg(long, env = "KUMA_CA_FILE")]
+    pub kuma_ca_file: Option<PathBuf>,
 }
 
 impl KumaArgs {
@@ -220,10 +225,17 @@ impl KumaArgs {
             self.kuma_stale_ms,
             self.kuma_timeout_ms,
         )?;
-        Ok(config.map(|config| KumaConfig {
+        let Some(config) = config else {
+            return match self.kuma_ca_file {
+                Some(_) => Err(KumaConfigError::MissingUrl),
+                None => Ok(None),
+            };
+        };
+        let config = KumaConfig {
             lease_ttl: Duration::from_millis(self.kuma_lease_ms),
             ..config
-        }))
+        };
+        config.with_ca_file(self.kuma_ca_file.clone()).map(Some)
     }
 }
 
@@ -237,6 +249,7 @@ impl std::fmt::Debug for KumaArgs {
             .field("kuma_stale_ms", &self.kuma_stale_ms)
             .field("kuma_timeout_ms", &self.kuma_timeout_ms)
             .field("kuma_lease_ms", &self.kuma_lease_ms)
+            .field("kuma_ca_file", &self.kuma_ca_file)
             .finish()
     }
 }

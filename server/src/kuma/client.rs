@@ -3,7 +3,12 @@
 //! Kuma 1.23 never answers a request for an unknown slug, so every request carries a total
 //! timeout, which also cuts off a reply that trickles in. Errors never carry the URL: it may
 //! hold credentials for a proxy in front of Kuma.
+//!
+//! `https://` Kuma is read with rustls, trusting the system's roots plus `KUMA_CA_FILE`. A
+//! certificate that does not verify is its own error, naming why (unknown issuer, expired, wrong
+//! host), so `/health` and the log tell an operator what to fix; it is never accepted.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::{StatusCode, Url, header};
@@ -22,6 +27,8 @@ pub enum FetchError {
     Timeout(Duration),
     #[error("cannot reach Uptime Kuma: {0}")]
     Unreachable(String),
+    #[error("Uptime Kuma's TLS certificate does not verify: {0}")]
+    Certificate(String),
     #[error("status page not found (HTTP 404): check KUMA_STATUS_PAGE")]
     NotFound,
     #[error("Uptime Kuma answered HTTP {0}")]
@@ -38,6 +45,25 @@ impl From<ShapeError> for FetchError {
     }
 }
 
+/// Why the client for Kuma could not be built: the server refuses to start.
+#[derive(Debug, thiserror::Error)]
+pub enum KumaClientError {
+    #[error("cannot read KUMA_CA_FILE {}: {source}", path.display())]
+    CaFileUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("KUMA_CA_FILE {} holds no PEM certificate", path.display())]
+    CaFileEmpty { path: PathBuf },
+    #[error("KUMA_CA_FILE {}: {source}", path.display())]
+    CaFileInvalid {
+        path: PathBuf,
+        source: reqwest::Error,
+    },
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
 /// Reads one status page of one Kuma.
 #[derive(Debug, Clone)]
 pub struct KumaClient {
@@ -48,11 +74,20 @@ pub struct KumaClient {
 }
 
 impl KumaClient {
-    pub fn new(config: &KumaConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+    pub fn new(config: &KumaConfig) -> Result<Self, KumaClientError> {
+        // rustls by name: a crate that enables reqwest's default (OpenSSL) backend in the same
+        // build (the tests' rust_socketio does) would otherwise make it the one used, and
+        // `certificate_failure` reads rustls's errors.
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
             .timeout(config.request_timeout)
-            .user_agent(concat!("realtime-server/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("realtime-server/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &config.ca_file {
+            for certificate in read_ca_file(path)? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder.build()?;
         Ok(Self {
             http,
             timeout: config.request_timeout,
@@ -110,6 +145,9 @@ impl KumaClient {
         if error.is_timeout() {
             return FetchError::Timeout(self.timeout);
         }
+        if let Some(reason) = certificate_failure(&error) {
+            return FetchError::Certificate(reason);
+        }
         // reqwest's own text is generic ("error sending request"); the cause is in the chain.
         // `without_url` keeps the URL (and any credentials in it) out of the text.
         let error = error.without_url();
@@ -122,4 +160,68 @@ impl KumaClient {
         }
         FetchError::Unreachable(text)
     }
+}
+
+/// The certificates in a PEM file; a file with none is refused rather than trusted as empty.
+fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, KumaClientError> {
+    let pem = std::fs::read(path).map_err(|source| KumaClientError::CaFileUnreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
+        KumaClientError::CaFileInvalid {
+            path: path.to_owned(),
+            source,
+        }
+    })?;
+    if certificates.is_empty() {
+        return Err(KumaClientError::CaFileEmpty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(certificates)
+}
+
+/// Why the peer's certificate was refused, when that is what failed. rustls's error travels
+/// inside an `io::Error` (tokio-rustls), itself inside another (hyper-rustls 0.27's
+/// `io::Error::other`), inside hyper's connect error; an `io::Error`'s `source()` skips its own
+/// payload, so each one is opened by hand.
+fn certificate_failure(error: &reqwest::Error) -> Option<String> {
+    use rustls::{CertificateError, Error as TlsError};
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if let Some(TlsError::InvalidCertificate(reason)) = tls_error(current) {
+            return Some(match reason {
+                CertificateError::UnknownIssuer => {
+                    "issued by a CA this server does not trust (set KUMA_CA_FILE to that CA's \
+                     PEM file)"
+                        .to_owned()
+                }
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    "the certificate has expired".to_owned()
+                }
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                    "the certificate is not valid yet (check both clocks)".to_owned()
+                }
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => {
+                    "the certificate is not valid for KUMA_URL's host name".to_owned()
+                }
+                other => other.to_string(),
+            });
+        }
+        cause = current.source();
+    }
+    None
+}
+
+/// The rustls error `error` is, or carries as the payload of nested `io::Error`s.
+fn tls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let payload = error
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())?;
+    tls_error(payload)
 }

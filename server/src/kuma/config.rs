@@ -1,6 +1,7 @@
 //! What the feed is told: which Kuma, which status page, and its timings.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -19,12 +20,12 @@ pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(15);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KumaConfigError {
     /// The URL's text is not repeated: it may hold credentials.
-    #[error("KUMA_URL is not an absolute http:// URL")]
+    #[error("KUMA_URL is not an absolute http:// or https:// URL")]
     InvalidUrl,
-    #[error(
-        "KUMA_URL uses {0}://, which this build cannot read (no TLS); use Kuma's http:// address"
-    )]
+    #[error("KUMA_URL uses {0}://; Uptime Kuma is read over http:// or https://")]
     UnsupportedScheme(String),
+    #[error("KUMA_CA_FILE is set but KUMA_URL is not https://: the file would not be used")]
+    CaFileWithoutTls,
     #[error("KUMA_STATUS_PAGE is required with KUMA_URL")]
     MissingStatusPage,
     #[error("KUMA_URL is required with KUMA_STATUS_PAGE")]
@@ -45,6 +46,9 @@ pub struct KumaConfig {
     pub request_timeout: Duration,
     /// See [`DEFAULT_LEASE_TTL`].
     pub lease_ttl: Duration,
+    /// PEM file of the CA(s) that issued Kuma's certificate, trusted besides the system's roots:
+    /// most Kuma installs sit behind a reverse proxy with a certificate from a private CA.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl KumaConfig {
@@ -54,7 +58,7 @@ impl KumaConfig {
         if url.cannot_be_a_base() || url.host().is_none() {
             return Err(KumaConfigError::InvalidUrl);
         }
-        if url.scheme() != "http" {
+        if !matches!(url.scheme(), "http" | "https") {
             return Err(KumaConfigError::UnsupportedScheme(url.scheme().to_owned()));
         }
         let status_page = status_page.trim().trim_matches('/');
@@ -68,7 +72,16 @@ impl KumaConfig {
             stale_after: DEFAULT_STALE,
             request_timeout: DEFAULT_TIMEOUT,
             lease_ttl: DEFAULT_LEASE_TTL,
+            ca_file: None,
         })
+    }
+
+    /// Trusts the CA(s) in `ca_file` for an `https://` Kuma.
+    pub fn with_ca_file(self, ca_file: Option<PathBuf>) -> Result<Self, KumaConfigError> {
+        if ca_file.is_some() && self.url.scheme() != "https" {
+            return Err(KumaConfigError::CaFileWithoutTls);
+        }
+        Ok(Self { ca_file, ..self })
     }
 
     /// The feed's configuration from the settings, `None` when neither URL nor page is set.
@@ -124,6 +137,7 @@ impl fmt::Debug for KumaConfig {
             .field("stale_after", &self.stale_after)
             .field("request_timeout", &self.request_timeout)
             .field("lease_ttl", &self.lease_ttl)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -170,8 +184,8 @@ mod tests {
             Err(KumaConfigError::MissingUrl)
         );
         assert_eq!(
-            KumaConfig::from_settings(Some("https://kuma"), Some("home"), 1, 1, 1),
-            Err(KumaConfigError::UnsupportedScheme("https".into()))
+            KumaConfig::from_settings(Some("ftp://kuma"), Some("home"), 1, 1, 1),
+            Err(KumaConfigError::UnsupportedScheme("ftp".into()))
         );
         assert_eq!(
             KumaConfig::from_settings(Some("http://kuma"), Some("home"), 0, 1, 1),
@@ -182,5 +196,19 @@ mod tests {
             .expect("on");
         assert_eq!(config.poll_interval, Duration::from_millis(250));
         assert_eq!(config.stale_after, Duration::from_millis(900));
+    }
+
+    #[test]
+    fn a_ca_file_needs_an_https_url() {
+        let plain = KumaConfig::new("http://kuma.lan", "home").expect("valid");
+        assert_eq!(
+            plain.with_ca_file(Some("ca.pem".into())),
+            Err(KumaConfigError::CaFileWithoutTls)
+        );
+        let tls = KumaConfig::new("https://kuma.lan", "home")
+            .expect("valid")
+            .with_ca_file(Some("ca.pem".into()))
+            .expect("https takes a CA file");
+        assert_eq!(tls.ca_file, Some(PathBuf::from("ca.pem")));
     }
 }

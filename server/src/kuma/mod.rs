@@ -15,7 +15,7 @@ pub mod handle;
 pub mod mapping;
 pub mod poller;
 
-pub use client::KumaClient;
+pub use client::{KumaClient, KumaClientError};
 pub use config::{KumaConfig, KumaConfigError};
 pub use handle::{FeedHandle, FeedHealth, FeedRole, FeedState};
 pub use poller::{FeedTask, LEASE};

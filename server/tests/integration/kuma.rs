@@ -21,6 +21,8 @@ use crate::common::{
     ServerProcess, TestServer, connected, emit, event, random_secret, seeded_database, settle,
 };
 
+mod tls;
+
 /// Limit for anything the feed should do within a few polls.
 const PATIENCE: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(50);
