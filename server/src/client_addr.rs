@@ -117,7 +117,9 @@ impl Network {
     fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
@@ -134,10 +136,7 @@ impl Network {
 /// Middleware: replaces the peer address the accept loop attached with the [`ClientAddr`] it
 /// stands for.
 pub async fn attach(State(trusted): State<TrustedProxies>, mut request: Request) -> Request {
-    if let Some(ConnectInfo(peer)) = request
-        .extensions_mut()
-        .remove::<ConnectInfo<SocketAddr>>()
-    {
+    if let Some(ConnectInfo(peer)) = request.extensions_mut().remove::<ConnectInfo<SocketAddr>>() {
         let client = trusted.client(peer.ip(), request.headers());
         request.extensions_mut().insert(ClientAddr(client));
     }

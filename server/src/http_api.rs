@@ -17,8 +17,8 @@ use crate::auth::{self, AuthError, AuthUser, Authenticator};
 use crate::client_addr::ClientAddr;
 use crate::cluster::Cluster;
 use crate::kuma::FeedHandle;
-use crate::socket_service::SocketService;
 use crate::service_state::ServiceState;
+use crate::socket_service::SocketService;
 use crate::store::{Change, NewNotification, StatusReport, Store};
 
 /// Largest request body accepted by the API.
@@ -119,7 +119,7 @@ impl FromRequestParts<ApiState> for Caller {
                     target: "audit",
                     client_addr = client.map(tracing::field::display),
                     method = %parts.method,
-                    path = parts.uri.path(),
+                    path = %parts.uri.path(),
                     reason = %error,
                     "HTTP request refused"
                 );
@@ -143,7 +143,6 @@ impl Caller {
         Err(ApiError::Forbidden)
     }
 }
-
 
 /// 200 while the database answers, else 503: a load balancer stops sending new clients to a
 /// server that would refuse their handshakes, while the sockets it holds stay up. With the

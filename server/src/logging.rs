@@ -37,20 +37,20 @@ pub const REDACTED: &str = "<redacted>";
 /// password) would blank out ordinary words, and is still replaced inside a URL.
 pub const MIN_LITERAL_SECRET_LEN: usize = 6;
 
-/// The patterns, compiled once. Each keeps a prefix (group `keep`) and replaces the rest of the
-/// match.
+/// The patterns, compiled once. Each keeps a prefix (group `keep`) and a suffix (group `tail`)
+/// and replaces what lies between.
 static PATTERNS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     [
         // A JWT (or its first two segments, should a dependency cut it).
-        r"(?P<keep>)eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?",
+        r"(?P<keep>)eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?(?P<tail>)",
         // An Authorization header's credentials: `Bearer` in any case (the word is rare in
         // logs), `Basic` followed by base64 only (the word is not rare).
-        r#"(?i)(?P<keep>\bbearer\s+)[^\s"',;\\]+"#,
-        r"(?P<keep>\bBasic\s+)[A-Za-z0-9+/]{4,}=*",
+        r#"(?i)(?P<keep>\bbearer\s+)[^\s"',;\\]+(?P<tail>)"#,
+        r"(?P<keep>\bBasic\s+)[A-Za-z0-9+/]{4,}=*(?P<tail>)",
         // A URL's password: `scheme://user:password@`.
-        r#"(?P<keep>[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@"]*:)[^\s/@"]+@"#,
+        r#"(?P<keep>[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@"]*:)[^\s/@"]+(?P<tail>@)"#,
         // `password=...` in a query string or a key-value connection string.
-        r#"(?i)(?P<keep>\b(?:password|passwd|pwd)=)[^\s&"']+"#,
+        r#"(?i)(?P<keep>\b(?:password|passwd|pwd)=)[^\s&"']+(?P<tail>)"#,
     ]
     .iter()
     .map(|pattern| Regex::new(pattern).unwrap_or_else(|error| panic!("{pattern}: {error}")))
@@ -125,7 +125,7 @@ pub fn redact<'a>(line: &'a str, secrets: &Secrets) -> Cow<'a, str> {
     for pattern in PATTERNS.iter() {
         if pattern.is_match(&text) {
             let replaced = pattern
-                .replace_all(&text, format!("${{keep}}{REDACTED}").as_str())
+                .replace_all(&text, format!("${{keep}}{REDACTED}${{tail}}").as_str())
                 .into_owned();
             text = Cow::Owned(replaced);
         }

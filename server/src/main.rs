@@ -9,8 +9,8 @@ use realtime_server::cli::{
 };
 use realtime_server::cluster::RedisUrl;
 use realtime_server::kuma::KumaConfig;
-use realtime_server::store::{Store, StoreSettings};
 use realtime_server::logging::{self, Secrets};
+use realtime_server::store::{Store, StoreSettings};
 use realtime_server::{Server, ServerConfig, demo, user_admin};
 
 // mimalloc: a reconnect storm allocates and frees per-connection state across worker threads,

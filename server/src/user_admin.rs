@@ -68,16 +68,17 @@ fn no_such_user(id: &str) -> String {
 /// Every user, one a line under a header, columns aligned.
 async fn listing(store: &Store) -> Result<String> {
     let users = store.list_users().await?;
-    let rows: Vec<[String; 4]> = std::iter::once(["ID", "EMAIL", "ROLE", "STATUS"].map(String::from))
-        .chain(users.into_iter().map(|user| {
-            [
-                user.id,
-                user.email,
-                user.role.as_str().to_owned(),
-                user.status,
-            ]
-        }))
-        .collect();
+    let rows: Vec<[String; 4]> =
+        std::iter::once(["ID", "EMAIL", "ROLE", "STATUS"].map(String::from))
+            .chain(users.into_iter().map(|user| {
+                [
+                    user.id,
+                    user.email,
+                    user.role.as_str().to_owned(),
+                    user.status,
+                ]
+            }))
+            .collect();
     let widths: Vec<usize> = (0..3)
         .map(|column| {
             rows.iter()

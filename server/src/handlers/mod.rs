@@ -58,7 +58,7 @@ async fn authenticate(
             notifications::register(&socket);
             socket.on_disconnect(async |socket: Socket, reason: DisconnectReason| {
                 let user_id = socket.extensions.get::<AuthUser>().map(|u| u.id);
-                tracing::info!(user_id = user_id.as_deref(), socket_id = %socket.id, %reason, "client disconnected");
+                tracing::info!(user_id = user_id.map(tracing::field::display), socket_id = %socket.id, %reason, "client disconnected");
             });
             Ok(())
         }
@@ -78,7 +78,7 @@ async fn authenticate(
 async fn on_connect(socket: Socket) {
     let user_id = socket.extensions.get::<AuthUser>().map(|u| u.id);
     tracing::info!(
-        user_id = user_id.as_deref(),
+        user_id = user_id.map(tracing::field::display),
         client_addr = client_addr(&socket).map(tracing::field::display),
         socket_id = %socket.id,
         "client connected"
@@ -108,7 +108,7 @@ impl EventContext {
                 user_id = %user.id,
                 client_addr = client_addr(&socket).map(tracing::field::display),
                 socket_id = %socket.id,
-                event,
+                event = %event,
                 "rate limit exceeded"
             );
             let ctx = Self { socket, user, app };

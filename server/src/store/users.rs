@@ -72,8 +72,12 @@ impl Store {
 
     /// Sets a user's role; `false` when there is no such user.
     pub async fn set_user_role(&self, id: &str, role: Role) -> Result<bool, StoreError> {
-        self.update_user("UPDATE users SET role = $1 WHERE id = $2", role.as_str(), id)
-            .await
+        self.update_user(
+            "UPDATE users SET role = $1 WHERE id = $2",
+            role.as_str(),
+            id,
+        )
+        .await
     }
 
     async fn update_user(&self, sql: &str, value: &str, id: &str) -> Result<bool, StoreError> {

@@ -47,7 +47,8 @@ fn verify(unit: &str) -> Option<(bool, String)> {
 fn unit_for_this_build() -> String {
     assert!(Path::new(BINARY).exists());
     assert_eq!(
-        UNIT.matches(&format!("ExecStart={INSTALLED_AT} serve\n")).count(),
+        UNIT.matches(&format!("ExecStart={INSTALLED_AT} serve\n"))
+            .count(),
         1,
         "the unit runs `{INSTALLED_AT} serve`"
     );
@@ -59,7 +60,10 @@ fn the_systemd_unit_verifies_without_a_warning() {
     let Some((ok, printed)) = verify(&unit_for_this_build()) else {
         return;
     };
-    assert!(ok && printed.trim().is_empty(), "systemd-analyze verify:\n{printed}");
+    assert!(
+        ok && printed.trim().is_empty(),
+        "systemd-analyze verify:\n{printed}"
+    );
 }
 
 /// The check can fail: a mistyped setting is reported (only as a warning, so the test above
@@ -70,7 +74,10 @@ fn a_broken_unit_is_reported() {
     let Some((_, printed)) = verify(&broken) else {
         return;
     };
-    assert!(printed.contains("Failed to parse service type"), "{printed}");
+    assert!(
+        printed.contains("Failed to parse service type"),
+        "{printed}"
+    );
     let missing = UNIT.replace(INSTALLED_AT, "/nonexistent/realtime-server");
     let Some((ok, printed)) = verify(&missing) else {
         return;

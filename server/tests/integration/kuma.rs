@@ -813,7 +813,10 @@ async fn a_wrong_path_in_kuma_url_is_named_as_such() {
         let failing: Vec<Value> = logs
             .lines()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|line| line["fields"]["message"] == "Uptime Kuma feed failing; last statuses kept until stale")
+            .filter(|line| {
+                line["fields"]["message"]
+                    == "Uptime Kuma feed failing; last statuses kept until stale"
+            })
             .collect();
         assert_eq!(failing.len(), 1, "{logs}");
         assert_eq!(failing[0]["fields"]["error"], expected, "{logs}");

@@ -322,11 +322,15 @@ async fn audited_actions(server: &Launched, key: &JwtSecret, forwarded_for: Opti
         .await
         .expect("answers");
     assert_eq!(put.status(), 200);
-    let push = request(reqwest::Method::POST, "/api/v1/notifications", Some("admin-1"))
-        .json(&json!({ "userId": "user-2", "title": "t", "message": "m" }))
-        .send()
-        .await
-        .expect("answers");
+    let push = request(
+        reqwest::Method::POST,
+        "/api/v1/notifications",
+        Some("admin-1"),
+    )
+    .json(&json!({ "userId": "user-2", "title": "t", "message": "m" }))
+    .send()
+    .await
+    .expect("answers");
     assert_eq!(push.status(), 201);
     let bad = request(reqwest::Method::GET, "/api/v1/me", Some("forged"))
         .send()
@@ -392,9 +396,17 @@ async fn admin_actions_and_refusals_name_the_user_and_the_client_address() {
         ("status changed over HTTP", "admin-1", "info"),
         ("notification pushed over HTTP", "admin-1", "info"),
         ("HTTP request refused", "", "warn"),
-        ("HTTP request refused: admin role required", "user-1", "warn"),
+        (
+            "HTTP request refused: admin role required",
+            "user-1",
+            "warn",
+        ),
         ("status refresh asked", "admin-1", "info"),
-        ("status refresh refused: admin role required", "user-1", "warn"),
+        (
+            "status refresh refused: admin role required",
+            "user-1",
+            "warn",
+        ),
         ("rate limit exceeded", "user-1", "warn"),
         ("socket authentication refused", "", "warn"),
     ];
@@ -409,18 +421,33 @@ async fn admin_actions_and_refusals_name_the_user_and_the_client_address() {
             .find(|l| l["fields"]["message"] == message)
             .expect("found above");
         assert_eq!(whole["target"], "audit", "{message}");
-        assert_eq!(whole["level"].as_str().map(str::to_lowercase).as_deref(), Some(level));
+        assert_eq!(
+            whole["level"].as_str().map(str::to_lowercase).as_deref(),
+            Some(level)
+        );
     }
     let status = line(&lines, "status changed over HTTP");
-    assert_eq!((&status["service"], &status["status"]), (&json!("plex"), &json!("down")));
-    assert_eq!(line(&lines, "notification pushed over HTTP")["to_user"], "user-2");
-    assert_eq!(line(&lines, "HTTP request refused")["reason"], "Authentication failed");
+    assert_eq!(
+        (&status["service"], &status["status"]),
+        (&json!("plex"), &json!("down"))
+    );
+    assert_eq!(
+        line(&lines, "notification pushed over HTTP")["to_user"],
+        "user-2"
+    );
+    assert_eq!(
+        line(&lines, "HTTP request refused")["reason"],
+        "Authentication failed"
+    );
     assert_eq!(
         line(&lines, "socket authentication refused")["reason"],
         "Authentication failed"
     );
     let text = serde_json::to_string(&lines).expect("JSON");
-    assert!(!text.contains("198.51.100.7"), "an untrusted header is not believed");
+    assert!(
+        !text.contains("198.51.100.7"),
+        "an untrusted header is not believed"
+    );
     // Connects and disconnects: plain values.
     for message in ["client connected", "client disconnected"] {
         let users: Vec<&Value> = lines
@@ -495,7 +522,8 @@ async fn text_lines_carry_plain_fields_for_fail2ban() {
         .find(|l| l.contains("client connected"))
         .expect("a connect line");
     assert!(
-        connected_line.contains("user_id=user-1") && connected_line.contains("client_addr=127.0.0.1"),
+        connected_line.contains("user_id=user-1")
+            && connected_line.contains("client_addr=127.0.0.1"),
         "{connected_line}"
     );
     // The fail2ban filter of deploy/README.md, as a regular expression.

@@ -279,12 +279,20 @@ async fn a_partial_status_report_keeps_what_it_does_not_name() {
             .record_status("plex", report("up", Change::To(None), Change::Keep))
             .await
             .expect(name);
-        assert_eq!((half.response_time, half.uptime), (None, Some(99.5)), "{name}");
+        assert_eq!(
+            (half.response_time, half.uptime),
+            (None, Some(99.5)),
+            "{name}"
+        );
         let fresh = store
             .record_status("radarr", report("up", Change::Keep, Change::To(Some(90.0))))
             .await
             .expect(name);
-        assert_eq!((fresh.response_time, fresh.uptime), (None, Some(90.0)), "{name}");
+        assert_eq!(
+            (fresh.response_time, fresh.uptime),
+            (None, Some(90.0)),
+            "{name}"
+        );
     }
 }
 

@@ -112,7 +112,9 @@ async fn users_are_added_listed_disabled_enabled_and_given_roles() {
         let bad_role = run(
             &url,
             &secret,
-            &["user", "add", "gina", "--email", "g@x.org", "--role", "root"],
+            &[
+                "user", "add", "gina", "--email", "g@x.org", "--role", "root",
+            ],
         )
         .await;
         refused(bad_role, "invalid value 'root'", name);
@@ -186,7 +188,12 @@ async fn tokens_are_made_only_for_active_users_and_a_real_lifetime() {
     let (secret, key) = random_secret();
     for (name, url) in databases(dir.path()).await {
         succeeded(
-            run(&url, &secret, &["user", "add", "hank", "--email", "hank@x.org"]).await,
+            run(
+                &url,
+                &secret,
+                &["user", "add", "hank", "--email", "hank@x.org"],
+            )
+            .await,
             name,
         );
         let token = succeeded(
