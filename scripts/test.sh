@@ -33,6 +33,12 @@ if ! command -v redis-server >/dev/null || [[ ! -x /usr/sbin/haproxy ]]; then
   # on free loopback ports.
   apt-get update -qq && apt-get install -y -qq redis-server haproxy
 fi
+# issue 33: deploy/realtime-server.service is checked by `systemd-analyze verify` in the Rust
+# tests (server/tests/integration/deploy.rs; under CI a missing tool fails it). Debian ships
+# systemd-analyze in the package systemd.
+if ! command -v systemd-analyze >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq systemd
+fi
 node --version
 cargo --version
 

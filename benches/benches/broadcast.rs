@@ -46,6 +46,7 @@ fn broadcast(c: &mut Criterion) {
             heartbeat: Heartbeat::default(),
             connect_timeout: realtime_server::app::DEFAULT_CONNECT_TIMEOUT,
             redis_url: None,
+            trusted_proxies: Default::default(),
         })
         .await
         .expect("server");

@@ -5,7 +5,8 @@
 //!
 //! It serves the status page `home` from the feed's Kuma 2.x test fixtures
 //! (`server/tests/fixtures/kuma`), every beat moved by the same amount so that the newest is
-//! "now" at start.
+//! "now" at start; another slug gets Kuma 2.x's 404 `Status Page Not Found`, any other path an
+//! empty 404.
 //! Beyond Kuma's own routes it answers:
 //!
 //! - `POST /__fake/monitors/{id}/beats` `{"status": 0..3, "ping": ms|null, "msg": "..."}`: a
@@ -227,6 +228,17 @@ async fn main() -> Result<()> {
             kuma: kuma.clone(),
             heartbeat: false,
         })
+        .mount(&server)
+        .await;
+    // Another slug gets Kuma 2.x's answer; any other path wiremock's empty 404, as a wrong path
+    // in KUMA_URL would.
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/api/status-page/(heartbeat/)?[^/]+$"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_json(json!({"status": "fail", "msg": "Status Page Not Found"})),
+        )
+        .with_priority(10)
         .mount(&server)
         .await;
     Mock::given(method("POST"))

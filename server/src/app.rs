@@ -23,6 +23,7 @@ use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{Authenticator, JwtSecret};
+use crate::client_addr::{self, TrustedProxies};
 use crate::cluster::{Cluster, ClusterAdapter, ClusterError, Io, RedisUrl};
 use crate::handlers;
 use crate::http_api::{self, ApiState};
@@ -58,6 +59,8 @@ pub struct ServerConfig {
     pub connect_timeout: Duration,
     /// Share rooms and broadcasts with other processes through this Redis (see [`crate::cluster`]).
     pub redis_url: Option<RedisUrl>,
+    /// Proxies whose `X-Forwarded-For` names the client in the logs (see [`crate::client_addr`]).
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// socketioxide's default is socket.io's 45 s; a closed connection's state then lingered that
@@ -196,6 +199,10 @@ impl Server {
             ))
             .layer(cors)
             .layer(TraceLayer::new_for_http())
+            .layer(axum::middleware::map_request_with_state(
+                config.trusted_proxies.clone(),
+                client_addr::attach,
+            ))
             .layer(axum::middleware::map_request(async |request| {
                 request_head::detach(request)
             }));

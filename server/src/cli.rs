@@ -1,5 +1,5 @@
-//! The command line: `serve`, `demo`, `db seed` and `token`. Every flag is also an environment
-//! variable, so the same binary runs under a process manager or by hand.
+//! The command line: `serve`, `demo`, `db seed`, `user ...` and `token`. Every flag is also an
+//! environment variable, so the same binary runs under a process manager or by hand.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -9,9 +9,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::app::{DEFAULT_CONNECT_TIMEOUT, Heartbeat};
+use crate::client_addr::TrustedProxies;
 use crate::kuma::{KumaConfig, KumaConfigError};
 use crate::rate_limit::RateQuota;
-use crate::store::StoreSettings;
+use crate::store::{Role, StoreSettings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,8 +45,81 @@ pub enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
-    /// Print a signed token for a user.
+    /// Manage users: add, list, disable, enable, change a role.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Print a signed token for an active user.
     Token(TokenArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an active user.
+    Add {
+        /// The user's id, the `userId` its tokens carry (at most 64 characters, no spaces).
+        id: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_enum, default_value_t = RoleArg::User)]
+        role: RoleArg,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List every user: id, email, role, status.
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Suspend a user: its handshakes and requests are refused from now on (`User not found or
+    /// inactive`); sockets already connected stay until they reconnect.
+    Disable {
+        id: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Make a suspended user active again.
+    Enable {
+        id: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Change a user's role.
+    Role {
+        id: String,
+        #[arg(value_enum)]
+        role: RoleArg,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+impl UserCommand {
+    pub fn database(&self) -> &DatabaseArgs {
+        match self {
+            UserCommand::Add { database, .. }
+            | UserCommand::List { database }
+            | UserCommand::Disable { database, .. }
+            | UserCommand::Enable { database, .. }
+            | UserCommand::Role { database, .. } => database,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    User,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::User => Role::User,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +193,10 @@ pub struct NetworkArgs {
     /// milliseconds; an abandoned handshake is dropped after it.
     #[arg(long, env = "CONNECT_TIMEOUT_MS", default_value_t = DEFAULT_CONNECT_TIMEOUT.as_millis() as u64)]
     pub connect_timeout_ms: u64,
+    /// Reverse proxies (addresses or networks, comma-separated: `127.0.0.1,10.0.0.0/8`) whose
+    /// `X-Forwarded-For` names the client in the logs. Unset: the peer's address, always.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl NetworkArgs {
@@ -256,17 +334,32 @@ impl std::fmt::Debug for KumaArgs {
 
 #[derive(Debug, Args)]
 pub struct TokenArgs {
+    /// The user the token signs in as; it must exist and be active in the database.
     #[arg(long)]
     pub user: String,
-    /// Lifetime such as 90s, 30m, 1h or 7d.
+    /// Lifetime such as 90s, 30m, 1h or 7d (above zero).
     #[arg(long, default_value = "1h", value_parser = parse_ttl)]
     pub ttl: Duration,
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
-/// Parses `90s`, `30m`, `1h`, `7d` (a bare number is seconds).
+/// Parses `90s`, `30m`, `1h`, `7d` (a bare number is seconds); zero is refused: such a token
+/// would be expired when made.
 pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = parse_duration(text)?;
+    if ttl.is_zero() {
+        return Err(format!(
+            "{:?} is no lifetime: a token must live above zero seconds",
+            text.trim()
+        ));
+    }
+    Ok(ttl)
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -302,6 +395,10 @@ mod tests {
         assert!(parse_ttl("1w").is_err());
         assert!(parse_ttl("h").is_err());
         assert!(parse_ttl("-1h").is_err());
+        for zero in ["0", "0s", "0h", "00m"] {
+            let refused = parse_ttl(zero).expect_err(zero);
+            assert!(refused.contains("above zero"), "{refused}");
+        }
     }
 
     #[test]

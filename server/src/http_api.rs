@@ -14,10 +14,12 @@ use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
 use crate::auth::{self, AuthError, AuthUser, Authenticator};
+use crate::client_addr::ClientAddr;
 use crate::cluster::Cluster;
 use crate::kuma::FeedHandle;
+use crate::service_state::ServiceState;
 use crate::socket_service::SocketService;
-use crate::store::{NewNotification, StatusReport, Store};
+use crate::store::{Change, NewNotification, StatusReport, Store};
 
 /// Largest request body accepted by the API.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -92,8 +94,12 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-/// The authenticated caller of an API request.
-pub struct Caller(pub AuthUser);
+/// The authenticated caller of an API request, and where it called from.
+pub struct Caller {
+    pub user: AuthUser,
+    /// `None` only for a request that did not come through the server's accept loop.
+    pub client: Option<ClientAddr>,
+}
 
 impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
@@ -104,25 +110,37 @@ impl FromRequestParts<ApiState> for Caller {
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(auth::bearer_token);
-        state
-            .auth
-            .authenticate(token)
-            .await
-            .map(Caller)
-            .map_err(|error| match error {
-                AuthError::Unavailable => ApiError::Unavailable(error),
-                _ => ApiError::Unauthorized(error),
-            })
+        let client = ClientAddr::of(&parts.extensions);
+        match state.auth.authenticate(token).await {
+            Ok(user) => Ok(Caller { user, client }),
+            Err(AuthError::Unavailable) => Err(ApiError::Unavailable(AuthError::Unavailable)),
+            Err(error) => {
+                tracing::warn!(
+                    target: "audit",
+                    client_addr = client.map(tracing::field::display),
+                    method = %parts.method,
+                    path = %parts.uri.path(),
+                    reason = %error,
+                    "HTTP request refused"
+                );
+                Err(ApiError::Unauthorized(error))
+            }
+        }
     }
 }
 
 impl Caller {
     fn require_admin(&self) -> Result<(), ApiError> {
-        if self.0.is_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden)
+        if self.user.is_admin() {
+            return Ok(());
         }
+        tracing::warn!(
+            target: "audit",
+            user_id = %self.user.id,
+            client_addr = self.client.map(tracing::field::display),
+            "HTTP request refused: admin role required"
+        );
+        Err(ApiError::Forbidden)
     }
 }
 
@@ -180,6 +198,14 @@ async fn create_notification(
             kind,
         })
         .await?;
+    tracing::info!(
+        target: "audit",
+        user_id = %caller.user.id,
+        client_addr = caller.client.map(tracing::field::display),
+        to_user = %notification.user_id,
+        notification_id = %notification.id,
+        "notification pushed over HTTP"
+    );
     if let Err(error) = state.sockets.send_notification(&notification).await {
         tracing::error!(%error, "stored notification could not be pushed");
     }
@@ -187,15 +213,15 @@ async fn create_notification(
 }
 
 /// Who the token signs in as (`{id, email, role}`): the dashboard shows admin controls by it.
-async fn current_user(Caller(user): Caller) -> Json<AuthUser> {
-    Json(user)
+async fn current_user(caller: Caller) -> Json<AuthUser> {
+    Json(caller.user)
 }
 
 async fn list_notifications(
     State(state): State<ApiState>,
-    Caller(user): Caller,
+    caller: Caller,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(state.store.notifications_for(&user.id).await?))
+    Ok(Json(state.store.notifications_for(&caller.user.id).await?))
 }
 
 async fn record_status(
@@ -213,10 +239,18 @@ async fn record_status(
         MAX_SHORT_FIELD_LEN,
     )?;
     let status = required_text("status", body.get("status"), MAX_SHORT_FIELD_LEN)?;
-    let response_time = match body.get("responseTime").filter(|v| !v.is_null()) {
-        None => None,
+    if ServiceState::parse(&status).is_none() {
+        return Err(ApiError::BadRequest(format!(
+            "status must be one of {}",
+            ServiceState::listed()
+        )));
+    }
+    // A field left out keeps its stored value; `null` clears it.
+    let response_time = match body.get("responseTime") {
+        None => Change::Keep,
+        Some(Value::Null) => Change::To(None),
         // Any integer, `12.0` included, as JavaScript's `Number.isInteger` sees it.
-        Some(ms) => Some(
+        Some(ms) => Change::To(Some(
             ms.as_i64()
                 .or_else(|| {
                     ms.as_f64()
@@ -227,18 +261,19 @@ async fn record_status(
                 .ok_or_else(|| {
                     ApiError::BadRequest("responseTime must not be negative".to_owned())
                 })?,
-        ),
+        )),
     };
-    let uptime = match body.get("uptime").filter(|v| !v.is_null()) {
-        None => None,
-        Some(uptime) => Some(
+    let uptime = match body.get("uptime") {
+        None => Change::Keep,
+        Some(Value::Null) => Change::To(None),
+        Some(uptime) => Change::To(Some(
             uptime
                 .as_f64()
                 .filter(|u| (0.0..=100.0).contains(u))
                 .ok_or_else(|| {
                     ApiError::BadRequest("uptime must be between 0 and 100".to_owned())
                 })?,
-        ),
+        )),
     };
     let stored = state
         .store
@@ -252,6 +287,14 @@ async fn record_status(
             },
         )
         .await?;
+    tracing::info!(
+        target: "audit",
+        user_id = %caller.user.id,
+        client_addr = caller.client.map(tracing::field::display),
+        service = %stored.service,
+        status = %stored.status,
+        "status changed over HTTP"
+    );
     if let Err(error) = state
         .sockets
         .broadcast_status_update(&stored.service, &stored.status)

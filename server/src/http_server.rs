@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -42,9 +43,9 @@ pub async fn serve(
     let (open_tx, open_rx) = watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of descriptors or memory: nothing to do but let some close. Connection
                     // errors (a peer that reset before accept) are only that connection's.
@@ -60,9 +61,14 @@ pub async fn serve(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
+        // The peer's address rides on each request, for the logs (`crate::client_addr`).
         let service = router
             .clone()
-            .map_request(|request: axum::http::Request<Incoming>| request.map(Body::new));
+            .map_request(move |request: axum::http::Request<Incoming>| {
+                let mut request = request.map(Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
         let mut stop = stop_rx.clone();
         let open = open_rx.clone();
         tokio::spawn(async move {

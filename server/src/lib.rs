@@ -13,6 +13,7 @@
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod client_addr;
 pub mod clock;
 pub mod cluster;
 pub mod coalesce;
@@ -21,11 +22,14 @@ pub mod handlers;
 pub mod http_api;
 pub mod http_server;
 pub mod kuma;
+pub mod logging;
 pub mod page;
 pub mod rate_limit;
 pub mod request_head;
 pub mod rooms;
+pub mod service_state;
 pub mod socket_service;
 pub mod store;
+pub mod user_admin;
 
 pub use app::{Server, ServerConfig, ServerError};

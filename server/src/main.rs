@@ -4,13 +4,14 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use realtime_server::app::shutdown_signal;
 use realtime_server::auth::JwtSecret;
-use realtime_server::cli::{Cli, Command, DbCommand, KumaArgs, LogFormat, NetworkArgs, ServeArgs};
+use realtime_server::cli::{
+    Cli, Command, DatabaseArgs, DbCommand, KumaArgs, NetworkArgs, ServeArgs, UserCommand,
+};
 use realtime_server::cluster::RedisUrl;
 use realtime_server::kuma::KumaConfig;
+use realtime_server::logging::{self, Secrets};
 use realtime_server::store::{Store, StoreSettings};
-use realtime_server::{Server, ServerConfig, demo};
-use std::io::IsTerminal as _;
-use tracing_subscriber::EnvFilter;
+use realtime_server::{Server, ServerConfig, demo, user_admin};
 
 // mimalloc: a reconnect storm allocates and frees per-connection state across worker threads,
 // where glibc's malloc spent a tenth of the server's CPU coalescing free chunks (perf); mimalloc
@@ -22,7 +23,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    logging::init(cli.log_format, configured_secrets(&cli.command));
     match cli.command {
         Command::Serve(args) if args.demo => run_demo(args.network, args.kuma).await,
         Command::Serve(args) => serve(args).await,
@@ -47,28 +48,97 @@ async fn main() -> Result<()> {
             println!("seeded the database from {}", file.display());
             Ok(())
         }
+        Command::User { command } => {
+            let store = open_existing(command.database(), command_creates(&command)).await?;
+            let outcome = user_admin::run(&store, command).await;
+            store.close().await;
+            outcome
+        }
         Command::Token(args) => {
             let secret = JwtSecret::new(&args.jwt_secret)?;
+            let store = open_existing(&args.database, false).await?;
+            let user = store.find_user(&args.user).await;
+            store.close().await;
+            match user.context("cannot read the user")? {
+                Some(user) if user.is_active() => {}
+                Some(user) => bail!(
+                    "user {} is {}, not active: its tokens would be refused \
+                     (`realtime-server user enable {}` makes it active)",
+                    user.id,
+                    user.status,
+                    user.id
+                ),
+                None => bail!(
+                    "no user {:?} in the database (`realtime-server user list` shows them)",
+                    args.user
+                ),
+            }
             println!("{}", secret.mint(&args.user, args.ttl));
             Ok(())
         }
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colour only for a person at a terminal: never into a file or a pipe, never with NO_COLOR
-    // set to anything but the empty string (no-color.org).
-    let colour = std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(colour)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+/// The secrets the command was given, for the log's redaction (see [`logging`]).
+fn configured_secrets(command: &Command) -> Secrets {
+    let mut secrets = Secrets::default();
+    match command {
+        Command::Serve(args) => {
+            if let Some(secret) = &args.jwt_secret {
+                secrets.add(secret);
+            }
+            secrets.add_url_password(&args.database.database_url);
+            for url in [&args.redis_url, &args.kuma.kuma_url].into_iter().flatten() {
+                secrets.add_url_password(url);
+            }
+        }
+        Command::Demo(args) => {
+            if let Some(url) = &args.kuma().kuma_url {
+                secrets.add_url_password(url);
+            }
+        }
+        Command::Db {
+            command: DbCommand::Seed { database, .. },
+        } => secrets.add_url_password(&database.database_url),
+        Command::User { command } => secrets.add_url_password(&command.database().database_url),
+        Command::Token(args) => {
+            secrets.add(&args.jwt_secret);
+            secrets.add_url_password(&args.database.database_url);
+        }
     }
+    secrets
+}
+
+/// Only `user add` may create a database: the other commands read users, and on a SQLite file
+/// that does not exist they would make an empty one and then find nobody.
+fn command_creates(command: &UserCommand) -> bool {
+    matches!(command, UserCommand::Add { .. })
+}
+
+/// Opens the database (applying migrations), refusing a missing SQLite file unless `create`.
+async fn open_existing(database: &DatabaseArgs, create: bool) -> Result<Store> {
+    if !create && let Some(path) = missing_sqlite_file(&database.database_url) {
+        bail!(
+            "no database at {}: set DATABASE_URL (or --database-url) to the server's database",
+            path.display()
+        );
+    }
+    Store::open_with(&database.database_url, &database.settings())
+        .await
+        .context("cannot open the database")
+}
+
+/// The file a `sqlite://` URL names, when it does not exist.
+fn missing_sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    let path = std::path::PathBuf::from(path);
+    (!path.exists()).then_some(path)
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
@@ -89,6 +159,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         heartbeat: args.network.heartbeat(),
         connect_timeout: args.network.connect_timeout(),
         redis_url: args.redis_url.clone().map(RedisUrl::new),
+        trusted_proxies: args.network.trusted_proxies.clone(),
     };
     let server = with_kuma_feed(Server::bind(config).await?, kuma)?;
     let addr = server.local_addr()?;
@@ -113,6 +184,7 @@ async fn run_demo(network: NetworkArgs, kuma: KumaArgs) -> Result<()> {
         heartbeat: network.heartbeat(),
         connect_timeout: network.connect_timeout(),
         redis_url: None,
+        trusted_proxies: network.trusted_proxies.clone(),
     };
     let server = Server::bind(config).await?;
     let addr = server.local_addr()?;

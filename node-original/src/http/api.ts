@@ -5,6 +5,7 @@ import type { KeyObject } from 'crypto';
 import { authenticate, bearerToken, type SocketUser } from '../socket/middleware';
 import type { Services } from '../services';
 import { socketService } from '../services/socket.service';
+import { SERVICE_STATES } from '../services/status.service';
 import { servePage } from './page';
 import { logger } from '../utils/logger';
 import type { AdapterHealth } from '../socket/cluster';
@@ -121,18 +122,21 @@ export function createApp(
       const body = onlyFields(req.body, ['status', 'responseTime', 'uptime']);
       const service = requiredText('service', req.params.service, MAX_SHORT_FIELD_LEN);
       const status = requiredText('status', body.status, MAX_SHORT_FIELD_LEN);
-      const responseTime = body.responseTime ?? null;
-      const uptime = body.uptime ?? null;
-      if (responseTime !== null && (!Number.isInteger(responseTime) || (responseTime as number) < 0)) {
+      if (!(SERVICE_STATES as readonly string[]).includes(status)) {
+        throw new ApiError(400, `status must be one of ${SERVICE_STATES.join(', ')}`);
+      }
+      // A field left out keeps its stored value; `null` clears it.
+      const { responseTime, uptime } = body;
+      if (responseTime != null && (!Number.isInteger(responseTime) || (responseTime as number) < 0)) {
         throw new ApiError(400, 'responseTime must not be negative');
       }
-      if (uptime !== null && (typeof uptime !== 'number' || uptime < 0 || uptime > 100)) {
+      if (uptime != null && (typeof uptime !== 'number' || uptime < 0 || uptime > 100)) {
         throw new ApiError(400, 'uptime must be between 0 and 100');
       }
       const stored = await services.status.record(service, {
         status,
-        responseTime: responseTime as number | null,
-        uptime: uptime as number | null,
+        responseTime: responseTime as number | null | undefined,
+        uptime: uptime as number | null | undefined,
       });
       socketService.broadcastStatusUpdate(stored.service, stored.status);
       res.json(stored);

@@ -20,6 +20,7 @@ use socketioxide::socket::DisconnectReason;
 
 use crate::app::AppState;
 use crate::auth::{self, AuthError, AuthUser};
+use crate::client_addr::ClientAddr;
 use crate::cluster::{Io, Socket};
 use crate::socket_service::single_arg;
 use ordering::{Ticket, Turnstile};
@@ -57,12 +58,18 @@ async fn authenticate(
             notifications::register(&socket);
             socket.on_disconnect(async |socket: Socket, reason: DisconnectReason| {
                 let user_id = socket.extensions.get::<AuthUser>().map(|u| u.id);
-                tracing::info!(user_id = ?user_id, socket_id = %socket.id, %reason, "client disconnected");
+                tracing::info!(user_id = user_id.map(tracing::field::display), socket_id = %socket.id, %reason, "client disconnected");
             });
             Ok(())
         }
         Err(error) => {
-            tracing::warn!(socket_id = %socket.id, reason = %error, "socket authentication refused");
+            tracing::warn!(
+                target: "audit",
+                client_addr = client_addr(&socket).map(tracing::field::display),
+                socket_id = %socket.id,
+                reason = %error,
+                "socket authentication refused"
+            );
             Err(error)
         }
     }
@@ -70,7 +77,17 @@ async fn authenticate(
 
 async fn on_connect(socket: Socket) {
     let user_id = socket.extensions.get::<AuthUser>().map(|u| u.id);
-    tracing::info!(user_id = ?user_id, socket_id = %socket.id, "client connected");
+    tracing::info!(
+        user_id = user_id.map(tracing::field::display),
+        client_addr = client_addr(&socket).map(tracing::field::display),
+        socket_id = %socket.id,
+        "client connected"
+    );
+}
+
+/// Where the socket's handshake came from (see [`crate::client_addr`]).
+pub(crate) fn client_addr(socket: &Socket) -> Option<ClientAddr> {
+    ClientAddr::of(&socket.req_parts().extensions)
 }
 
 /// What a handler needs: who sent the event, on which socket, and the server's state.
@@ -86,7 +103,14 @@ impl EventContext {
     fn admit(socket: Socket, app: AppState, event: &'static str) -> Option<Self> {
         let user = socket.extensions.get::<AuthUser>()?;
         if !app.limiter.allow(&user.id, event) {
-            tracing::warn!(user_id = %user.id, socket_id = %socket.id, event, "rate limit exceeded");
+            tracing::warn!(
+                target: "audit",
+                user_id = %user.id,
+                client_addr = client_addr(&socket).map(tracing::field::display),
+                socket_id = %socket.id,
+                event = %event,
+                "rate limit exceeded"
+            );
             let ctx = Self { socket, user, app };
             ctx.emit(
                 "error",

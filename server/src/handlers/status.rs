@@ -1,7 +1,7 @@
 //! Service status events: subscribe, unsubscribe, and the admin-only refresh, which polls the
 //! Uptime Kuma feed at once when one runs.
 
-use super::{EventContext, on_event};
+use super::{EventContext, client_addr, on_event};
 use crate::cluster::Socket;
 use crate::rooms::STATUS_UPDATES;
 use crate::socket_service::NO_ARGS;
@@ -35,11 +35,25 @@ pub(super) fn register(socket: &Socket) {
         socket,
         "admin:refresh-status",
         async |ctx: EventContext, _| {
+            let client_addr = client_addr(&ctx.socket).map(tracing::field::display);
             if !ctx.user.is_admin() {
-                tracing::warn!(user_id = %ctx.user.id, "non-admin asked for a status refresh");
+                tracing::warn!(
+                    target: "audit",
+                    user_id = %ctx.user.id,
+                    client_addr,
+                    socket_id = %ctx.socket.id,
+                    "status refresh refused: admin role required"
+                );
                 ctx.emit("error", &serde_json::json!({ "message": "Unauthorized" }));
                 return;
             }
+            tracing::info!(
+                target: "audit",
+                user_id = %ctx.user.id,
+                client_addr,
+                socket_id = %ctx.socket.id,
+                "status refresh asked"
+            );
             if let Err(error) = ctx
                 .socket
                 .within(STATUS_UPDATES)

@@ -29,8 +29,17 @@ pub enum FetchError {
     Unreachable(String),
     #[error("Uptime Kuma's TLS certificate does not verify: {0}")]
     Certificate(String),
+    /// Kuma (2.x) answered that it has no status page by this slug.
     #[error("status page not found (HTTP 404): check KUMA_STATUS_PAGE")]
     NotFound,
+    /// A 404 that is not Kuma's own "Status Page Not Found": nothing at that path, so the path
+    /// in KUMA_URL is wrong (a prefix Kuma is not served under, a proxy's other site).
+    #[error("no Uptime Kuma API at this address (HTTP 404): check the path in KUMA_URL")]
+    NoApiAtPath,
+    /// An HTML page where JSON was expected: Kuma answers any unknown path with its web app,
+    /// so KUMA_URL's path is wrong (or it names another web site).
+    #[error("an HTML page instead of Uptime Kuma's API: check the path in KUMA_URL")]
+    HtmlPage,
     #[error("Uptime Kuma answered HTTP {0}")]
     Status(u16),
     #[error("reply larger than {MAX_REPLY_BYTES} bytes")]
@@ -116,10 +125,9 @@ impl KumaClient {
             .send()
             .await
             .map_err(|error| self.transport_error(error))?;
-        match response.status() {
-            StatusCode::NOT_FOUND => return Err(FetchError::NotFound),
-            status if !status.is_success() => return Err(FetchError::Status(status.as_u16())),
-            _ => {}
+        let status = response.status();
+        if !status.is_success() && status != StatusCode::NOT_FOUND {
+            return Err(FetchError::Status(status.as_u16()));
         }
         if response
             .content_length()
@@ -138,7 +146,16 @@ impl KumaClient {
             }
             body.extend_from_slice(&chunk);
         }
-        serde_json::from_slice(&body).map_err(|error| FetchError::Malformed(error.to_string()))
+        if status == StatusCode::NOT_FOUND {
+            return Err(not_found(&body));
+        }
+        serde_json::from_slice(&body).map_err(|error| {
+            if looks_like_html(&body) {
+                FetchError::HtmlPage
+            } else {
+                FetchError::Malformed(error.to_string())
+            }
+        })
     }
 
     fn transport_error(&self, error: reqwest::Error) -> FetchError {
@@ -224,4 +241,22 @@ fn tls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rus
         .downcast_ref::<std::io::Error>()
         .and_then(|io| io.get_ref())?;
     tls_error(payload)
+}
+
+/// Which 404 this is: Kuma 2.x answers an unknown slug with JSON
+/// (`{"status":"fail","msg":"Status Page Not Found"}`); anything else answering 404 is not
+/// Kuma's API.
+fn not_found(body: &[u8]) -> FetchError {
+    let kuma_says = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .is_some_and(|reply| reply.get("msg").is_some_and(serde_json::Value::is_string));
+    if kuma_says {
+        FetchError::NotFound
+    } else {
+        FetchError::NoApiAtPath
+    }
+}
+
+fn looks_like_html(body: &[u8]) -> bool {
+    body.trim_ascii_start().first() == Some(&b'<')
 }

@@ -47,10 +47,13 @@ pub enum FeedRole {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FeedState {
-    /// No read has finished yet.
+    /// This node polls, and no read has finished yet.
     Starting,
     Ok,
     Failing,
+    /// Another node of the cluster holds the lease and polls; this one waits to take over.
+    /// (`lastSuccess` and `error` tell how a refresh polled from here went.)
+    Standby,
 }
 
 impl FeedHandle {
@@ -82,13 +85,19 @@ impl FeedHandle {
         });
     }
 
+    /// The node took the lease (`starting` until its first read) or stands by.
     pub(super) fn polling(&self, holding: bool) {
         if let Some(health) = self.lock().as_mut() {
-            health.role = if holding {
-                FeedRole::Polling
+            let (role, state) = if holding {
+                (FeedRole::Polling, FeedState::Starting)
             } else {
-                FeedRole::Standby
+                (FeedRole::Standby, FeedState::Standby)
             };
+            health.role = role;
+            if health.state != state {
+                health.state = state;
+                health.since = clock::now_iso();
+            }
         }
     }
 
@@ -99,7 +108,7 @@ impl FeedHandle {
     pub(super) fn succeeded(&self, monitors: usize) {
         if let Some(health) = self.lock().as_mut() {
             let now = clock::now_iso();
-            if health.state != FeedState::Ok {
+            if health.state != FeedState::Ok && health.role == FeedRole::Polling {
                 health.state = FeedState::Ok;
                 health.since = now.clone();
             }
@@ -111,7 +120,7 @@ impl FeedHandle {
 
     pub(super) fn failed(&self, error: String) {
         if let Some(health) = self.lock().as_mut() {
-            if health.state != FeedState::Failing {
+            if health.state != FeedState::Failing && health.role == FeedRole::Polling {
                 health.state = FeedState::Failing;
                 health.since = clock::now_iso();
             }

@@ -7,39 +7,19 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::api::{BeatStatus, PageMonitor, Snapshot};
+pub use crate::service_state::ServiceState;
 
 /// Longest service name written, the HTTP API's limit for the same column.
 pub const MAX_SERVICE_NAME_CHARS: usize = 64;
 
-/// The statuses the feed writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServiceState {
-    Up,
-    Down,
-    /// Kuma's pending (failing, retries not yet used up) or maintenance (taken out on purpose):
-    /// neither is a confirmed outage, neither is healthy.
-    Degraded,
-    /// No beat yet, a beat older than the stale limit, or a status code we do not know.
-    Unknown,
-}
-
-impl ServiceState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Up => "up",
-            Self::Down => "down",
-            Self::Degraded => "degraded",
-            Self::Unknown => "unknown",
-        }
-    }
-
-    fn from_beat(status: BeatStatus) -> Self {
-        match status {
-            BeatStatus::Up => Self::Up,
-            BeatStatus::Down => Self::Down,
-            BeatStatus::Pending | BeatStatus::Maintenance => Self::Degraded,
-            BeatStatus::Other(_) => Self::Unknown,
-        }
+/// Kuma's beat statuses as ours: pending and maintenance are neither a confirmed outage nor
+/// healthy, so `degraded`; a code we do not know is `unknown`.
+fn state_of_beat(status: BeatStatus) -> ServiceState {
+    match status {
+        BeatStatus::Up => ServiceState::Up,
+        BeatStatus::Down => ServiceState::Down,
+        BeatStatus::Pending | BeatStatus::Maintenance => ServiceState::Degraded,
+        BeatStatus::Other(_) => ServiceState::Unknown,
     }
 }
 
@@ -119,7 +99,7 @@ pub fn readings(
             let uptime = snapshot.uptime_ratio.get(id).map(|ratio| percent(*ratio));
             Reading {
                 service: service.clone(),
-                state: fresh.map_or(ServiceState::Unknown, |b| ServiceState::from_beat(b.status)),
+                state: fresh.map_or(ServiceState::Unknown, |b| state_of_beat(b.status)),
                 response_time_ms: fresh.and_then(|b| b.ping_ms).and_then(whole_ms),
                 uptime,
                 checked_at: beat.map(|b| b.time),

@@ -27,7 +27,7 @@ use super::config::KumaConfig;
 use super::handle::FeedHandle;
 use super::mapping::{self, Reading};
 use crate::socket_service::SocketService;
-use crate::store::{StatusReport, Store};
+use crate::store::{Change, StatusReport, Store};
 
 /// How long the status page's monitor list is trusted before it is read again. A beat from an
 /// id not on the list triggers a read sooner.
@@ -323,8 +323,8 @@ impl Poller {
             }
             let report = StatusReport {
                 status: reading.state.as_str().to_owned(),
-                response_time: reading.response_time_ms,
-                uptime: reading.uptime,
+                response_time: Change::To(reading.response_time_ms),
+                uptime: Change::To(reading.uptime),
                 checked_at: reading.checked_at,
             };
             let stored = match self.store.record_status(&reading.service, report).await {

@@ -72,7 +72,7 @@ pub struct User {
 
 impl User {
     pub fn is_active(&self) -> bool {
-        self.status == "active"
+        self.status == ACTIVE
     }
 }
 
@@ -84,6 +84,14 @@ pub enum Role {
 }
 
 impl Role {
+    /// As stored by this server (any case is read: see [`Role::parse`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+
     /// Case-insensitive, as on the Node original: the upstream schema stores `ADMIN`/`USER`
     /// (docs/compatibility.md). Anything but `admin` is least privilege.
     pub fn parse(text: &str) -> Self {
@@ -144,10 +152,28 @@ pub struct ServiceStatus {
 #[derive(Debug, Clone)]
 pub struct StatusReport {
     pub status: String,
-    pub response_time: Option<i64>,
-    pub uptime: Option<f64>,
+    pub response_time: Change<i64>,
+    pub uptime: Change<f64>,
     /// When the status was checked (an Uptime Kuma beat's time); now when `None`.
     pub checked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What a report does to an optional column: leave it as stored (a partial update that does not
+/// name it), or set it to a value or to NULL.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Change<T> {
+    Keep,
+    To(Option<T>),
+}
+
+impl<T: Copy> Change<T> {
+    /// `(keep, value)` as the upsert binds them; a new row gets NULL for a kept column.
+    fn binding(self) -> (i32, Option<T>) {
+        match self {
+            Change::Keep => (1, None),
+            Change::To(value) => (0, value),
+        }
+    }
 }
 
 /// Outcome of marking a notification read.
@@ -175,6 +201,9 @@ macro_rules! on_pool {
         }
     };
 }
+
+mod users;
+pub use users::{ACTIVE, AddUser, NewUser, SUSPENDED};
 
 /// Handle to the database; cheap to clone. The two reads every handshake and subscription
 /// make are coalesced (see [`crate::coalesce`]).
@@ -340,7 +369,9 @@ impl Store {
             .map_err(|_| StoreError::Stopped)?
     }
 
-    /// Inserts or replaces the status of `service`, stamped with the current time.
+    /// Inserts or updates the status of `service`, stamped with the current time; a column the
+    /// report keeps ([`Change::Keep`]) stays as stored, in one statement (no read-then-write
+    /// race with another writer).
     pub async fn record_status(
         &self,
         service: &str,
@@ -350,18 +381,24 @@ impl Store {
                (service_name, status, response_time_ms, last_check_at, uptime_percentage) \
              VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (service_name) DO UPDATE SET status = excluded.status, \
-               response_time_ms = excluded.response_time_ms, \
+               response_time_ms = CASE WHEN $6 = 1 THEN service_status.response_time_ms \
+                 ELSE excluded.response_time_ms END, \
                last_check_at = excluded.last_check_at, \
-               uptime_percentage = excluded.uptime_percentage \
+               uptime_percentage = CASE WHEN $7 = 1 THEN service_status.uptime_percentage \
+                 ELSE excluded.uptime_percentage END \
              RETURNING service_name, status, response_time_ms, last_check_at, uptime_percentage";
         let checked_at = report.checked_at.map_or_else(clock::now_iso, clock::iso);
+        let (keep_response_time, response_time) = report.response_time.binding();
+        let (keep_uptime, uptime) = report.uptime.binding();
         Ok(on_pool!(&self.pool, |pool| {
             sqlx::query_as(SQL)
                 .bind(service)
                 .bind(&report.status)
-                .bind(report.response_time)
+                .bind(response_time)
                 .bind(&checked_at)
-                .bind(report.uptime)
+                .bind(uptime)
+                .bind(keep_response_time)
+                .bind(keep_uptime)
                 .fetch_one(pool)
                 .await?
         }))

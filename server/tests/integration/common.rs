@@ -92,6 +92,7 @@ impl TestServer {
             heartbeat: realtime_server::app::Heartbeat::default(),
             connect_timeout: realtime_server::app::DEFAULT_CONNECT_TIMEOUT,
             redis_url: None,
+            trusted_proxies: Default::default(),
         };
         adjust(&mut config);
         let server = Server::bind(config).await.expect("server binds");

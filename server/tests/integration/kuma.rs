@@ -414,7 +414,15 @@ async fn every_kind_of_bad_reply_is_reported_and_survived() {
             "status page not found (HTTP 404): check KUMA_STATUS_PAGE",
         ),
         (
+            ResponseTemplate::new(404).set_body_string("<html>Not Found</html>"),
+            "no Uptime Kuma API at this address (HTTP 404): check the path in KUMA_URL",
+        ),
+        (
             ResponseTemplate::new(200).set_body_string("<html>Welcome to nginx</html>"),
+            "an HTML page instead of Uptime Kuma's API: check the path in KUMA_URL",
+        ),
+        (
+            ResponseTemplate::new(200).set_body_string("Welcome"),
             "reply is not a status-page JSON: expected value",
         ),
         (
@@ -660,16 +668,21 @@ async fn a_kuma_that_refuses_connections_is_reported_without_its_url() {
 
 /// The feed's role on the server at `addr`, from `/health`.
 async fn role(addr: std::net::SocketAddr) -> String {
+    feed_health(addr).await["role"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `/health`'s `kuma` on the server at `addr`.
+async fn feed_health(addr: std::net::SocketAddr) -> Value {
     let health: Value = reqwest::get(format!("http://{addr}/health"))
         .await
         .expect("health answers")
         .json()
         .await
         .expect("JSON");
-    health["kuma"]["role"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    health["kuma"].clone()
 }
 
 #[tokio::test]
@@ -718,6 +731,16 @@ async fn one_node_of_a_cluster_polls_and_another_takes_over_when_it_dies() {
     } else {
         (second, first)
     };
+    until("the poller's first read", || async {
+        feed_health(holder.addr).await["state"] == "ok"
+    })
+    .await;
+    let standby = feed_health(survivor.addr).await;
+    assert_eq!(
+        (&standby["role"], &standby["state"]),
+        (&json!("standby"), &json!("standby")),
+        "a standby node says so, not `starting`: {standby}"
+    );
     // A crash: nothing released, the lease must expire.
     holder.signal("KILL");
     let _ = holder.exited().await;
@@ -728,6 +751,10 @@ async fn one_node_of_a_cluster_polls_and_another_takes_over_when_it_dies() {
     .await;
     kuma.polled(2).await;
     assert!(kuma.requests_to("heartbeat/").await > polls_before);
+    until("the new poller's first read", || async {
+        feed_health(survivor.addr).await["state"] == "ok"
+    })
+    .await;
     survivor.signal("TERM");
     let (status, logs) = survivor.exited().await;
     assert_eq!(status.code(), Some(0));
@@ -735,4 +762,65 @@ async fn one_node_of_a_cluster_polls_and_another_takes_over_when_it_dies() {
         logs.contains("this node polls Uptime Kuma"),
         "the takeover is logged: {logs}"
     );
+}
+
+/// A wrong path in KUMA_URL (Kuma is not under it: an empty 404) is named as such in `/health`
+/// and the log, and told apart from a wrong status page (Kuma 2.x's own 404).
+#[tokio::test]
+async fn a_wrong_path_in_kuma_url_is_named_as_such() {
+    let kuma = FakeKuma::start("home").await;
+    kuma.serve(
+        &fixture("2.x-status-page"),
+        &fresh(fixture("2.x-heartbeat")),
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/api/status-page/nope"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_json(json!({"status": "fail", "msg": "Status Page Not Found"})),
+        )
+        .mount(&kuma.mock)
+        .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = seeded_database(dir.path()).await;
+    let (secret, _) = random_secret();
+    let cases = [
+        (
+            format!("{}/uptime/", kuma.mock.uri()),
+            "home",
+            "no Uptime Kuma API at this address (HTTP 404): check the path in KUMA_URL",
+        ),
+        (
+            kuma.mock.uri(),
+            "nope",
+            "status page not found (HTTP 404): check KUMA_STATUS_PAGE",
+        ),
+    ];
+    for (kuma_url, page, expected) in cases {
+        let settings = [
+            ("KUMA_URL", kuma_url.as_str()),
+            ("KUMA_STATUS_PAGE", page),
+            ("KUMA_POLL_MS", "50"),
+        ];
+        let server = ServerProcess::start(&secret, &database_url, 0, &settings).await;
+        until(expected, || async {
+            feed_health(server.addr).await["error"] == expected
+        })
+        .await;
+        assert_eq!(feed_health(server.addr).await["state"], "failing");
+        server.signal("TERM");
+        let (status, logs) = server.exited().await;
+        assert_eq!(status.code(), Some(0));
+        let failing: Vec<Value> = logs
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| {
+                line["fields"]["message"]
+                    == "Uptime Kuma feed failing; last statuses kept until stale"
+            })
+            .collect();
+        assert_eq!(failing.len(), 1, "{logs}");
+        assert_eq!(failing[0]["fields"]["error"], expected, "{logs}");
+    }
 }

@@ -43,6 +43,7 @@ async fn seeds_serves_and_exits_cleanly_on_sigterm() {
     let token = Command::new(BINARY)
         .args(["token", "--user", "user-1", "--ttl", "10m"])
         .env("JWT_SECRET", secret)
+        .env("DATABASE_URL", &database_url)
         .output()
         .await
         .expect("token runs");

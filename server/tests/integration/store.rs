@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use realtime_server::store::{
-    MarkRead, NewNotification, Role, StatusReport, Store, StoreError, StoreSettings,
+    Change, MarkRead, NewNotification, Role, StatusReport, Store, StoreError, StoreSettings,
 };
 
 use crate::common::FIXTURES;
@@ -211,8 +211,8 @@ async fn statuses_are_upserted_and_sorted_bytewise() {
                 "Zeta",
                 StatusReport {
                     status: "down".into(),
-                    response_time: None,
-                    uptime: Some(12.345_678_9),
+                    response_time: Change::To(None),
+                    uptime: Change::To(Some(12.345_678_9)),
                     checked_at: None,
                 },
             )
@@ -228,8 +228,8 @@ async fn statuses_are_upserted_and_sorted_bytewise() {
                 "plex",
                 StatusReport {
                     status: "down".into(),
-                    response_time: Some(i64::from(i32::MAX) + 1),
-                    uptime: None,
+                    response_time: Change::To(Some(i64::from(i32::MAX) + 1)),
+                    uptime: Change::To(None),
                     checked_at: None,
                 },
             )
@@ -250,6 +250,48 @@ async fn statuses_are_upserted_and_sorted_bytewise() {
                 ("sonarr", "degraded")
             ],
             "{name}: upper case sorts first, as bytes do"
+        );
+    }
+}
+
+/// A report that keeps a column leaves it as stored; one that sets it to nothing clears it; a
+/// new service gets NULL for a kept column.
+#[tokio::test]
+async fn a_partial_status_report_keeps_what_it_does_not_name() {
+    let report = |status: &str, response_time, uptime| StatusReport {
+        status: status.into(),
+        response_time,
+        uptime,
+        checked_at: None,
+    };
+    for Backend { name, store, .. } in backends().await {
+        // The fixtures: plex up, 57 ms, 99.5 %.
+        let kept = store
+            .record_status("plex", report("down", Change::Keep, Change::Keep))
+            .await
+            .expect(name);
+        assert_eq!(
+            (kept.status.as_str(), kept.response_time, kept.uptime),
+            ("down", Some(57), Some(99.5)),
+            "{name}"
+        );
+        let half = store
+            .record_status("plex", report("up", Change::To(None), Change::Keep))
+            .await
+            .expect(name);
+        assert_eq!(
+            (half.response_time, half.uptime),
+            (None, Some(99.5)),
+            "{name}"
+        );
+        let fresh = store
+            .record_status("radarr", report("up", Change::Keep, Change::To(Some(90.0))))
+            .await
+            .expect(name);
+        assert_eq!(
+            (fresh.response_time, fresh.uptime),
+            (None, Some(90.0)),
+            "{name}"
         );
     }
 }
@@ -279,8 +321,8 @@ async fn a_coalesced_read_sees_every_write_made_before_it() {
                     "plex",
                     StatusReport {
                         status: status.clone(),
-                        response_time: None,
-                        uptime: None,
+                        response_time: Change::Keep,
+                        uptime: Change::Keep,
                         checked_at: None,
                     },
                 )
