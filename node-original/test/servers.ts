@@ -114,6 +114,8 @@ export class TestServer {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+    // Stopped, not left running: no caller stops a server whose start failed.
+    await this.stop();
     throw new Error(`${this.kind} server did not start on port ${this.port}`);
   }
 
