@@ -9,8 +9,10 @@ import { connect, type Socket as TcpSocket } from 'net';
 import { io, type Socket } from 'socket.io-client';
 import { TestServer, type Kind } from './servers';
 
-/** Well under both servers' 10 s limits (the Node original's bound, the Rust server's header-read timeout). */
+/** Well under both servers' 10 s limits (their shutdown bound, the Rust server's header-read timeout). */
 const PROMPT_EXIT_MS = 5_000;
+/** Both servers' shutdown bound, a backstop for what a graceful shutdown cannot end. */
+const SHUTDOWN_BOUND_MS = 10_000;
 
 /** A connection a client holds open across the shutdown; `release` lets go of it afterwards. */
 interface Held {
@@ -86,6 +88,44 @@ for (const kind of ['rust', 'node'] as Kind[]) {
       }
     } finally {
       for (const connection of held) connection.release();
+      await server.dispose();
+    }
+  });
+}
+
+// What the bound is for: a request whose body stalls. The shutdown waits for it, then cuts it at
+// the bound and names it in the log.
+for (const kind of ['rust', 'node'] as Kind[]) {
+  test(`${kind}: an upload that stalls is cut at the shutdown bound, and the log names it`, async () => {
+    const server = await TestServer.create(kind);
+    let socket: TcpSocket | null = null;
+    try {
+      socket = await new Promise<TcpSocket>((done, fail) => {
+        const upload = connect(server.port, '127.0.0.1', () => {
+          upload.write(
+            `POST /api/v1/notifications HTTP/1.1\r\nHost: localhost\r\n` +
+              `Authorization: Bearer ${server.token('admin-1')}\r\nContent-Type: application/json\r\n` +
+              `Content-Length: 100\r\n\r\n{"userId":`,
+          );
+          setTimeout(() => done(upload), 200);
+        });
+        upload.on('error', () => {});
+        upload.once('error', fail);
+      });
+      const port = socket.localPort;
+      const started = Date.now();
+      await server.stop();
+      const tookMs = Date.now() - started;
+      const log = server.output();
+      assert.ok(tookMs >= SHUTDOWN_BOUND_MS - 500 && tookMs < SHUTDOWN_BOUND_MS + PROMPT_EXIT_MS, `exit took ${tookMs} ms:\n${log}`);
+      if (kind === 'node') {
+        assert.match(log, new RegExp(`shutdown bound .* reached.*"remotePort":${port},"state":"request in flight: POST /api/v1/notifications"`), log);
+        assert.match(log, /"message":"shut down".*"boundReached":true/, log);
+      } else {
+        assert.match(log, new RegExp(`shutdown bound reached.*port ${port} in its request 1`), log);
+      }
+    } finally {
+      socket?.destroy();
       await server.dispose();
     }
   });
