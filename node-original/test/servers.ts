@@ -2,7 +2,7 @@
 // fixtures, and stops it by its pid.
 import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import { createServer } from 'net';
-import { existsSync, mkdtempSync, rmSync } from 'fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { dirname, join, resolve } from 'path';
 import { randomBytes } from 'crypto';
@@ -54,14 +54,22 @@ export class TestServer {
   private child: ChildProcess | null = null;
   readonly secret = randomBytes(32).toString('hex');
   private readonly dir = mkdtempSync(join(tmpdir(), 'socket-client-test-'));
+  /** Where the server's stdout and stderr go, appended over every start. */
+  readonly logPath: string;
 
   private constructor(
     readonly kind: Kind,
     readonly port: number,
-  ) {}
+    logPath: string | undefined,
+  ) {
+    this.logPath = logPath ?? join(this.dir, 'server.log');
+  }
 
-  static async create(kind: Kind): Promise<TestServer> {
-    const server = new TestServer(kind, await freePort());
+  /** `logPath`: where to keep the server's output; by default in its temporary directory, which `dispose` removes. */
+  static async create(kind: Kind, options: { logPath?: string } = {}): Promise<TestServer> {
+    const server = new TestServer(kind, await freePort(), options.logPath);
+    mkdirSync(dirname(server.logPath), { recursive: true });
+    rmSync(server.logPath, { force: true });
     const [program, ...args] = COMMANDS[kind].seed;
     const seeded = spawnSync(program, args, { env: server.env(), encoding: 'utf8' });
     if (seeded.status !== 0) throw new Error(`seeding failed: ${seeded.stderr}`);
@@ -90,7 +98,12 @@ export class TestServer {
 
   async start(): Promise<void> {
     const [program, ...args] = COMMANDS[this.kind].serve;
-    this.child = spawn(program, args, { env: this.env(), stdio: ['ignore', 'ignore', 'ignore'] });
+    const log = openSync(this.logPath, 'a');
+    try {
+      this.child = spawn(program, args, { env: this.env(), stdio: ['ignore', log, log] });
+    } finally {
+      closeSync(log);
+    }
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
       try {
@@ -101,6 +114,8 @@ export class TestServer {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+    // Stopped, not left running: no caller stops a server whose start failed.
+    await this.stop();
     throw new Error(`${this.kind} server did not start on port ${this.port}`);
   }
 
@@ -113,6 +128,11 @@ export class TestServer {
       child.once('exit', () => done());
       child.kill('SIGTERM');
     });
+  }
+
+  /** What the server wrote, over every start so far. */
+  output(): string {
+    return existsSync(this.logPath) ? readFileSync(this.logPath, 'utf8') : '';
   }
 
   async dispose(): Promise<void> {

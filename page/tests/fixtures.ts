@@ -1,7 +1,8 @@
 // Fixtures of the browser tests: a fresh server of the project's kind per test (started on a free
-// port, stopped by pid, its database removed), a screenshot of every test's last state under
-// target/page-tests/, and a check that the page raised no script error, broke no
-// Content-Security-Policy rule and opened no dialog.
+// port, stopped by pid, its database removed, its log kept under target/page-tests/servers/, where
+// the Node original's must say that its shutdown ended without its backstop), a screenshot of
+// every test's last state under target/page-tests/, and a check that the page raised no script
+// error, broke no Content-Security-Policy rule and opened no dialog.
 import { test as base, expect, type Page } from '@playwright/test';
 import { mkdirSync } from 'fs';
 import { join, resolve } from 'path';
@@ -23,12 +24,21 @@ interface Fixtures {
 export const test = base.extend<Fixtures, ServerOptions>({
   serverKind: ['rust', { option: true, scope: 'worker' }],
 
-  server: async ({ serverKind }, use) => {
-    const server = await TestServer.create(serverKind);
+  server: async ({ serverKind }, use, testInfo) => {
+    const repeat = testInfo.repeatEachIndex ? `-${testInfo.repeatEachIndex}` : '';
+    const logPath = join(SCREENSHOT_DIR, 'servers', `${testInfo.project.name}-${slug(testInfo.title)}${repeat}.log`);
+    const server = await TestServer.create(serverKind, { logPath });
     try {
       await use(server);
     } finally {
       await server.dispose();
+    }
+    if (serverKind === 'node') {
+      // A shutdown that needed its backstop is a hang that was cut, not a pass (issue 26); the
+      // log names the connections it cut.
+      const log = server.output();
+      expect(log, `the Node original's shutdown, ${logPath}`).toContain('"boundReached":false');
+      expect(log, `the Node original's shutdown, ${logPath}`).not.toMatch(/shutdown bound|"boundReached":true/);
     }
   },
 
@@ -63,9 +73,12 @@ export const test = base.extend<Fixtures, ServerOptions>({
   ],
 });
 
+function slug(title: string): string {
+  return title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+}
+
 export function screenshotPath(project: string, title: string): string {
-  const slug = title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
-  return join(SCREENSHOT_DIR, `${project}-${slug}.png`);
+  return join(SCREENSHOT_DIR, `${project}-${slug(title)}.png`);
 }
 
 /** An HTTP API call as another backend would make it; fails the test unless it succeeds. */

@@ -10,11 +10,19 @@
 //! upgraded after its one request, and a poll's request head is sent at once. Replace this
 //! module with `axum::serve` if it gains a way to set hyper's timer.
 //!
-//! Shutdown is the same as `axum::serve`'s graceful shutdown: stop accepting, run the shutdown
-//! future, ask every connection to finish its request in flight, and wait for them.
+//! Shutdown is `axum::serve`'s graceful shutdown: stop accepting, run the shutdown future, ask
+//! every connection to finish its request in flight, and wait for them; but for at most
+//! [`SHUTDOWN_BOUND`], a backstop: a request whose body stalls (headers sent, the announced length
+//! never reached) would otherwise hold the process for as long as its client likes. What the
+//! bound cuts is logged, each connection with its remote port, so such a wait explains itself
+//! (issue 26; the Node original's shutdown had the same hole and a silent one besides).
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -30,6 +38,33 @@ use tower::ServiceExt;
 /// of its previous request.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long shutdown waits for the connections' requests in flight before it cuts them.
+pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(10);
+
+/// A connection still being served, for the bound's log line.
+struct OpenConnection {
+    peer: SocketAddr,
+    opened: Instant,
+    requests: Arc<AtomicU64>,
+}
+
+impl OpenConnection {
+    fn describe(&self) -> String {
+        let requests = self.requests.load(Ordering::Relaxed);
+        let state = if requests == 0 {
+            "no request head yet".to_owned()
+        } else {
+            // Hyper closed the idle ones at once: this one is in a request, or reading a head.
+            format!("in its request {requests}")
+        };
+        format!(
+            "port {} {state}, open {} ms",
+            self.peer.port(),
+            self.opened.elapsed().as_millis()
+        )
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` completes, then shuts down gracefully.
 pub async fn serve(
     listener: TcpListener,
@@ -41,6 +76,9 @@ pub async fn serve(
     let router = router.with_state(());
     let (stop_tx, stop_rx) = watch::channel(());
     let (open_tx, open_rx) = watch::channel(());
+    let (cut_tx, cut_rx) = watch::channel(());
+    let open_connections: Arc<Mutex<HashMap<u64, OpenConnection>>> = Arc::default();
+    let mut next_id = 0u64;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -61,15 +99,30 @@ pub async fn serve(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
+        let requests = Arc::new(AtomicU64::new(0));
+        let counted = requests.clone();
         // The peer's address rides on each request, for the logs (`crate::client_addr`).
         let service = router
             .clone()
             .map_request(move |request: axum::http::Request<Incoming>| {
+                counted.fetch_add(1, Ordering::Relaxed);
                 let mut request = request.map(Body::new);
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
             });
+        let id = next_id;
+        next_id += 1;
+        lock(&open_connections).insert(
+            id,
+            OpenConnection {
+                peer,
+                opened: Instant::now(),
+                requests,
+            },
+        );
+        let registry = open_connections.clone();
         let mut stop = stop_rx.clone();
+        let mut cut = cut_rx.clone();
         let open = open_rx.clone();
         tokio::spawn(async move {
             let mut connection = std::pin::pin!(
@@ -93,8 +146,11 @@ pub async fn serve(
                         stopping = true;
                         connection.as_mut().graceful_shutdown();
                     }
+                    // The bound: dropping the connection closes it.
+                    _ = cut.changed() => break,
                 }
             }
+            lock(&registry).remove(&id);
             drop(open);
         });
     }
@@ -102,8 +158,33 @@ pub async fn serve(
     // Dropping the sender tells every connection to finish; each holds `open_rx` until done.
     drop(stop_tx);
     drop(open_rx);
-    open_tx.closed().await;
+    if tokio::time::timeout(SHUTDOWN_BOUND, open_tx.closed())
+        .await
+        .is_err()
+    {
+        let left: Vec<String> = lock(&open_connections)
+            .values()
+            .map(OpenConnection::describe)
+            .collect();
+        tracing::warn!(
+            bound_s = SHUTDOWN_BOUND.as_secs(),
+            connections = left.len(),
+            left = ?left,
+            "shutdown bound reached: cutting the connections left"
+        );
+        drop(cut_tx);
+        open_tx.closed().await;
+    }
     Ok(())
+}
+
+/// The registry's lock; a panic in another holder leaves the map usable (entries are plain data).
+fn lock(
+    connections: &Mutex<HashMap<u64, OpenConnection>>,
+) -> std::sync::MutexGuard<'_, HashMap<u64, OpenConnection>> {
+    connections
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn is_connection_error(error: &std::io::Error) -> bool {
