@@ -10,12 +10,12 @@
 //!   the [`runner`], `--jobs` at a time and `--repeat` times.
 //! - [`hooks`] run before and after each scenario (a target's `reset`), for servers the
 //!   harness does not launch; [`init`] writes a starter folder for someone else's server.
-//! - [`runner`] executes the steps: each client is a [`client::Client`] (Engine.IO over
-//!   [`transport`], packets by [`codec`]) behind its own loopback [`proxy`] (cuts and
-//!   blackholes, moves to another node, latency, jitter, bandwidth and loss modelled by
-//!   [`shaping`]), with a [`cookies`] jar for a load balancer's
-//!   stickiness; values come from [`template`] and [`jwt`], expectations are checked by
-//!   [`matcher`]. Every fact a client sees or does is an [`client::Observation`].
+//! - [`runner`] executes the steps: each client is a [`client::Client`] of the `sio_wire`
+//!   crate (Engine.IO over [`transport`], packets by [`codec`]) behind its own loopback
+//!   [`proxy`] (cuts and blackholes, moves to another node, latency, jitter, bandwidth and loss
+//!   modelled by [`shaping`]), with a [`cookies`] jar for a load balancer's stickiness; values
+//!   come from [`template`] and [`jwt`], expectations are checked by [`matcher`]. Every fact a
+//!   client sees or does is an [`client::Observation`].
 //! - [`transcript`] merges each client's observations by causal facts only and redacts ids and
 //!   times into stable text; [`snapshot`] compares that text with the insta `.snap` file (or,
 //!   with `--repeat`, the runs are compared with each other); [`report`] prints the results and
@@ -30,9 +30,9 @@
 //! - [`exhaust`] holds connections that never become users (silent, slowloris, unconnected
 //!   sessions) and idle ones, one kind at a time, while the same control client is timed.
 
-pub mod client;
-pub mod codec;
-pub mod cookies;
+// The wire client lives in its own crate; these keep `crate::client::..` paths working.
+pub use sio_wire::{client, codec, cookies, proxy, shaping, transport};
+
 pub mod exhaust;
 pub mod fuzz;
 pub mod hooks;
@@ -40,15 +40,12 @@ pub mod init;
 pub mod jwt;
 pub mod load;
 pub mod matcher;
-pub mod proxy;
 pub mod record;
 pub mod report;
 pub mod runner;
 pub mod scenario;
-pub mod shaping;
 pub mod snapshot;
 pub mod suite;
 pub mod target;
 pub mod template;
 pub mod transcript;
-pub mod transport;

@@ -440,7 +440,7 @@ impl Runner<'_> {
             }
             Step::Http(http) => self.http(http).await,
             Step::Cut(cut) => {
-                self.slot(&cut.client)?.proxy.cut(cut.mode);
+                self.slot(&cut.client)?.proxy.cut(cut.mode.into());
                 Ok(())
             }
             Step::Restore(restore) => {

@@ -542,6 +542,15 @@ pub enum CutMode {
     Blackhole,
 }
 
+impl From<CutMode> for crate::proxy::Cut {
+    fn from(mode: CutMode) -> Self {
+        match mode {
+            CutMode::Reset => Self::Reset,
+            CutMode::Blackhole => Self::Blackhole,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CutStep {

@@ -212,7 +212,7 @@ impl OpenError {
                 kind, local: None, ..
             } => (*kind).to_owned(),
             // Never seen against a working setup, so transcripts do not change; a load run
-            // counts these apart (see load::storm).
+            // counts these apart.
             OpenError::Transport {
                 kind,
                 local: Some(limit),
