@@ -2,8 +2,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
-use sio_harness::codec::engine::EnginePacket;
-use sio_harness::codec::socket::{Assembler, Packet};
+use sio_wire::codec::engine::EnginePacket;
+use sio_wire::codec::socket::{Assembler, Packet};
 
 fn codec(c: &mut Criterion) {
     let statuses = json!([[

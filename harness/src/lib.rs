@@ -17,12 +17,11 @@
 //!   one place; a failing step is a typed error with its line and column, rendered into the
 //!   report in `runner::failure`; tokens are minted or fetched in `runner::tokens`. Steps,
 //!   token fetching and [`hooks`] send HTTP as one [`request::HttpRequest`]. Each client is a
-//!   [`client::Client`] (Engine.IO over
-//!   [`transport`], packets by [`codec`]) behind its own loopback [`proxy`] (cuts and
-//!   blackholes, moves to another node, latency, jitter, bandwidth and loss modelled by
-//!   [`shaping`]), with a [`cookies`] jar for a load balancer's
-//!   stickiness; values come from [`template`] and [`jwt`], expectations are checked by
-//!   [`matcher`]. Every fact a client sees or does is an [`client::Observation`].
+//!   [`client::Client`] of the `sio_wire` crate (Engine.IO over [`transport`], packets by
+//!   [`codec`]) behind its own loopback [`proxy`] (cuts and blackholes, moves to another node,
+//!   latency, jitter, bandwidth and loss modelled by [`shaping`]), with a [`cookies`] jar for a
+//!   load balancer's stickiness; values come from [`template`] and [`jwt`], expectations are
+//!   checked by [`matcher`]. Every fact a client sees or does is an [`client::Observation`].
 //! - [`transcript`] merges each client's observations by causal facts only and redacts ids and
 //!   times into stable text; [`snapshot`] compares that text with the insta `.snap` file (or,
 //!   with `--repeat`, the runs are compared with each other); [`report`] prints the results and
@@ -37,9 +36,9 @@
 //! - [`exhaust`] holds connections that never become users (silent, slowloris, unconnected
 //!   sessions) and idle ones, one kind at a time, while the same control client is timed.
 
-pub mod client;
-pub mod codec;
-pub mod cookies;
+// The wire client lives in its own crate; these keep `crate::client::..` paths working.
+pub use sio_wire::{client, codec, cookies, proxy, shaping, transport};
+
 pub mod exhaust;
 pub mod fuzz;
 pub mod hooks;
@@ -47,16 +46,13 @@ pub mod init;
 pub mod jwt;
 pub mod load;
 pub mod matcher;
-pub mod proxy;
 pub mod record;
 pub mod report;
 pub mod request;
 pub mod runner;
 pub mod scenario;
-pub mod shaping;
 pub mod snapshot;
 pub mod suite;
 pub mod target;
 pub mod template;
 pub mod transcript;
-pub mod transport;

@@ -6,7 +6,7 @@ use crate::scenario::{ClientRef, CutStep};
 
 impl Family for CutStep {
     async fn run(&self, runner: &mut Runner<'_>) -> Result<(), Cause> {
-        runner.slot(&self.client)?.proxy.cut(self.mode);
+        runner.slot(&self.client)?.proxy.cut(self.mode.into());
         Ok(())
     }
 }

@@ -16,6 +16,15 @@ pub enum CutMode {
     Blackhole,
 }
 
+impl From<CutMode> for crate::proxy::Cut {
+    fn from(mode: CutMode) -> Self {
+        match mode {
+            CutMode::Reset => Self::Reset,
+            CutMode::Blackhole => Self::Blackhole,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CutStep {

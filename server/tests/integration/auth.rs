@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sio_harness::transport::TransportKind;
+use sio_wire::transport::TransportKind;
 
 use crate::common::{TestServer, connected, refusal};
 

@@ -2,17 +2,16 @@
 //! must survive (restart, freeze, absent at start, a burst) without a restart and without silent
 //! loss.
 
-use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::Duration;
 
 use realtime_server::cluster::RedisUrl;
 use serde_json::{Value, json};
-use sio_harness::client::Observed;
-use sio_harness::transport::TransportKind;
+use sio_wire::client::Observed;
+use sio_wire::transport::TransportKind;
 use tokio::process::{Child, Command};
 
-use crate::common::{TestServer, WAIT, connected, emit, event, settle};
+use crate::common::{TestServer, WAIT, connected, emit, event, free_port, settle};
 
 /// A redis-server on a free loopback port, in its own directory, stopped by pid.
 struct RedisProcess {
@@ -24,10 +23,7 @@ struct RedisProcess {
 
 impl RedisProcess {
     async fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let mut redis = Self {
             port,
             dir: tempfile::tempdir().expect("temp dir"),
@@ -147,7 +143,7 @@ async fn link_state(server: &TestServer, state: &str) -> Value {
 }
 
 /// The socket id a connected client was given.
-fn sid_of(client: &sio_harness::client::Client) -> String {
+fn sid_of(client: &sio_wire::client::Client) -> String {
     client
         .history()
         .iter()
@@ -159,7 +155,7 @@ fn sid_of(client: &sio_harness::client::Client) -> String {
 }
 
 /// A client of `user` on `server`, subscribed to status updates.
-async fn status_subscriber(server: &TestServer, user: &str) -> sio_harness::client::Client {
+async fn status_subscriber(server: &TestServer, user: &str) -> sio_wire::client::Client {
     let mut client = server.client(user, TransportKind::Websocket);
     connected(&mut client).await;
     emit(&client, "subscribe:status", vec![]);
@@ -176,7 +172,7 @@ async fn push_status(server: &TestServer, service: &str, status: &str) {
 }
 
 /// The `service:status` update for `service`, or a panic with what arrived.
-async fn status_update(client: &mut sio_harness::client::Client, service: &str) -> Value {
+async fn status_update(client: &mut sio_wire::client::Client, service: &str) -> Value {
     let seen = client
         .wait_for(WAIT, |o| {
             matches!(o, Observed::Event { event, args, .. }

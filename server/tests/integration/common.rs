@@ -13,8 +13,8 @@ use realtime_server::socket_service::SocketService;
 use realtime_server::store::{Store, StoreSettings};
 use realtime_server::{Server, ServerConfig};
 use serde_json::Value;
-use sio_harness::client::{Client, ClientOptions, NamespaceOptions, Observed, ReconnectPolicy};
-use sio_harness::transport::TransportKind;
+use sio_wire::client::{Client, ClientOptions, NamespaceOptions, Observed, ReconnectPolicy};
+use sio_wire::transport::TransportKind;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
@@ -191,6 +191,14 @@ pub fn random_secret() -> (String, JwtSecret) {
         .collect();
     let secret = JwtSecret::new(&text).expect("long enough");
     (text, secret)
+}
+
+/// A port free on loopback now, for a child process or a service that must not be reachable.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 /// A client of the server at `url` with `auth` and `headers` on `transport`, without

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use realtime_server::auth::JwtSecret;
 use serde_json::{Value, json};
-use sio_harness::client::{Client, Observed};
-use sio_harness::transport::TransportKind;
+use sio_wire::client::{Client, Observed};
+use sio_wire::transport::TransportKind;
 use tokio::process::{Child, Command};
 
 use crate::common::{
-    FIXTURES, TestServer, WAIT, client_for, connected, emit, event, quota, refusal_at,
+    FIXTURES, TestServer, WAIT, client_for, connected, emit, event, free_port, quota, refusal_at,
 };
 use crate::pg::{self, Cluster};
 
@@ -173,7 +173,7 @@ impl NodeServer {
         let secret_text: String = (0..4)
             .map(|_| format!("{:016x}", rand::random::<u64>()))
             .collect();
-        let port = sio_harness::target::free_port().expect("free port");
+        let port = free_port();
         let command = |program: &str| {
             let mut command = Command::new(program);
             command

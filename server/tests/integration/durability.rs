@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sio_harness::client::{Client, Observed};
-use sio_harness::transport::TransportKind;
+use sio_wire::client::{Client, Observed};
+use sio_wire::transport::TransportKind;
 use sqlx::Connection;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;

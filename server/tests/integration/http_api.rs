@@ -35,7 +35,7 @@ async fn health_reports_connected_sockets() {
         (status, body),
         (200, json!({"status": "ok", "connections": 0}))
     );
-    let mut client = server.client("user-1", sio_harness::transport::TransportKind::Websocket);
+    let mut client = server.client("user-1", sio_wire::transport::TransportKind::Websocket);
     crate::common::connected(&mut client).await;
     let (_, body) = call(&server, reqwest::Method::GET, "/health", None, None).await;
     assert_eq!(body["connections"], 1);

@@ -12,13 +12,14 @@ use realtime_server::kuma::KumaConfig;
 use realtime_server::kuma::api::parse_beat_time;
 use realtime_server::store::ServiceStatus;
 use serde_json::{Value, json};
-use sio_harness::client::{Client, Observed};
-use sio_harness::transport::TransportKind;
+use sio_wire::client::{Client, Observed};
+use sio_wire::transport::TransportKind;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::common::{
-    ServerProcess, TestServer, connected, emit, event, random_secret, seeded_database, settle,
+    ServerProcess, TestServer, connected, emit, event, free_port, random_secret, seeded_database,
+    settle,
 };
 
 mod tls;
@@ -637,10 +638,7 @@ async fn the_binary_runs_the_feed_from_its_environment() {
 
 #[tokio::test]
 async fn a_kuma_that_refuses_connections_is_reported_without_its_url() {
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let closed_port = free_port();
     let mut config = KumaConfig::new(
         &format!("http://admin:hunter2@127.0.0.1:{closed_port}"),
         "home",

@@ -1,5 +1,5 @@
 //! Integration tests: the real server on a free loopback port, a real SQLite file or PostgreSQL
-//! database, and real Socket.IO clients (the harness client) over websocket and long-polling.
+//! database, and real Socket.IO clients (the sio-wire client) over websocket and long-polling.
 
 mod common;
 mod pg;
@@ -16,7 +16,6 @@ mod notifications;
 mod page;
 mod process;
 mod rate_limit;
-mod readme_example;
 mod robustness;
 mod rooms;
 mod rust_socketio_client;

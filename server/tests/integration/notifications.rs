@@ -1,7 +1,7 @@
 //! `notification:read`: ownership, validation, and persistence.
 
 use serde_json::{Value, json};
-use sio_harness::transport::TransportKind;
+use sio_wire::transport::TransportKind;
 
 use crate::common::{TestServer, connected, emit, event};
 
@@ -11,12 +11,12 @@ async fn read(server: &TestServer, user: &str, arg: Value) -> (String, Vec<Value
     emit(&client, "notification:read", vec![arg]);
     let seen = client
         .wait_for(crate::common::WAIT, |o| {
-            matches!(o, sio_harness::client::Observed::Event { event, .. } if event.starts_with("notification:read:"))
+            matches!(o, sio_wire::client::Observed::Event { event, .. } if event.starts_with("notification:read:"))
         })
         .await
         .map(|o| o.what);
     match seen {
-        Some(sio_harness::client::Observed::Event { event, args, .. }) => (event, args),
+        Some(sio_wire::client::Observed::Event { event, args, .. }) => (event, args),
         other => panic!("no answer: {other:?}"),
     }
 }

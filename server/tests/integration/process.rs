@@ -2,8 +2,8 @@
 
 use std::process::Stdio;
 
-use sio_harness::client::Observed;
-use sio_harness::transport::TransportKind;
+use sio_wire::client::Observed;
+use sio_wire::transport::TransportKind;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -55,11 +55,11 @@ async fn seeds_serves_and_exits_cleanly_on_sigterm() {
     let server = ServerProcess::start(secret, &database_url, 0, &[]).await;
     let addr = server.addr;
 
-    let mut options = sio_harness::client::ClientOptions::new(format!("http://{addr}"));
+    let mut options = sio_wire::client::ClientOptions::new(format!("http://{addr}"));
     options.endpoint.transport = TransportKind::Websocket;
     options.namespaces[0].auth = Some(serde_json::json!({ "token": token }));
     options.reconnect.enabled = false;
-    let mut client = sio_harness::client::Client::connect(options);
+    let mut client = sio_wire::client::Client::connect(options);
     connected(&mut client).await;
 
     server.signal("TERM");

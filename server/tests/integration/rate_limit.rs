@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sio_harness::client::Observed;
-use sio_harness::transport::TransportKind;
+use sio_wire::client::Observed;
+use sio_wire::transport::TransportKind;
 
 use crate::common::{TestServer, WAIT, connected, emit, event, quota};
 

@@ -2,9 +2,9 @@
 //! and a handshake abandoned before the Socket.IO connect is dropped after the connect timeout.
 
 use serde_json::json;
-use sio_harness::client::{Command, Observed};
-use sio_harness::codec::engine::Frame;
-use sio_harness::transport::{self, EndpointOptions, LinkEvent, TransportKind};
+use sio_wire::client::{Command, Observed};
+use sio_wire::codec::engine::Frame;
+use sio_wire::transport::{self, EndpointOptions, LinkEvent, TransportKind};
 
 use crate::common::{TestServer, WAIT, connected, emit, event};
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use sio_harness::transport::TransportKind;
+use sio_wire::transport::TransportKind;
 
 use crate::common::{TestServer, connected, emit, event, no_event, settle};
 
@@ -161,7 +161,7 @@ async fn notifications_reach_all_sockets_of_their_user_and_no_one_else() {
 // before the socket's next packet is read, and the race this guards against cannot happen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn clients_that_subscribe_the_moment_they_connect_are_never_missed() {
-    use sio_harness::client::{Client, ClientOptions, NamespaceOptions};
+    use sio_wire::client::{Client, ClientOptions, NamespaceOptions};
     let server =
         TestServer::start_with_quota(crate::common::quota(1000, Duration::from_secs(10))).await;
     // The race is a matter of scheduling: three rounds of 300 make a regression show.

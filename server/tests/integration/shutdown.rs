@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use sio_harness::client::{Client, ClientOptions, NamespaceOptions, Observed, ReconnectPolicy};
-use sio_harness::transport::TransportKind;
+use sio_wire::client::{Client, ClientOptions, NamespaceOptions, Observed, ReconnectPolicy};
+use sio_wire::transport::TransportKind;
 
 use crate::common::{TestServer, WAIT, connected};
 

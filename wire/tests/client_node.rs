@@ -11,6 +11,13 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// A port free on loopback now, for the Node server to listen on.
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 struct NodeServer {
     addr: SocketAddr,
     child: Child,
@@ -28,9 +35,9 @@ impl NodeServer {
             eprintln!("skipping: node-original/node_modules is missing (run npm ci there)");
             return None;
         }
-        let port = sio_harness::target::free_port().expect("free port");
+        let port = free_port().expect("free port");
         let mut child = Command::new("node")
-            .arg(root.join("harness/tests/node/echo-server.js"))
+            .arg(root.join("wire/tests/node/echo-server.js"))
             .env("PORT", port.to_string())
             .stdout(Stdio::piped())
             .kill_on_drop(true)

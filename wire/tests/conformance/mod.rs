@@ -1,5 +1,5 @@
 //! Client behaviour every Socket.IO v4 server must show, run against socketioxide (in process)
-//! and against the official Node `socket.io` (tests/node/echo-server.js). Each server offers the
+//! and against the official Node `socket.io` (wire/tests/node/echo-server.js). Each server offers the
 //! same events: `echo` and `echo-bytes` (ack the argument), `two-bytes` (emits two binary
 //! attachments), `ask` (asks the client for an ack, then emits `answer`), `kick` (server-side
 //! disconnect), and namespace `/admin` that admits only `{"token": "let-me-in"}`.
@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::json;
-use sio_harness::client::{Client, ClientOptions, NamespaceOptions, Observed, ReconnectPolicy};
-use sio_harness::transport::TransportKind;
+use sio_wire::client::{Client, ClientOptions, NamespaceOptions, Observed, ReconnectPolicy};
+use sio_wire::transport::TransportKind;
 
 pub const WAIT: Duration = Duration::from_secs(5);
 

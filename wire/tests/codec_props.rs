@@ -2,8 +2,8 @@
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use sio_harness::codec::engine::{self, EnginePacket, Handshake};
-use sio_harness::codec::socket::{Assembler, Packet, PacketKind};
+use sio_wire::codec::engine::{self, EnginePacket, Handshake};
+use sio_wire::codec::socket::{Assembler, Packet, PacketKind};
 
 fn json_leaf() -> impl Strategy<Value = Value> {
     prop_oneof![

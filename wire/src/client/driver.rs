@@ -1,407 +1,20 @@
-//! A Socket.IO v4 client that reports everything it sees and does as typed [`Observation`]s.
-//!
-//! [`Client::connect`] spawns a driver task that owns the Engine.IO [`Link`]: it answers pings,
-//! notices a dead server after `pingInterval + pingTimeout`, connects namespaces with their auth,
-//! tracks acks in both directions with timeouts, and reconnects with the official client's
-//! back-off, re-joining every namespace with the same auth. The caller sends [`Command`]s through
-//! the handle and reads observations in order; a load generator runs the driver in its own task
-//! with [`run_observed`] and is handed each observation as it happens. Disconnect reasons and
-//! error messages are named as the official JavaScript client names them, so transcripts read
-//! the same.
+//! The connection task: one [`Driver`] owns a client's Engine.IO link and its namespaces. It
+//! answers pings and notices a dead server, connects namespaces with their auth, tracks acks
+//! both ways with their timeouts, buffers emits until their namespace connects, and reconnects
+//! with the policy's back-off, re-joining every namespace; what it sees and does goes to its
+//! observer as [`Observation`]s, each tagged with the command that caused it.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::codec::engine::{EnginePacket, Frame};
+use super::{ClientOptions, Command, NamespaceOptions, Observation, Observed};
+use crate::codec::engine::EnginePacket;
 use crate::codec::socket::{Assembler, Packet, PacketKind};
-use crate::transport::{self, EndpointOptions, Link, LinkEvent, TransportKind};
-
-/// The official client's reconnection settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReconnectPolicy {
-    pub enabled: bool,
-    /// `None` is unlimited, the official default.
-    pub attempts: Option<u32>,
-    pub delay: Duration,
-    pub delay_max: Duration,
-    pub randomization: f64,
-}
-
-impl Default for ReconnectPolicy {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            attempts: None,
-            delay: Duration::from_millis(1000),
-            delay_max: Duration::from_millis(5000),
-            randomization: 0.5,
-        }
-    }
-}
-
-impl ReconnectPolicy {
-    /// The wait before attempt `attempt + 1`: `delay * 2^attempt`, jittered, capped at `delay_max`.
-    pub fn delay_for(&self, attempt: u32, random: f64) -> Duration {
-        let base = self.delay.as_millis() as f64 * 2f64.powi(attempt.min(62) as i32);
-        let mut ms = base;
-        if self.randomization > 0.0 {
-            let deviation = (random * self.randomization * base).floor();
-            ms = if ((random * 10.0).floor() as u64) & 1 == 0 {
-                base - deviation
-            } else {
-                base + deviation
-            };
-        }
-        Duration::from_millis(ms.min(self.delay_max.as_millis() as f64).max(0.0) as u64)
-    }
-}
-
-/// A namespace to connect, with what to send on every (re)connect.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NamespaceOptions {
-    pub nsp: String,
-    pub auth: Option<Value>,
-    /// Emitted, in order, each time the namespace connects (the browser client re-subscribes so).
-    pub on_connect: Vec<(String, Vec<Value>)>,
-}
-
-impl NamespaceOptions {
-    pub fn new(nsp: impl Into<String>) -> Self {
-        Self {
-            nsp: nsp.into(),
-            auth: None,
-            on_connect: Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct ClientOptions {
-    pub endpoint: EndpointOptions,
-    pub namespaces: Vec<NamespaceOptions>,
-    pub reconnect: ReconnectPolicy,
-    /// Report pings and pongs (off by default: servers differ in ping timing).
-    pub observe_heartbeat: bool,
-}
-
-impl ClientOptions {
-    pub fn new(base_url: impl Into<String>) -> Self {
-        Self {
-            endpoint: EndpointOptions::new(base_url),
-            namespaces: vec![NamespaceOptions::new("/")],
-            reconnect: ReconnectPolicy::default(),
-            observe_heartbeat: false,
-        }
-    }
-}
-
-/// One thing a client saw or did, `at` from the client's creation (monotonic).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Observation {
-    #[serde(skip)]
-    pub at: Duration,
-    /// The command whose handling produced this observation, numbered from 0 in the order the
-    /// handle sent them (see [`Client::commands_sent`]); `None` for what the server, the
-    /// network or a timer caused, and for what the client did on its own in answer to it (the
-    /// `on_connect` emits). Transcripts use it to place a client's own actions
-    /// deterministically among what it received.
-    #[serde(skip)]
-    pub command: Option<u64>,
-    #[serde(flatten)]
-    pub what: Observed,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Observed {
-    /// An Engine.IO session opened (and, for `upgrade`, was upgraded).
-    Open {
-        transport: TransportKind,
-        sid: String,
-        ping_interval: u64,
-        ping_timeout: u64,
-        max_payload: u64,
-    },
-    Connect {
-        nsp: String,
-        sid: String,
-    },
-    ConnectError {
-        nsp: String,
-        message: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        data: Option<Value>,
-    },
-    /// An event from the server; `ack_id` when the server asks for an acknowledgement.
-    Event {
-        nsp: String,
-        event: String,
-        args: Vec<Value>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        ack_id: Option<u64>,
-    },
-    /// An event this client sent.
-    Emit {
-        nsp: String,
-        event: String,
-        args: Vec<Value>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        ack_id: Option<u64>,
-    },
-    /// The server acknowledged this client's event `id`.
-    Ack {
-        nsp: String,
-        id: u64,
-        args: Vec<Value>,
-    },
-    /// This client acknowledged the server's event `id`.
-    AckSent {
-        nsp: String,
-        id: u64,
-        args: Vec<Value>,
-    },
-    /// An ack this client waited for will not come: `operation has timed out` or
-    /// `socket has been disconnected`.
-    AckError {
-        nsp: String,
-        id: u64,
-        message: String,
-    },
-    Disconnect {
-        nsp: String,
-        reason: String,
-    },
-    ReconnectAttempt {
-        attempt: u32,
-    },
-    ReconnectError {
-        attempt: u32,
-        message: String,
-    },
-    Reconnect {
-        attempt: u32,
-    },
-    ReconnectFailed,
-    Ping,
-    Pong,
-}
-
-impl Observed {
-    /// The namespace this observation belongs to, if any.
-    pub fn nsp(&self) -> Option<&str> {
-        match self {
-            Observed::Connect { nsp, .. }
-            | Observed::ConnectError { nsp, .. }
-            | Observed::Event { nsp, .. }
-            | Observed::Emit { nsp, .. }
-            | Observed::Ack { nsp, .. }
-            | Observed::AckSent { nsp, .. }
-            | Observed::AckError { nsp, .. }
-            | Observed::Disconnect { nsp, .. } => Some(nsp),
-            _ => None,
-        }
-    }
-}
-
-/// What the handle asks of the driver.
-#[derive(Debug)]
-pub enum Command {
-    Connect(NamespaceOptions),
-    Emit {
-        nsp: String,
-        event: String,
-        args: Vec<Value>,
-        ack_timeout: Option<Duration>,
-    },
-    Ack {
-        nsp: String,
-        id: u64,
-        args: Vec<Value>,
-    },
-    DisconnectNamespace(String),
-    Raw(Frame),
-    /// `socket.disconnect()` on every namespace, then close; no reconnection.
-    Close,
-    /// Lose the connection as a network failure would (`transport error`), then reconnect
-    /// according to the policy. For load tests.
-    SimulateNetworkLoss,
-}
-
-/// Handle to a running client.
-pub struct Client {
-    commands: mpsc::UnboundedSender<Command>,
-    /// How many commands were handed to the driver; the driver numbers them the same way.
-    commands_sent: AtomicU64,
-    observations: mpsc::UnboundedReceiver<Observation>,
-    /// When the driver started: `Observation::at` counts from here.
-    started: Instant,
-    /// Everything received so far, in order.
-    history: Vec<Observation>,
-    /// Indices into `history` not yet taken by [`Client::wait_for`].
-    unconsumed: VecDeque<usize>,
-    /// What [`Client::wait_for`] took, in the order it took it.
-    taken: Vec<Taken>,
-}
-
-/// One observation taken by [`Client::wait_for`]: its index in the history, and how many
-/// commands had been sent when it was taken (so it had arrived before the later ones were sent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Taken {
-    pub index: usize,
-    pub commands_sent: u64,
-}
-
-/// The driver is gone (the client was closed and every observation read).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("client is closed")]
-pub struct ClientClosed;
-
-impl Client {
-    /// Starts the client: opens the transport and connects the configured namespaces.
-    pub fn connect(options: ClientOptions) -> Self {
-        let (commands, command_rx) = mpsc::unbounded_channel();
-        let (observation_tx, observations) = mpsc::unbounded_channel();
-        let observer = Box::new(move |observation| {
-            // The handle may be gone; the driver then finishes when its commands end.
-            let _ = observation_tx.send(observation);
-        });
-        let started = Instant::now();
-        tokio::spawn(Driver::new(options, command_rx, observer, started).run());
-        Self {
-            commands,
-            commands_sent: AtomicU64::new(0),
-            observations,
-            started,
-            history: Vec::new(),
-            unconsumed: VecDeque::new(),
-            taken: Vec::new(),
-        }
-    }
-
-    pub fn send(&self, command: Command) -> Result<(), ClientClosed> {
-        self.commands.send(command).map_err(|_| ClientClosed)?;
-        self.commands_sent.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// How many commands this handle has sent; the next one gets this number.
-    pub fn commands_sent(&self) -> u64 {
-        self.commands_sent.load(Ordering::Relaxed)
-    }
-
-    /// When the client started: every `Observation::at` counts from this instant.
-    pub fn started(&self) -> Instant {
-        self.started
-    }
-
-    /// What [`Client::wait_for`] took so far, in order.
-    pub fn taken(&self) -> &[Taken] {
-        &self.taken
-    }
-
-    pub fn emit(
-        &self,
-        nsp: &str,
-        event: &str,
-        args: Vec<Value>,
-        ack_timeout: Option<Duration>,
-    ) -> Result<(), ClientClosed> {
-        self.send(Command::Emit {
-            nsp: nsp.to_owned(),
-            event: event.to_owned(),
-            args,
-            ack_timeout,
-        })
-    }
-
-    pub fn ack(&self, nsp: &str, id: u64, args: Vec<Value>) -> Result<(), ClientClosed> {
-        self.send(Command::Ack {
-            nsp: nsp.to_owned(),
-            id,
-            args,
-        })
-    }
-
-    pub fn close(&self) {
-        let _ = self.send(Command::Close);
-    }
-
-    /// Everything observed so far (only what has been pulled by `next` or `wait_for`).
-    pub fn history(&self) -> &[Observation] {
-        &self.history
-    }
-
-    /// Observations received but not yet taken by a matching `wait_for`.
-    pub fn unconsumed(&self) -> impl Iterator<Item = &Observation> {
-        self.unconsumed.iter().filter_map(|&i| self.history.get(i))
-    }
-
-    fn record(&mut self, observation: Observation) {
-        self.unconsumed.push_back(self.history.len());
-        self.history.push(observation);
-    }
-
-    /// Pulls whatever has already arrived, without waiting.
-    pub fn drain(&mut self) {
-        while let Ok(observation) = self.observations.try_recv() {
-            self.record(observation);
-        }
-    }
-
-    /// Pulls observations for `window`; returns false if the driver is gone.
-    pub async fn pump_for(&mut self, window: Duration) -> bool {
-        let deadline = Instant::now() + window;
-        loop {
-            match tokio::time::timeout_at(deadline, self.observations.recv()).await {
-                Ok(Some(observation)) => self.record(observation),
-                Ok(None) => return false,
-                Err(_) => return true,
-            }
-        }
-    }
-
-    /// Takes the first unconsumed observation matching `wanted`, waiting up to `timeout`.
-    pub async fn wait_for(
-        &mut self,
-        timeout: Duration,
-        mut wanted: impl FnMut(&Observed) -> bool,
-    ) -> Option<Observation> {
-        let deadline = Instant::now() + timeout;
-        self.drain();
-        let mut checked = 0;
-        loop {
-            let position = self
-                .unconsumed
-                .iter()
-                .skip(checked)
-                .position(|&i| self.history.get(i).is_some_and(|o| wanted(&o.what)));
-            if let Some(offset) = position {
-                let index = self.unconsumed.remove(checked + offset)?;
-                self.taken.push(Taken {
-                    index,
-                    commands_sent: self.commands_sent(),
-                });
-                return self.history.get(index).cloned();
-            }
-            checked = self.unconsumed.len();
-            match tokio::time::timeout_at(deadline, self.observations.recv()).await {
-                Ok(Some(observation)) => self.record(observation),
-                Ok(None) | Err(_) => return None,
-            }
-        }
-    }
-
-    /// Takes the next unconsumed observation, whatever it is.
-    pub async fn next(&mut self, timeout: Duration) -> Option<Observation> {
-        self.wait_for(timeout, |_| true).await
-    }
-}
+use crate::transport::{self, Link, LinkEvent};
 
 #[derive(Debug, Clone, PartialEq)]
 enum NsState {
@@ -438,22 +51,9 @@ enum SessionEnd {
 }
 
 /// Where a driver's observations go, in order.
-type Observer = Box<dyn Fn(Observation) + Send + Sync>;
+pub(super) type Observer = Box<dyn Fn(Observation) + Send + Sync>;
 
-/// Runs a client in the calling task until it finishes (closed, its command senders gone, or
-/// out of reconnection attempts), handing every observation to `observer` as it happens. A load
-/// generator with thousands of clients uses this: no handle task, no queue, no history.
-pub async fn run_observed(
-    options: ClientOptions,
-    commands: mpsc::UnboundedReceiver<Command>,
-    observer: impl Fn(Observation) + Send + Sync + 'static,
-) {
-    Driver::new(options, commands, Box::new(observer), Instant::now())
-        .run()
-        .await;
-}
-
-struct Driver {
+pub(super) struct Driver {
     options: ClientOptions,
     started: Instant,
     commands: mpsc::UnboundedReceiver<Command>,
@@ -468,7 +68,7 @@ struct Driver {
 }
 
 impl Driver {
-    fn new(
+    pub(super) fn new(
         options: ClientOptions,
         commands: mpsc::UnboundedReceiver<Command>,
         observer: Observer,
@@ -512,7 +112,7 @@ impl Driver {
         self.namespaces.iter().any(|ns| ns.active)
     }
 
-    async fn run(mut self) {
+    pub(super) async fn run(mut self) {
         let mut attempt: u32 = 0;
         loop {
             match transport::open(&self.options.endpoint).await {
@@ -990,28 +590,5 @@ async fn sleep_until_option(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_matches_the_official_formula() {
-        let policy = ReconnectPolicy::default();
-        // random = 0.0: even branch, no deviation.
-        assert_eq!(policy.delay_for(0, 0.0), Duration::from_millis(1000));
-        assert_eq!(policy.delay_for(1, 0.0), Duration::from_millis(2000));
-        assert_eq!(policy.delay_for(3, 0.0), Duration::from_millis(5000));
-        // random = 0.15: floor(1.5) = 1 is odd, so the deviation is added.
-        assert_eq!(policy.delay_for(0, 0.15), Duration::from_millis(1075));
-        // random = 0.25: floor(2.5) = 2 is even, so it is subtracted.
-        assert_eq!(policy.delay_for(0, 0.25), Duration::from_millis(875));
-        let fixed = ReconnectPolicy {
-            randomization: 0.0,
-            ..ReconnectPolicy::default()
-        };
-        assert_eq!(fixed.delay_for(1, 0.9), Duration::from_millis(2000));
     }
 }

@@ -26,16 +26,24 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::scenario::CutMode;
 use crate::shaping::{Conditions, SEGMENT, Shaper};
 
 /// Undelivered bytes one direction of a connection holds before it stops reading.
 pub const QUEUE_LIMIT: usize = 256 * 1024;
 
+/// How [`Proxy::cut`] takes a client off the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Reset every connection, and refuse new ones until [`Proxy::restore`].
+    Reset,
+    /// Keep connections open but let no byte through, so only a ping timeout can tell.
+    Blackhole,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Pass,
-    Cut(CutMode),
+    Cut(Cut),
 }
 
 /// What every relay watches: the network's mode, and where new connections go.
@@ -72,7 +80,7 @@ impl Proxy {
             let mut accepted: u64 = 0;
             while let Ok((client, _)) = listener.accept().await {
                 let now = *watcher.borrow();
-                if now.mode == Mode::Cut(CutMode::Reset) {
+                if now.mode == Mode::Cut(Cut::Reset) {
                     let _ = client.set_zero_linger();
                     continue;
                 }
@@ -91,7 +99,7 @@ impl Proxy {
         })
     }
 
-    pub fn cut(&self, mode: CutMode) {
+    pub fn cut(&self, mode: Cut) {
         self.state.send_modify(|s| s.mode = Mode::Cut(mode));
     }
 
@@ -232,7 +240,7 @@ async fn relay(mut client: TcpStream, opened: State, mut state: watch::Receiver<
                 },
                 changed = state.changed() => {
                     let now = *state.borrow();
-                    if changed.is_err() || now.mode == Mode::Cut(CutMode::Reset) || now.route != opened.route {
+                    if changed.is_err() || now.mode == Mode::Cut(Cut::Reset) || now.route != opened.route {
                         break End::Reset;
                     }
                 }
@@ -243,7 +251,7 @@ async fn relay(mut client: TcpStream, opened: State, mut state: watch::Receiver<
     // open until the scenario restores or resets the network.
     let blackholed = |s: &watch::Receiver<State>| {
         let now = *s.borrow();
-        now.mode == Mode::Cut(CutMode::Blackhole) && now.route == opened.route
+        now.mode == Mode::Cut(Cut::Blackhole) && now.route == opened.route
     };
     if matches!(end, End::Closed) && blackholed(&state) {
         while state.changed().await.is_ok() && blackholed(&state) {}
@@ -267,8 +275,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
 
-    use super::Proxy;
-    use crate::scenario::CutMode;
+    use super::{Cut, Proxy};
     use crate::shaping::Conditions;
 
     /// A server that answers every connection's first byte with its name, then holds it open.
@@ -324,7 +331,7 @@ mod tests {
     async fn a_cut_survives_a_switch_until_restored() {
         let (a, b) = (named_server(b"a").await, named_server(b"b").await);
         let proxy = Proxy::start(a).await.expect("proxy");
-        proxy.cut(CutMode::Reset);
+        proxy.cut(Cut::Reset);
         proxy.switch(b);
         let mut refused = TcpStream::connect(proxy.addr).await.expect("connect");
         let _ = refused.write_all(b"?").await;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use sio_harness::client::{Client, Observed, ReconnectPolicy};
-use sio_harness::transport::TransportKind;
+use sio_wire::client::{Client, Observed, ReconnectPolicy};
+use sio_wire::transport::TransportKind;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, SocketRef};
 use socketioxide::handler::ConnectHandler;
@@ -280,7 +280,7 @@ async fn a_client_run_in_place_reports_to_its_observer_and_connects_from_the_cho
     client_options.endpoint.local_address = Some("127.1.2.3".parse().expect("address"));
     let (observed_tx, mut observed) = tokio::sync::mpsc::unbounded_channel();
     let (commands, command_rx) = tokio::sync::mpsc::unbounded_channel();
-    let driver = tokio::spawn(sio_harness::client::run_observed(
+    let driver = tokio::spawn(sio_wire::client::run_observed(
         client_options,
         command_rx,
         move |observation| {

@@ -1,5 +1,5 @@
-// The official Node socket.io server offering the conformance events (tests/conformance).
-// Started by tests/client_node.rs on a free port; prints "listening <port>" when ready.
+// The official Node socket.io server offering the conformance events (wire/tests/conformance).
+// Started by wire/tests/client_node.rs on a free port; prints "listening <port>" when ready.
 'use strict';
 const path = require('path');
 const modules = path.resolve(__dirname, '../../../node-original/node_modules');
