@@ -32,6 +32,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod common;
 pub mod cookies;
 pub mod exhaust;
 pub mod fuzz;
