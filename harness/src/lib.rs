@@ -9,7 +9,8 @@
 //!   writer that `record`, the fuzz reproducer and differential shrinking write YAML through.
 //! - [`suite`] finds the files, launches a fresh [`target`] per scenario (a server, or a cluster
 //!   of nodes with their redis-server and HAProxy, with any fake services it depends on; or
-//!   uses a URL), and hands each scenario to
+//!   uses a URL: the targets file's schema, placeholders, launching, readiness and the running
+//!   target each have their file in `target/`), and hands each scenario to
 //!   the [`runner`], `--jobs` at a time and `--repeat` times.
 //! - [`hooks`] run before and after each scenario (a target's `reset`), for servers the
 //!   harness does not launch; [`init`] writes a starter folder for someone else's server.
@@ -26,19 +27,26 @@
 //!   times into stable text; [`snapshot`] compares that text with the insta `.snap` file (or,
 //!   with `--repeat`, the runs are compared with each other); [`report`] prints the results and
 //!   writes JUnit, JSON and an HTML page per run (timelines, highlighted snapshot diffs).
+//! - [`common`] holds what the modes below share, so that none imports another: the control
+//!   client timed while a mode works, the figures read from `/proc`, and the load users
+//!   (`load-N`) with their tokens and SQL.
 //! - [`load`] is the other way in: thousands of lightweight clients (no history, milestones
 //!   only) for reconnect storms and fan-out, with figures instead of transcripts.
 //! - [`record`] goes the other way: a proxy that turns live traffic into a scenario file.
-//! - [`fuzz`] is the third: seeded valid and mutated frames over many short connections, a
+//! - [`fuzz`] is the third: seeded valid and mutated frames over many short connections, the
 //!   control client timed throughout, the server's health and memory watched, failures saved
 //!   as `raw` scenarios for the [`runner`] to replay; with two targets, generated event
 //!   sequences run on both through the [`runner`], transcripts compared, differences shrunk.
 //! - [`exhaust`] holds connections that never become users (silent, slowloris, unconnected
 //!   sessions) and idle ones, one kind at a time, while the same control client is timed.
+//!
+//! The executable (`main.rs`) is only the command line: `cli/` has a file per subcommand, each
+//! turning its options into one of the calls above, and one error type for the exit codes.
 
 // The wire client lives in its own crate; these keep `crate::client::..` paths working.
 pub use sio_wire::{client, codec, cookies, proxy, shaping, transport};
 
+pub mod common;
 pub mod exhaust;
 pub mod fuzz;
 pub mod hooks;

@@ -25,7 +25,7 @@ async fn a_short_seeded_run_against_the_rust_server_passes() {
     let targets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/targets.yaml");
     let target = Target::resolve("rust", &targets, None).expect("the rust target");
     let users = 20;
-    let sql = sio_harness::load::users_sql(users);
+    let sql = sio_harness::common::users::sql(users);
     let mut running = target
         .start_with_sql(Some(&sql))
         .await

@@ -8,14 +8,14 @@
 //! - [`generate`] turns a seed into [`generate::Case`]s: pure, no I/O, the same frames for the
 //!   same seed;
 //! - [`drive`] sends one case over its own connection, byte for byte;
-//! - [`control`] is the well-behaved client whose answers are timed;
+//! - [`crate::common::control`] is the well-behaved client whose answers are timed (shared
+//!   with `exhaust`);
 //! - [`reproducer`] writes the cases in flight at a failure as a `raw` scenario;
 //! - [`differential`] is the other fuzzer (two targets): generated event sequences compared
 //!   between two servers;
 //! - this module runs them together: cases `concurrency` at a time, the server's health and
 //!   memory sampled throughout, then a settle period, then the verdict.
 
-pub mod control;
 pub mod differential;
 pub mod drive;
 pub mod generate;
@@ -30,9 +30,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::load::metrics::{Percentiles, sample};
+use crate::common::control::{self, ControlOptions, ControlReport};
+use crate::common::metrics::{Percentiles, sample};
+use crate::common::users;
 use crate::target::RunningTarget;
-use control::{ControlOptions, ControlReport};
 use generate::{Case, CaseTransport, FrameClass, Generator};
 
 /// Why a fuzz run could not be carried out (a server that misbehaves is a report, not this).
@@ -176,10 +177,10 @@ pub async fn run(
     let tokens = options
         .users
         .iter()
-        .map(|user| crate::load::token(target, user))
+        .map(|user| users::token(target, user))
         .collect::<Result<Vec<_>, _>>()
         .map_err(FuzzError::Tokens)?;
-    let control_token = crate::load::token(target, "user-1").map_err(FuzzError::Tokens)?;
+    let control_token = users::token(target, "user-1").map_err(FuzzError::Tokens)?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(options.concurrency)
         .build()

@@ -12,9 +12,10 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::fleet::source_addresses;
-use super::metrics::{open_files, sample, threads};
 use crate::client::{Client, ClientOptions, Command, NamespaceOptions, Observed, ReconnectPolicy};
 use crate::codec::engine::Frame;
+use crate::common::metrics::{open_files, sample, threads};
+use crate::common::users;
 use crate::target::RunningTarget;
 use crate::transport::{self, EndpointOptions, TransportKind};
 
@@ -97,9 +98,7 @@ pub async fn run(
     options: &ChurnOptions,
 ) -> Result<ChurnReport, String> {
     let rate = options.rate.max(1);
-    let tokens = (1..=options.users.max(1))
-        .map(|i| super::token(target, &format!("load-{i}")))
-        .collect::<Result<Vec<_>, _>>()?;
+    let tokens = users::tokens(target, options.users.max(1))?;
     let planned = (u64::from(rate) as f64 * options.duration.as_secs_f64()).ceil() as usize;
     let sources = source_addresses(&target.base_url, planned.max(1));
     let http = reqwest::Client::new();

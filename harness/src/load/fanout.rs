@@ -15,11 +15,12 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::fleet::{Collected, Fleet, FleetCommand, FleetOptions, Milestone, Report};
-use super::metrics::{Percentiles, sample_all};
-use super::storm::tokens;
+use super::fleet::{Collected, Fleet};
+use super::reports::{FleetCommand, FleetOptions, Milestone, Report};
 use super::workers::Workers;
 use crate::client::ReconnectPolicy;
+use crate::common::metrics::{Percentiles, sample_all};
+use crate::common::users;
 use crate::shaping::Conditions;
 use crate::target::RunningTarget;
 
@@ -61,10 +62,10 @@ pub async fn run(
     name: &str,
     options: &FanoutOptions,
 ) -> Result<FanoutReport, String> {
-    let admin = super::token(target, "admin-1")?;
+    let admin = users::token(target, "admin-1")?;
     let before = sample_all(&target.pids());
     let mut fleet = Fleet::launch(
-        tokens(target, options.clients)?,
+        users::tokens(target, options.clients)?,
         &FleetOptions {
             base_urls: target.node_urls(),
             reconnect: ReconnectPolicy {

@@ -11,50 +11,12 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
+use super::reports::{FleetCommand, FleetOptions, Milestone, Report};
 use super::workers::{Worker, WorkerError, Workers};
-use crate::client::{
-    self, ClientOptions, Command, NamespaceOptions, Observation, Observed, ReconnectPolicy,
-};
+use crate::client::{self, ClientOptions, Command, NamespaceOptions, Observation, Observed};
 use crate::proxy::Proxy;
 use crate::shaping::Conditions;
 use crate::transport::{EndpointOptions, TransportKind};
-
-/// What a fleet member reports.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub enum Milestone {
-    /// Subscribed (`status:current` after a connect).
-    Ready,
-    /// The namespace accepted the connection (subscription still to come).
-    Connected,
-    /// The connection was lost.
-    Lost,
-    Attempt,
-    Failure(String),
-    GaveUp,
-    Message(String),
-}
-
-impl Milestone {
-    /// A short name, for reports.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Milestone::Ready => "ready",
-            Milestone::Connected => "connected",
-            Milestone::Lost => "lost",
-            Milestone::Attempt => "reconnect attempt",
-            Milestone::Failure(_) => "failure",
-            Milestone::GaveUp => "gave up",
-            Milestone::Message(_) => "message",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Report {
-    pub client: usize,
-    pub at: Instant,
-    pub milestone: Milestone,
-}
 
 pub struct Fleet {
     members: Members,
@@ -101,27 +63,6 @@ enum Members {
     InProcess(Vec<mpsc::UnboundedSender<Command>>),
     /// Spread over worker processes (see [`super::workers`]).
     Workers(Vec<Worker>),
-}
-
-/// What a load run tells every client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum FleetCommand {
-    /// Lose the connection as a network failure would, then reconnect.
-    NetworkLoss,
-    /// Disconnect and stop.
-    Close,
-}
-
-/// How the fleet's clients connect and reconnect.
-#[derive(Debug, Clone)]
-pub struct FleetOptions {
-    /// The nodes' URLs: client `i` connects to `base_urls[i % len]`.
-    pub base_urls: Vec<String>,
-    pub reconnect: ReconnectPolicy,
-    /// Connection attempts in flight while the fleet is built.
-    pub ramp_concurrency: usize,
-    /// `--network`: every connection shaped by these conditions.
-    pub network: Option<Conditions>,
 }
 
 impl Fleet {

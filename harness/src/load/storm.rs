@@ -7,13 +7,15 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::fleet::{Collected, Fleet, FleetCommand, FleetOptions, Milestone};
-use super::metrics::{
-    NetCounters, Percentiles, ProcessSample, quantiles_ms, sample_all, sample_self,
-};
+use super::fleet::{Collected, Fleet};
 use super::phase::Phase;
+use super::reports::{FleetCommand, FleetOptions, Milestone};
 use super::workers::Workers;
 use crate::client::ReconnectPolicy;
+use crate::common::metrics::{
+    NetCounters, Percentiles, ProcessSample, quantiles_ms, sample_all, sample_self,
+};
+use crate::common::users;
 use crate::shaping::Conditions;
 use crate::target::RunningTarget;
 
@@ -84,13 +86,6 @@ pub struct StormReport {
     /// Server memory per authenticated, subscribed connection, from RSS before and after.
     pub idle_kib_per_connection: Option<f64>,
     pub rounds: Vec<RoundReport>,
-}
-
-/// One token per load user `load-1` … `load-N`.
-pub fn tokens(target: &RunningTarget, count: usize) -> Result<Vec<String>, String> {
-    (1..=count)
-        .map(|i| super::token(target, &format!("load-{i}")))
-        .collect()
 }
 
 fn policy(spread: Duration) -> ReconnectPolicy {
@@ -165,7 +160,7 @@ pub async fn run(
             "--cause restart restarts the one server; on {nodes} nodes use --cause drop"
         ));
     }
-    let tokens = tokens(target, options.clients)?;
+    let tokens = users::tokens(target, options.clients)?;
     let before_connect = sample_all(&target.pids());
     let mut fleet = Fleet::launch(
         tokens,

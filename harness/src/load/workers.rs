@@ -4,7 +4,7 @@
 //!
 //! The coordinator starts `sio-harness load-worker` once per share and writes it a [`Plan`] as
 //! one JSON line on stdin; later lines are [`FleetCommand`]s. The worker runs an in-process
-//! [`Fleet`] and writes each report as one JSON line on stdout, stamped with the wall clock
+//! fleet ([`super::worker_process`]) and writes each report as one JSON line on stdout, stamped with the wall clock
 //! (the processes share no `Instant`), which the coordinator turns back into its own `Instant`s
 //! and numbers its clients globally. Closing a worker's stdin (or dropping the coordinator's
 //! fleet) ends it; the coordinator kills workers it drops.
@@ -14,12 +14,12 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::fleet::{Fleet, FleetCommand, FleetOptions, Milestone, Report};
+use super::reports::{FleetCommand, FleetOptions, Milestone, Report};
 use crate::client::ReconnectPolicy;
 use crate::shaping::Conditions;
 
@@ -83,10 +83,10 @@ impl From<&WirePolicy> for ReconnectPolicy {
 
 /// A report on the wire: the worker's client number, wall-clock microseconds, the milestone.
 #[derive(Debug, Serialize, Deserialize)]
-struct WireReport {
-    client: usize,
-    unix_us: u64,
-    milestone: Milestone,
+pub(super) struct WireReport {
+    pub client: usize,
+    pub unix_us: u64,
+    pub milestone: Milestone,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,72 +193,7 @@ async fn spawn(
     })
 }
 
-/// The worker's side: reads its plan, runs its share, reports, obeys commands, and ends when its
-/// stdin closes.
-pub async fn serve() -> Result<(), String> {
-    let mut input = BufReader::new(tokio::io::stdin()).lines();
-    let line = input
-        .next_line()
-        .await
-        .map_err(|e| format!("reading the plan: {e}"))?
-        .ok_or("no plan on stdin")?;
-    let plan: Plan = serde_json::from_str(&line).map_err(|e| format!("bad plan: {e}"))?;
-    // Through a shaping proxy, a client is three descriptors here: its own and the proxy's two.
-    let per_client = if plan.network.is_some() { 3 } else { 1 };
-    super::descriptors::ensure(plan.tokens.len() as u64 * per_client).map_err(|e| e.to_string())?;
-    // Rotated so that this worker's client i meets the node its global number picks.
-    let mut base_urls = plan.base_urls.clone();
-    if !base_urls.is_empty() {
-        let shift = plan.first_client % base_urls.len();
-        base_urls.rotate_left(shift);
-    }
-    let options = FleetOptions {
-        base_urls,
-        reconnect: ReconnectPolicy::from(&plan.reconnect),
-        ramp_concurrency: plan.ramp_concurrency,
-        network: plan.network,
-    };
-    let mut fleet = Fleet::launch(plan.tokens, &options, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut output = BufWriter::new(tokio::io::stdout());
-    loop {
-        tokio::select! {
-            report = fleet.next_report() => {
-                let Some(report) = report else { break };
-                let wire = WireReport {
-                    client: report.client,
-                    unix_us: unix_us_of(report.at),
-                    milestone: report.milestone,
-                };
-                let Ok(mut line) = serde_json::to_string(&wire) else { continue };
-                line.push('\n');
-                if output.write_all(line.as_bytes()).await.is_err() {
-                    break;
-                }
-                // Flushed when nothing else is waiting, so a burst goes out in few writes.
-                if fleet.reports_waiting() == 0 && output.flush().await.is_err() {
-                    break;
-                }
-            }
-            line = input.next_line() => match line {
-                Ok(Some(line)) => {
-                    if let Ok(command) = serde_json::from_str::<FleetCommand>(&line) {
-                        fleet.broadcast(command);
-                    }
-                }
-                _ => {
-                    fleet.broadcast(FleetCommand::Close);
-                    break;
-                }
-            },
-        }
-    }
-    let _ = output.flush().await;
-    Ok(())
-}
-
-fn unix_us_of(at: Instant) -> u64 {
+pub(super) fn unix_us_of(at: Instant) -> u64 {
     let wall = SystemTime::now()
         .checked_sub(at.elapsed())
         .unwrap_or(UNIX_EPOCH);

@@ -4,34 +4,22 @@
 //! with the addresses in its environment, as a person runs it by hand; and a spec's own
 //! `services` (fakes of what the server depends on, such as Uptime Kuma).
 //!
-//! Each is one child process, waited for until it answers (redis: `PING`; HAProxy: a TCP
-//! connect; a spec's service: an HTTP path answering 2xx), and stopped, killed, frozen and thawed
-//! by its pid.
+//! Each is one child process, waited for until it answers ([`super::ready`]: redis `PING`;
+//! HAProxy a TCP connect; a spec's service an HTTP path answering 2xx, or a TCP connect without
+//! one), and stopped, killed, frozen and thawed by its pid. [`super::launch`] says what each runs.
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
+use super::TargetError;
 use super::process;
-use super::{TargetError, tail};
+use super::ready::{self, Probe, Waited};
 
 /// How long a service may take to answer after it is spawned.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How a service shows it is ready.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Probe {
-    /// `PING` answered with `+PONG`.
-    RedisPing,
-    /// The port accepts a connection.
-    Accepts,
-    /// `GET` of this path answers with a 2xx status.
-    Http(String),
-}
 
 pub(super) struct Service {
     /// For messages: `redis-server`, `haproxy`, a spec's service name.
@@ -120,64 +108,19 @@ impl Service {
             })?;
         self.child = Some(child);
         self.frozen = false;
-        self.wait_ready().await
-    }
-
-    async fn wait_ready(&mut self) -> Result<(), TargetError> {
-        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
-        while tokio::time::Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                self.child = None;
-                return Err(self.launch_error(format!(
-                    "exited with {status} before it was ready\n{}",
-                    tail(&std::fs::read_to_string(&self.log).unwrap_or_default())
-                )));
-            }
-            let attempt = tokio::time::timeout(Duration::from_millis(500), self.answers());
-            if attempt.await.is_ok_and(|answered| answered) {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(TargetError::NotReady {
-            name: self.label.clone(),
+        let waited = Waited {
+            name: &self.label,
             port: self.port,
-            timeout: READY_TIMEOUT,
-            log: format!(
-                "\n{}",
-                tail(&std::fs::read_to_string(&self.log).unwrap_or_default())
-            ),
-        })
-    }
-
-    async fn answers(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)).await else {
-            return false;
+            log: &self.log,
         };
-        match &self.probe {
-            Probe::Accepts => true,
-            Probe::Http(path) => {
-                let request =
-                    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-                if stream.write_all(request.as_bytes()).await.is_err() {
-                    return false;
-                }
-                // `HTTP/1.1 200`: the status's first digit is the 10th byte.
-                let mut status_line = [0u8; 10];
-                stream.read_exact(&mut status_line).await.is_ok()
-                    && status_line.starts_with(b"HTTP/1.")
-                    && status_line[9] == b'2'
-            }
-            Probe::RedisPing => {
-                if stream.write_all(b"PING\r\n").await.is_err() {
-                    return false;
-                }
-                let mut answer = [0u8; 7];
-                stream.read_exact(&mut answer).await.is_ok() && &answer == b"+PONG\r\n"
-            }
+        let result = ready::wait(&mut self.child, waited, &self.probe, READY_TIMEOUT).await;
+        // One that exited is not running: `start` may spawn it again.
+        if let Some(exited) = self.child.as_mut()
+            && matches!(exited.try_wait(), Ok(Some(_)))
+        {
+            self.child = None;
         }
+        result
     }
 
     /// SIGTERM (after a SIGCONT if frozen), wait; SIGKILL after a grace period.

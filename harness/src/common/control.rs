@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::metrics::Percentiles;
 use crate::client::{Client, ClientOptions, NamespaceOptions, Observed, ReconnectPolicy};
-use crate::load::metrics::Percentiles;
 
 /// How long any one answer may take before the round counts as failed.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,0 +1,176 @@
+//! A node of a running target: where clients reach it, and, when the harness launched it, its
+//! server process ([`Launched`]): the spec's command with its placeholders filled, its setup and
+//! seed commands, its log, and how it is spawned (and waited for), stopped and killed by pid.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use super::placeholders::{bin_dir, fill};
+use super::ready::{self, Probe, Waited};
+use super::spec::LaunchSpec;
+use super::{TargetError, process};
+
+/// How long a server may take to become ready after it is spawned.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One node: a single target's server (unnamed), or a cluster's named node.
+pub(super) struct Node {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub base_url: String,
+    /// `None` for a server someone else runs (a URL target).
+    pub process: Option<Launched>,
+}
+
+/// One server process of a launch spec.
+pub(super) struct Launched {
+    /// For messages: the target, and the node in a cluster.
+    pub name: String,
+    /// Empty unless a cluster's.
+    pub node: String,
+    pub spec: LaunchSpec,
+    pub cwd: PathBuf,
+    pub port: u16,
+    pub secret: String,
+    /// Shared by a cluster's nodes and services; removed when the last holder is gone.
+    pub workdir: Arc<tempfile::TempDir>,
+    /// `{launch_id}`, `{service:NAME}`, and in a cluster `{node}` and `{redis_url}`.
+    pub placeholders: Vec<(String, String)>,
+    pub child: Option<Child>,
+}
+
+impl Launched {
+    fn fill(&self, text: &str) -> String {
+        let own = text
+            .replace("{port}", &self.port.to_string())
+            .replace("{secret}", &self.secret)
+            .replace("{workdir}", &self.workdir.path().display().to_string())
+            .replace("{bin_dir}", &bin_dir().display().to_string());
+        fill(&own, &self.placeholders)
+    }
+
+    /// Why `argv` could not be run, with a hint when the program does not exist.
+    fn cannot_run(&self, what: &str, argv: &[String], error: std::io::Error) -> TargetError {
+        let program = argv.first().map(|p| self.fill(p)).unwrap_or_default();
+        let detail = if error.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "{what}: {program} not found (cwd {}); build it first, with the same profile and target directory as sio-harness",
+                self.cwd.display()
+            )
+        } else {
+            format!("{what} {argv:?}: {error}")
+        };
+        TargetError::Launch {
+            name: self.name.clone(),
+            detail,
+        }
+    }
+
+    fn command(&self, argv: &[String]) -> Result<Command, TargetError> {
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| TargetError::Config(format!("target {}: empty command", self.name)))?;
+        let mut command = Command::new(self.fill(program));
+        command
+            .args(args.iter().map(|a| self.fill(a)))
+            .current_dir(&self.cwd)
+            .stdin(Stdio::null());
+        for (key, value) in &self.spec.env {
+            command.env(key, self.fill(value));
+        }
+        Ok(command)
+    }
+
+    pub(super) fn log_path(&self) -> PathBuf {
+        if self.node.is_empty() {
+            self.workdir.path().join("server.log")
+        } else {
+            self.workdir
+                .path()
+                .join(format!("server-{}.log", self.node))
+        }
+    }
+
+    pub(super) async fn seed(&self, sql: &str) -> Result<(), TargetError> {
+        let argv = self.spec.seed.as_ref().ok_or_else(|| {
+            TargetError::Config(format!(
+                "target {} has no `seed` command for extra SQL",
+                self.name
+            ))
+        })?;
+        let path = self.workdir.path().join("extra.sql");
+        std::fs::write(&path, sql)?;
+        let path = path.display().to_string();
+        let argv: Vec<String> = argv.iter().map(|a| a.replace("{sql}", &path)).collect();
+        self.run_setup(&argv).await
+    }
+
+    pub(super) async fn setup(&self) -> Result<(), TargetError> {
+        for argv in &self.spec.setup {
+            self.run_setup(argv).await?;
+        }
+        Ok(())
+    }
+
+    async fn run_setup(&self, argv: &[String]) -> Result<(), TargetError> {
+        let output = self
+            .command(argv)?
+            .output()
+            .await
+            .map_err(|e| self.cannot_run("setup", argv, e))?;
+        if !output.status.success() {
+            return Err(TargetError::Launch {
+                name: self.name.clone(),
+                detail: format!(
+                    "setup {argv:?} failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) async fn spawn(&mut self) -> Result<(), TargetError> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())?;
+        let mut command = self.command(&self.spec.command)?;
+        command
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true);
+        let child = command
+            .spawn()
+            .map_err(|e| self.cannot_run("command", &self.spec.command, e))?;
+        self.child = Some(child);
+        let log = self.log_path();
+        let waited = Waited {
+            name: &self.name,
+            port: self.port,
+            log: &log,
+        };
+        let probe = Probe::Http(self.spec.ready.clone());
+        ready::wait(&mut self.child, waited, &probe, READY_TIMEOUT).await
+    }
+
+    /// Started and not exited since.
+    pub(super) fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
+    pub(super) async fn stop(&mut self) {
+        process::stop(&mut self.child).await;
+    }
+
+    pub(super) async fn kill(&mut self) {
+        process::kill(&mut self.child).await;
+    }
+}

@@ -1,0 +1,164 @@
+//! The targets file's schema: `targets.yaml` maps names to launch specs (a server command, its
+//! environment, setup and seed commands, readiness, a cluster's nodes with redis and HAProxy,
+//! fake services) or to URL targets with their hooks. Parsed with `deny_unknown_fields`, so a
+//! misspelt key is an error; [`LaunchSpec::check`] refuses what parses but cannot launch.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::TargetError;
+use crate::hooks::Hook;
+use crate::scenario::check_node_name;
+
+/// `targets.yaml`: named launch specs, and named URL targets (`url:`) with their hooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetsFile {
+    pub targets: BTreeMap<String, LaunchSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchSpec {
+    /// Program and arguments (a launch spec); or, instead, `url` (a server you run).
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// A server the harness does not launch (`{env:NAME}` expanded).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The JWT secret of a `url` target (`{env:NAME}` expanded); else `--jwt-secret`.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Runs before each scenario (isolation for a shared server).
+    #[serde(default)]
+    pub reset: Option<Hook>,
+    /// Runs after each scenario, whatever its outcome.
+    #[serde(default)]
+    pub after: Option<Hook>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Commands run before each launch (fixtures), with the same environment.
+    #[serde(default)]
+    pub setup: Vec<Vec<String>>,
+    /// Working directory, relative to the targets file.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// HTTP path that answers 200 once the server is ready (and a body to wait for).
+    #[serde(default)]
+    pub ready: Ready,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Loads an extra SQL file (`{sql}`), e.g. the load mode's users; same environment.
+    #[serde(default)]
+    pub seed: Option<Vec<String>>,
+    /// Launch several nodes of `command` and the services they share.
+    #[serde(default)]
+    pub cluster: Option<ClusterSpec>,
+    /// Processes started before the server, by name (`{service:NAME}`).
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceSpec>,
+}
+
+/// When a launched server is ready: its path answers 200, and when `json` is given, its body
+/// matches it (a partial match, matchers allowed: `{kuma: {state: ok}}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Ready {
+    Path(String),
+    Body {
+        path: String,
+        json: serde_json::Value,
+    },
+}
+
+impl Default for Ready {
+    fn default() -> Self {
+        Ready::Path("/health".to_owned())
+    }
+}
+
+impl Ready {
+    pub(super) fn path(&self) -> &str {
+        match self {
+            Ready::Path(path) | Ready::Body { path, .. } => path,
+        }
+    }
+}
+
+/// A process launched with the target, before the server: `{port}` in its command and
+/// environment is its own free port; ready when `ready` (an HTTP path) answers 2xx, or, without
+/// one, when the port accepts a connection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub ready: Option<String>,
+}
+
+/// A cluster: named nodes, a redis-server for them, optionally HAProxy in front.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// Node names, e.g. `[a, b]`; the first is the default node of `connect` and `http`.
+    pub nodes: Vec<String>,
+    #[serde(default)]
+    pub redis: Option<RedisSpec>,
+    #[serde(default)]
+    pub haproxy: Option<HaproxySpec>,
+}
+
+/// A redis-server started on a free loopback port, without persistence; `{redis_url}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSpec {
+    #[serde(default = "default_redis_program")]
+    pub program: String,
+}
+
+/// HAProxy from a config file that reads its addresses from the environment: `LB_BIND`
+/// (`127.0.0.1:PORT`) and `NODE_<NAME>` per node (`NODE_A=127.0.0.1:PORT`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaproxySpec {
+    /// The config, relative to `cwd`.
+    pub config: String,
+    #[serde(default = "default_haproxy_program")]
+    pub program: String,
+}
+
+fn default_redis_program() -> String {
+    "redis-server".to_owned()
+}
+
+fn default_haproxy_program() -> String {
+    "/usr/sbin/haproxy".to_owned()
+}
+
+impl LaunchSpec {
+    pub(super) fn check(&self, name: &str) -> Result<(), TargetError> {
+        let bad = |detail: String| TargetError::Config(format!("target {name}: {detail}"));
+        for (service, spec) in &self.services {
+            check_node_name(service).map_err(|e| bad(format!("service: {e}")))?;
+            if spec.command.is_empty() {
+                return Err(bad(format!("service {service} has an empty `command`")));
+            }
+        }
+        let Some(cluster) = &self.cluster else {
+            return Ok(());
+        };
+        if cluster.nodes.is_empty() {
+            return Err(bad("`cluster.nodes` is empty".into()));
+        }
+        for (i, node) in cluster.nodes.iter().enumerate() {
+            check_node_name(node).map_err(bad)?;
+            if cluster.nodes[..i].contains(node) {
+                return Err(bad(format!("node {node:?} is listed twice")));
+            }
+        }
+        Ok(())
+    }
+}
