@@ -6,6 +6,7 @@ mod pg;
 
 mod auth;
 mod cluster;
+mod database_availability;
 mod database_outage;
 mod durability;
 mod http_api;
