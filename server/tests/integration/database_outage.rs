@@ -237,7 +237,8 @@ impl NodeServer {
             url: format!("http://127.0.0.1:{port}"),
             secret: JwtSecret::new(&secret_text).expect("long enough"),
         };
-        let deadline = tokio::time::Instant::now() + WAIT;
+        // Node takes seconds to start on a busy machine.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while !matches!(
             reqwest::get(format!("{}/health", endpoint.url)).await,
             Ok(response) if response.status().is_success()
