@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{Connection, PgPool, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{Connection, PgPool};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
@@ -169,8 +170,12 @@ impl Availability {
 
 /// What the probe asks.
 pub(super) enum ProbeTarget {
-    /// A local file: the pool's own connections answer for it.
-    Sqlite(SqlitePool),
+    /// A local file, on a connection of the probe's own: a pool busy with queries is not an
+    /// outage.
+    Sqlite {
+        options: SqliteConnectOptions,
+        connection: Option<SqliteConnection>,
+    },
     /// A server: a connection of the probe's own, opened again after each failure. Until the
     /// first success the migrations are pending; they run through the store's `pool`.
     Postgres {
@@ -183,14 +188,18 @@ pub(super) enum ProbeTarget {
 }
 
 impl ProbeTarget {
-    async fn probe(&mut self) -> Result<(), String> {
+    async fn probe(&mut self) -> Result<(), Failure> {
         match self {
-            ProbeTarget::Sqlite(pool) => {
-                let answered = tokio::time::timeout(PROBE_TIMEOUT, async {
-                    pool.acquire().await?.ping().await
-                })
-                .await;
-                flatten(answered)
+            ProbeTarget::Sqlite {
+                options,
+                connection,
+            } => {
+                let answered = tokio::time::timeout(PROBE_TIMEOUT, ping(connection, options)).await;
+                let outcome = flatten(answered);
+                if outcome.is_err() {
+                    *connection = None;
+                }
+                outcome
             }
             ProbeTarget::Postgres {
                 options,
@@ -199,28 +208,17 @@ impl ProbeTarget {
                 migrator,
                 migrated,
             } => {
-                let answered = tokio::time::timeout(PROBE_TIMEOUT, async {
-                    match connection {
-                        Some(connection) => connection.ping().await,
-                        None => {
-                            let mut fresh = PgConnection::connect_with(options).await?;
-                            fresh.ping().await?;
-                            *connection = Some(fresh);
-                            Ok(())
-                        }
-                    }
-                })
-                .await;
+                let answered = tokio::time::timeout(PROBE_TIMEOUT, ping(connection, options)).await;
                 if let Err(cause) = flatten(answered) {
                     // A broken connection is not used again; dropping it closes its socket.
                     *connection = None;
                     return Err(cause);
                 }
                 if !*migrated {
-                    migrator
-                        .run(&*pool)
-                        .await
-                        .map_err(|error| format!("migration failed: {error}"))?;
+                    migrator.run(&*pool).await.map_err(|error| Failure {
+                        cause: format!("migration failed: {error}"),
+                        slow: false,
+                    })?;
                     *migrated = true;
                     tracing::info!("database migrations applied");
                 }
@@ -230,13 +228,41 @@ impl ProbeTarget {
     }
 }
 
+/// Pings on `connection`, opening it first if there is none.
+async fn ping<C: Connection>(
+    connection: &mut Option<C>,
+    options: &<C as Connection>::Options,
+) -> Result<(), sqlx::Error> {
+    match connection {
+        Some(connection) => connection.ping().await,
+        None => {
+            let mut fresh = C::connect_with(options).await?;
+            fresh.ping().await?;
+            *connection = Some(fresh);
+            Ok(())
+        }
+    }
+}
+
+/// Why a probe failed; `slow` when the database did not answer in time (it may only be busy).
+struct Failure {
+    cause: String,
+    slow: bool,
+}
+
 fn flatten(
     answered: Result<Result<(), sqlx::Error>, tokio::time::error::Elapsed>,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     match answered {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
+        Ok(Err(error)) => Err(Failure {
+            cause: error.to_string(),
+            slow: false,
+        }),
+        Err(_) => Err(Failure {
+            cause: format!("no answer within {PROBE_TIMEOUT:?}"),
+            slow: true,
+        }),
     }
 }
 
@@ -260,8 +286,11 @@ pub(super) fn start(
     availability
 }
 
+/// A database that refuses or drops the connection is down at once; one that is only slow to
+/// answer, after two probes in a row: a busy machine or database is not an outage.
 async fn run(availability: Availability, mut target: ProbeTarget) {
     let mut last = Instant::now();
+    let mut slow_before = false;
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(last + PROBE_INTERVAL) => {}
@@ -273,7 +302,14 @@ async fn run(availability: Availability, mut target: ProbeTarget) {
             return;
         }
         last = Instant::now();
-        let outcome = target.probe().await;
-        availability.record(last, outcome);
+        let outcome = match target.probe().await {
+            Err(Failure { slow: true, .. }) if !slow_before => {
+                slow_before = true;
+                continue;
+            }
+            outcome => outcome,
+        };
+        slow_before = false;
+        availability.record(last, outcome.map_err(|failure| failure.cause));
     }
 }

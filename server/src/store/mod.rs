@@ -280,7 +280,10 @@ impl Store {
         let (pool, label, target, unreachable) = match scheme {
             "sqlite" => {
                 let (pool, label) = sqlite::open(url, settings).await?;
-                let target = ProbeTarget::Sqlite(pool.clone());
+                let target = ProbeTarget::Sqlite {
+                    options: (*pool.connect_options()).clone(),
+                    connection: None,
+                };
                 (Pool::Sqlite(pool), label, target, None)
             }
             "postgres" | "postgresql" => {

@@ -15,7 +15,7 @@ use sio_harness::client::{Client, Observed};
 use sio_harness::transport::TransportKind;
 use tokio::process::{Child, Command};
 
-use crate::common::{FIXTURES, TestServer, WAIT, client_for, connected, emit, event, quota};
+use crate::common::{FIXTURES, TestServer, client_for, connected, emit, event, quota};
 use crate::pg::{self, Cluster};
 
 /// How long a query waits for a connection: short, so a stopped database answers quickly.
