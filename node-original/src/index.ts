@@ -24,7 +24,9 @@ async function main(): Promise<void> {
   }
   let db;
   try {
-    db = await openDatabase(config.database.url, config.database.settings);
+    // A PostgreSQL server that does not answer is not fatal: the process serves, not ready, and
+    // the probe applies the migrations once it gets through (as with Redis, see README).
+    db = await openDatabase(config.database.url, config.database.settings, 'start-down');
   } catch (error) {
     process.stderr.write(`Error: cannot open the database: ${(error as Error).message}\n`);
     process.exit(1);

@@ -20,12 +20,13 @@ use axum::response::{IntoResponse, Response};
 use socketioxide::SocketIo;
 use tokio::net::{TcpListener, TcpSocket};
 use tower_http::cors::CorsLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::auth::{Authenticator, JwtSecret};
 use crate::client_addr::{self, TrustedProxies};
 use crate::cluster::{Cluster, ClusterAdapter, ClusterError, Io, RedisUrl};
 use crate::handlers;
+use crate::health::{self, HealthState};
 use crate::http_api::{self, ApiState};
 use crate::http_server;
 use crate::kuma::{FeedHandle, FeedTask, KumaClient, KumaConfig};
@@ -114,7 +115,15 @@ pub struct AppState {
     pub limiter: EventRateLimiter,
     /// The Uptime Kuma feed, a no-op handle when none runs.
     pub kuma: FeedHandle,
+    /// How long a handshake whose user lookup failed may wait for the database (see
+    /// [`handlers`]): past the session's connect timeout, by which socketioxide has closed the
+    /// transport.
+    pub handshake_hold: Duration,
 }
+
+/// How long past the connect timeout a held handshake waits, so that socketioxide's own timer
+/// (which closes the transport) has surely fired first.
+const HANDSHAKE_HOLD_MARGIN: Duration = Duration::from_secs(1);
 
 /// A bound, ready server; [`Server::run`] serves until the shutdown future completes.
 pub struct Server {
@@ -151,7 +160,7 @@ async fn refuse_while_draining(
 
 impl Server {
     pub async fn bind(config: ServerConfig) -> Result<Self, ServerError> {
-        let store = Store::open_with(&config.database_url, &config.store).await?;
+        let store = Store::start(&config.database_url, &config.store).await?;
         let origin = HeaderValue::from_str(config.frontend_url.trim_end_matches('/'))
             .map_err(|_| ServerError::InvalidFrontendUrl(config.frontend_url.clone()))?;
         let state = AppState {
@@ -159,6 +168,7 @@ impl Server {
             limiter: EventRateLimiter::new(config.rate_quota),
             store,
             kuma: FeedHandle::default(),
+            handshake_hold: config.connect_timeout + HANDSHAKE_HOLD_MARGIN,
         };
 
         let cluster = Cluster::start(config.redis_url.as_ref())?;
@@ -181,6 +191,10 @@ impl Server {
             store: state.store.clone(),
             auth: state.auth.clone(),
             sockets: SocketService::new(io.clone()),
+        };
+        let health = HealthState {
+            database: state.store.availability().clone(),
+            sockets: SocketService::new(io.clone()),
             kuma: state.kuma.clone(),
             cluster: cluster.clone(),
         };
@@ -191,14 +205,25 @@ impl Server {
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
         let draining = Draining::default();
         let router = http_api::router(api)
+            .merge(health::router(health))
             .merge(page::router())
             .layer(socket_layer)
+            .layer(axum::middleware::from_fn_with_state(
+                state.store.availability().clone(),
+                health::refuse_new_sessions_while_database_down,
+            ))
             .layer(axum::middleware::from_fn_with_state(
                 draining.clone(),
                 refuse_while_draining,
             ))
             .layer(cors)
-            .layer(TraceLayer::new_for_http())
+            // A 5xx is logged where it is decided (a database error, the outage's one line),
+            // not again for every response: during a database outage every refused handshake
+            // and every load-balancer check would be an ERROR line.
+            .layer(
+                TraceLayer::new_for_http()
+                    .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+            )
             .layer(axum::middleware::map_request_with_state(
                 config.trusted_proxies.clone(),
                 client_addr::attach,

@@ -170,7 +170,10 @@ impl Authenticator {
             Ok(Some(user)) if user.is_active() => Ok(user.into()),
             Ok(_) => Err(AuthError::UnknownOrInactiveUser),
             Err(error) => {
-                tracing::error!(%error, "user lookup failed during authentication");
+                // A known outage is logged once by the store's probe, not per handshake.
+                if !error.is_unavailable() {
+                    tracing::error!(%error, "user lookup failed during authentication");
+                }
                 Err(AuthError::Unavailable)
             }
         }

@@ -1,8 +1,10 @@
-//! The HTTP API other backend code uses to reach the socket service, plus `/health`.
+//! The HTTP API other backend code uses to reach the socket service (health is in
+//! [`crate::health`]).
 //!
 //! `POST /api/v1/notifications` and `PUT /api/v1/status/{service}` store first and push second,
 //! so a client that reconnects and reloads sees what it missed. Errors are JSON
-//! `{"error": "..."}` with 400, 401, 403, 404, or 503 while the database is unreachable.
+//! `{"error": "..."}` with 400, 401, 403, 404, or 503 while the database is unreachable (at once
+//! while it is known to be down: see [`crate::store::availability`]).
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
@@ -15,11 +17,9 @@ use serde_json::{Map, Value, json};
 
 use crate::auth::{self, AuthError, AuthUser, Authenticator};
 use crate::client_addr::ClientAddr;
-use crate::cluster::Cluster;
-use crate::kuma::FeedHandle;
 use crate::service_state::ServiceState;
 use crate::socket_service::SocketService;
-use crate::store::{Change, NewNotification, StatusReport, Store};
+use crate::store::{Change, NewNotification, StatusReport, Store, StoreError};
 
 /// Largest request body accepted by the API.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -32,13 +32,10 @@ pub struct ApiState {
     pub store: Store,
     pub auth: Authenticator,
     pub sockets: SocketService,
-    pub kuma: FeedHandle,
-    pub cluster: Cluster,
 }
 
 pub fn router(state: ApiState) -> Router {
     Router::new()
-        .route("/health", get(health))
         .route(
             "/api/v1/notifications",
             post(create_notification).get(list_notifications),
@@ -62,7 +59,7 @@ pub enum ApiError {
     NotFound(String),
     #[error("Internal server error")]
     Internal,
-    /// The database did not answer the authentication lookup.
+    /// The database is unreachable (`Service temporarily unavailable`).
     #[error("{0}")]
     Unavailable(AuthError),
 }
@@ -81,8 +78,12 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(error: crate::store::StoreError) -> Self {
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        // An outage is logged once, by the store's probe, not by every call it fails.
+        if error.is_unavailable() {
+            return ApiError::Unavailable(AuthError::Unavailable);
+        }
         tracing::error!(%error, "database error in HTTP API");
         ApiError::Internal
     }
@@ -142,33 +143,6 @@ impl Caller {
         );
         Err(ApiError::Forbidden)
     }
-}
-
-/// 200 while the database answers, else 503: a load balancer stops sending new clients to a
-/// server that would refuse their handshakes, while the sockets it holds stay up. With the
-/// Uptime Kuma feed on, `kuma` tells the feed's state; in a cluster, `adapter` tells the Redis
-/// link's (Redis being away does not make this 503: the node still serves its own clients).
-async fn health(State(state): State<ApiState>) -> Response {
-    let connections = state.sockets.connected_sockets();
-    let mut body = match state.store.ping().await {
-        Ok(()) => json!({ "status": "ok", "connections": connections }),
-        Err(error) => {
-            tracing::warn!(%error, "health check: the database does not answer");
-            json!({ "status": "error", "database": "down", "connections": connections })
-        }
-    };
-    if let Some(feed) = state.kuma.health() {
-        body["kuma"] = json!(feed);
-    }
-    if let Some(link) = state.cluster.health() {
-        body["adapter"] = json!(link);
-    }
-    let status = if body["status"] == "ok" {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body)).into_response()
 }
 
 async fn create_notification(

@@ -7,7 +7,8 @@
 //! handshake with [`auth`], join [`rooms`], and pass every event through the [`rate_limit`]er.
 //! Other code pushes events through the [`socket_service`]; the [`kuma`] feed is such code, turning
 //! an Uptime Kuma status page into live statuses. [`cli`] and [`demo`] are the edges; [`page`]
-//! serves the dashboard a browser opens at `/`. With several processes, the [`cluster`] adapter
+//! serves the dashboard a browser opens at `/`; [`health`] answers load balancers from the
+//! database's state as [`store::availability`] probes it. With several processes, the [`cluster`] adapter
 //! carries rooms and broadcasts between them through Redis, while the store is shared.
 
 pub mod app;
@@ -19,6 +20,7 @@ pub mod cluster;
 pub mod coalesce;
 pub mod demo;
 pub mod handlers;
+pub mod health;
 pub mod http_api;
 pub mod http_server;
 pub mod kuma;

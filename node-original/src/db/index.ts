@@ -1,10 +1,14 @@
 // The database: SQLite (better-sqlite3) or PostgreSQL (a pg Pool), chosen by DATABASE_URL's
 // scheme, with the Rust server's schema (server/migrations/<backend>/, applied at open). The
 // services write each query once, with `?` placeholders, in SQL both databases read alike.
+// Every query passes the availability probe's state (./availability): while the database is
+// known to be down it fails at once with DatabaseUnavailableError.
 import { readdirSync, readFileSync } from 'fs';
 import { join, resolve } from 'path';
+import { DatabaseAvailability, DatabaseUnavailableError } from './availability';
 import { openPostgres } from './postgres';
 import { openSqlite } from './sqlite';
+import { logger } from '../utils/logger';
 
 export interface DbSettings {
   poolSize: number;
@@ -26,15 +30,35 @@ export interface Db {
   close(): Promise<void>;
 }
 
+/** A database and whether it answers, as its background probe last saw it. */
+export interface Database extends Db {
+  readonly availability: DatabaseAvailability;
+}
+
 /** An open database and which migrations directory it takes. */
 export interface Backend extends Db {
   readonly kind: 'sqlite' | 'postgres';
+  /** Where it is, for log lines and errors: never the URL, which may carry a password. */
+  readonly label: string;
+  /** Resolves when the database answers a trivial question within the probe's timeout; rejects with the cause. */
+  probe(): Promise<void>;
 }
+
+/**
+ * What opening does when the database server does not answer: `fail` with the cause (a one-off
+ * command such as db:seed), or `start-down` (the server: it serves, not ready, and the probe
+ * runs the migrations once it gets through).
+ */
+export type WhenUnreachable = 'fail' | 'start-down';
 
 // dist/src/db -> the repository's server/migrations.
 const MIGRATIONS_ROOT = process.env.MIGRATIONS_DIR || resolve(__dirname, '../../../../server/migrations');
 
-export async function openDatabase(url: string, settings: DbSettings = DEFAULT_DB_SETTINGS): Promise<Db> {
+export async function openDatabase(
+  url: string,
+  settings: DbSettings = DEFAULT_DB_SETTINGS,
+  whenUnreachable: WhenUnreachable = 'fail',
+): Promise<Database> {
   const scheme = url.split(':', 1)[0];
   let db: Backend;
   if (scheme === 'postgres' || scheme === 'postgresql') {
@@ -44,13 +68,60 @@ export async function openDatabase(url: string, settings: DbSettings = DEFAULT_D
   } else {
     throw new Error(`unsupported database URL scheme "${scheme}": use sqlite://, postgres:// or postgresql://`);
   }
+  let unreachable: string | null = null;
   try {
-    await migrate(db);
+    await db.probe();
+  } catch (error) {
+    unreachable = (error as Error).message;
+  }
+  try {
+    if (unreachable === null) {
+      await migrate(db);
+    } else if (whenUnreachable === 'fail') {
+      throw new Error(`cannot reach ${db.label}: ${unreachable}`);
+    }
   } catch (error) {
     await db.close();
     throw error;
   }
-  return db;
+  return guarded(db, unreachable);
+}
+
+/** `backend` behind its availability: queries fail at once while it is down, and a failed one makes the probe look. */
+function guarded(backend: Backend, unreachable: string | null): Database {
+  let migrated = unreachable === null;
+  const availability = new DatabaseAvailability(
+    backend.label,
+    async () => {
+      await backend.probe();
+      if (!migrated) {
+        await migrate(backend);
+        migrated = true;
+        logger.info('database migrations applied', { database: backend.label });
+      }
+    },
+    unreachable,
+  );
+  const guard = async <R>(query: () => Promise<R>): Promise<R> => {
+    if (!availability.isUp()) throw new DatabaseUnavailableError();
+    try {
+      return await query();
+    } catch (error) {
+      availability.suspect();
+      throw error;
+    }
+  };
+  return {
+    availability,
+    all: <T>(sql: string, params?: unknown[]) => guard(() => backend.all<T>(sql, params)),
+    get: <T>(sql: string, params?: unknown[]) => guard(() => backend.get<T>(sql, params)),
+    run: (sql: string, params?: unknown[]) => guard(() => backend.run(sql, params)),
+    script: (sql: string) => guard(() => backend.script(sql)),
+    async close() {
+      availability.close();
+      await backend.close();
+    },
+  };
 }
 
 async function migrate(db: Backend): Promise<void> {

@@ -1,9 +1,11 @@
 // PostgreSQL through a pg Pool: connections open lazily and broken ones are replaced, so the
-// server outlives a database restart (while it is away, each query fails after the connect
-// timeout). `?` placeholders become `$1..$n` once per SQL text; BIGINT columns come back as
-// numbers, as from SQLite (they hold response times in ms, far below 2^53).
-import { Pool, types } from 'pg';
+// server outlives a database restart; the availability probe notices an outage and its end, on
+// a connection of its own outside the pool (a pool busy with slow queries is not an outage).
+// `?` placeholders become `$1..$n` once per SQL text; BIGINT columns come back as numbers, as
+// from SQLite (they hold response times in ms, far below 2^53).
+import { Client, Pool, types } from 'pg';
 import type { Backend, DbSettings } from './index';
+import { PROBE_TIMEOUT_MS, withinProbeTimeout } from './availability';
 import { logger } from '../utils/logger';
 
 const INT8_OID = 20;
@@ -11,6 +13,16 @@ const INT8_OID = 20;
 function numbered(sql: string): string {
   let n = 0;
   return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+/** `PostgreSQL at host:port/name`: where, without the user or password. */
+export function postgresLabel(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `PostgreSQL at ${parsed.hostname || 'localhost'}:${parsed.port || '5432'}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+  } catch {
+    return 'PostgreSQL';
+  }
 }
 
 export function openPostgres(url: string, settings: DbSettings): Backend {
@@ -39,8 +51,39 @@ export function openPostgres(url: string, settings: DbSettings): Backend {
     }
     return found;
   };
+  // The probe's own connection, opened again after each failure.
+  let probeClient: Client | null = null;
+  const dropProbeClient = () => {
+    const client = probeClient;
+    probeClient = null;
+    void client?.end().catch(() => undefined);
+  };
   return {
     kind: 'postgres',
+    label: postgresLabel(url),
+    async probe() {
+      try {
+        await withinProbeTimeout(
+          (async () => {
+            if (!probeClient) {
+              const client = new Client({
+                connectionString: url,
+                connectionTimeoutMillis: PROBE_TIMEOUT_MS,
+                application_name: 'realtime-node-original',
+              });
+              // Reported again by the next query; without a listener the process would exit.
+              client.on('error', () => undefined);
+              probeClient = client;
+              await client.connect();
+            }
+            await probeClient.query('SELECT 1');
+          })(),
+        );
+      } catch (error) {
+        dropProbeClient();
+        throw error;
+      }
+    },
     async all<T>(sql: string, params: unknown[] = []) {
       return (await pool.query(text(sql), params)).rows as T[];
     },
@@ -69,6 +112,7 @@ export function openPostgres(url: string, settings: DbSettings): Backend {
       }
     },
     async close() {
+      dropProbeClient();
       await pool.end();
     },
   };

@@ -19,6 +19,10 @@ export function openSqlite(path: string, settings: DbSettings): Backend {
   };
   return {
     kind: 'sqlite',
+    label: `SQLite at ${path}`,
+    async probe() {
+      statement('SELECT 1').get();
+    },
     async all<T>(sql: string, params: unknown[] = []) {
       return statement(sql).all(...params) as T[];
     },

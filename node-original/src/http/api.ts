@@ -7,8 +7,8 @@ import type { Services } from '../services';
 import { socketService } from '../services/socket.service';
 import { SERVICE_STATES } from '../services/status.service';
 import { servePage } from './page';
-import { logger } from '../utils/logger';
-import type { AdapterHealth } from '../socket/cluster';
+import { healthRoutes, type AdapterReporter } from './health';
+import { DatabaseUnavailableError } from '../db/availability';
 
 const MAX_TITLE_LEN = 200;
 const MAX_MESSAGE_LEN = 4000;
@@ -42,11 +42,6 @@ function onlyFields(body: unknown, allowed: string[]): Record<string, unknown> {
 
 type Handler = (req: Request, res: Response, user: SocketUser) => Promise<void>;
 
-/** Whatever reports the Redis adapter's state; absent when the process runs alone. */
-export interface AdapterReporter {
-  health(): AdapterHealth;
-}
-
 export function createApp(
   services: Services,
   secret: KeyObject,
@@ -71,19 +66,7 @@ export function createApp(
     }
   };
 
-  // 503 while the database does not answer, as on the Rust server. With REDIS_URL, `adapter`
-  // says whether cross-node delivery works; Redis down is still 200: local clients are served.
-  app.get('/health', async (_req, res) => {
-    const connections = socketService.connectedSockets();
-    const cluster = adapter ? { adapter: adapter.health() } : {};
-    try {
-      await services.database.ping();
-      res.json({ status: 'ok', connections, ...cluster });
-    } catch (error) {
-      logger.warn('health check: the database does not answer', { error: (error as Error).message });
-      res.status(503).json({ status: 'error', database: 'down', connections, ...cluster });
-    }
-  });
+  healthRoutes(app, services.database, adapter);
 
   servePage(app);
 
@@ -146,6 +129,11 @@ export function createApp(
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (error instanceof ApiError) {
       res.status(error.status).json({ error: error.message });
+      return;
+    }
+    // The database is known to be down (the probe logged it once): 503 at once, as on the Rust server.
+    if (error instanceof DatabaseUnavailableError) {
+      res.status(503).json({ error: 'Service temporarily unavailable' });
       return;
     }
     const status = (error as { status?: number }).status;

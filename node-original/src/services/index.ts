@@ -1,19 +1,15 @@
-import type { Db } from '../db';
+import type { Database } from '../db';
 import { createNotificationService } from './notification.service';
 import { createStatusService } from './status.service';
 import { createUserService } from './user.service';
 
-export function createServices(db: Db) {
+export function createServices(db: Database) {
   return {
     users: createUserService(db),
     notifications: createNotificationService(db),
     status: createStatusService(db),
-    database: {
-      /** Resolves when the database answers a trivial query. */
-      async ping(): Promise<void> {
-        await db.get('SELECT 1 AS ok');
-      },
-    },
+    /** Whether the database answers, as its background probe last saw it. */
+    database: db.availability,
   };
 }
 

@@ -2,6 +2,7 @@
 import type { Server as HttpServer } from 'http';
 import { Server, Socket } from 'socket.io';
 import { authenticateSocket } from './middleware';
+import { refuseNewSessionsWhileDatabaseDown } from '../http/health';
 import { registerHandlers } from './handlers';
 import { SocketRateLimiter } from './rate-limit';
 import type { Services } from '../services';
@@ -32,7 +33,8 @@ export function initializeSocketServer(
   io.engine.on('close', () => limiter.close());
 
   // JWT authentication middleware
-  io.use(authenticateSocket(config.jwt.secret, services.users));
+  io.engine.use(refuseNewSessionsWhileDatabaseDown(services.database));
+  io.use(authenticateSocket(config.jwt.secret, services.users, services.database, config.connectTimeoutMs));
 
   // Connection handling
   io.on('connection', (socket: Socket) => {

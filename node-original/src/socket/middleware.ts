@@ -4,6 +4,7 @@ import type { ExtendedError } from 'socket.io/dist/namespace';
 import jwt from 'jsonwebtoken';
 import type { KeyObject } from 'crypto';
 import type { UserService } from '../services/user.service';
+import { DatabaseUnavailableError, type DatabaseAvailability } from '../db/availability';
 import { logger } from '../utils/logger';
 
 export interface SocketUser {
@@ -75,18 +76,42 @@ export async function authenticate(token: unknown, secret: KeyObject, users: Use
     }
     return { ok: true, user: { id: user.id, role: user.role, email: user.email } };
   } catch (error) {
-    logger.error('user lookup failed during authentication', { error: (error as Error).message });
+    // A known outage is logged once by the availability probe, not per handshake.
+    if (!(error instanceof DatabaseUnavailableError)) {
+      logger.error('user lookup failed during authentication', { error: (error as Error).message });
+    }
     // The database is unreachable: the client learns only that it may try again later.
     return { ok: false, message: 'Service temporarily unavailable' };
   }
 }
 
-export function authenticateSocket(secret: KeyObject, users: UserService) {
+/**
+ * The handshake. `connect_error` only for final answers (no token, a bad token, an unknown or
+ * inactive user): the official client never retries one. A lookup that fails because the
+ * database does not answer is held until the database answers again and then tried again; if
+ * `holdMs` (the connect timeout) passes first, the transport is closed, which the client
+ * retries with its back-off. (While the database is known to be down, new sessions do not get
+ * this far: the Engine.IO gate answers them 503.) The Rust server does the same (handlers/mod.rs).
+ */
+export function authenticateSocket(secret: KeyObject, users: UserService, database: DatabaseAvailability, holdMs: number) {
   return async (socket: Socket, next: (err?: ExtendedError) => void): Promise<void> => {
     const fromAuth = socket.handshake.auth?.token;
     const token =
       typeof fromAuth === 'string' && fromAuth !== '' ? fromAuth : bearerToken(socket.handshake.headers.authorization);
-    const outcome = await authenticate(token, secret, users);
+    const deadline = Date.now() + holdMs;
+    const transportClosed = new AbortController();
+    socket.conn.once('close', () => transportClosed.abort());
+    let attempt = Date.now();
+    let outcome = await authenticate(token, secret, users);
+    while (!outcome.ok && outcome.message === 'Service temporarily unavailable') {
+      if (!(await database.answeredSince(attempt, deadline, transportClosed.signal))) {
+        // Never a connect_error here: the client would take it as final.
+        socket.conn.close();
+        return;
+      }
+      attempt = Date.now();
+      outcome = await authenticate(token, secret, users);
+    }
     if (!outcome.ok) {
       logger.warn('socket authentication refused', { socketId: socket.id, reason: outcome.message });
       return next(new Error(outcome.message));

@@ -4,6 +4,13 @@
 //! attaches an [`AuthUser`] to the socket and registers the event handlers before the client is
 //! told it is connected; every event then passes the per-user rate limiter before its handler
 //! runs, in arrival order, and answers bad input with an error event instead of failing.
+//!
+//! Refusals: `connect_error` only for final answers (no token, a bad token, an unknown or
+//! inactive user). A handshake whose user lookup fails because the database does not answer is
+//! held until the database answers again and then looked up again; if the session's connect
+//! timeout passes first, socketioxide closes the transport, which the official client retries
+//! with its back-off, where it would take a `connect_error` as final. (While the database is
+//! known to be down, new sessions do not get this far: [`crate::health`] answers them 503.)
 
 mod notifications;
 mod ordering;
@@ -43,7 +50,7 @@ async fn authenticate(
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
     let token = auth::handshake_token(&auth, header);
-    match app.auth.authenticate(token).await {
+    match authenticate_or_hold(&app, token).await {
         Ok(user) => {
             socket.extensions.insert(user);
             // socket.io puts every socket in a room named after its id, so `to(id)` reaches it
@@ -71,6 +78,26 @@ async fn authenticate(
                 "socket authentication refused"
             );
             Err(error)
+        }
+    }
+}
+
+/// [`Authenticator::authenticate`](crate::auth::Authenticator::authenticate), tried again each
+/// time the database has answered since the last failure, until [`AppState::handshake_hold`]
+/// has passed. The last failure, if it comes to that, goes to a transport socketioxide has
+/// closed: the client never sees it.
+async fn authenticate_or_hold(app: &AppState, token: Option<&str>) -> Result<AuthUser, AuthError> {
+    let deadline = tokio::time::Instant::now() + app.handshake_hold;
+    loop {
+        let attempt = tokio::time::Instant::now();
+        match app.auth.authenticate(token).await {
+            Err(AuthError::Unavailable)
+                if app
+                    .store
+                    .availability()
+                    .answered_since(attempt, deadline)
+                    .await => {}
+            outcome => return outcome,
         }
     }
 }

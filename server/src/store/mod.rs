@@ -5,7 +5,10 @@
 //! apart; the rest of the server speaks in domain types. The backend is chosen by the URL's
 //! scheme when the store opens; [`sqlite`] and [`postgres`] hold only what differs: connection
 //! settings and their migrations (`server/migrations/<backend>/`, applied at open).
+//! [`availability`] probes the database in the background; while it is known to be down, every
+//! call fails at once with [`StoreError::Unavailable`].
 
+pub mod availability;
 mod postgres;
 mod sqlite;
 
@@ -18,6 +21,8 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::clock;
 use crate::coalesce::Coalescer;
+pub use availability::Availability;
+use availability::ProbeTarget;
 
 /// Most requests one coalesced query answers (SQLite allows 32 766 parameters, PostgreSQL 65 535).
 const MAX_BATCH: usize = 512;
@@ -34,6 +39,13 @@ pub enum StoreError {
     Shared(Arc<sqlx::Error>),
     #[error("the database worker has stopped")]
     Stopped,
+    /// The probe found the database down: the call was not tried.
+    #[error("the database is unreachable")]
+    Unavailable,
+    /// The database could not be reached when the store opened; `database` says where it was
+    /// looked for (never the URL, which may carry a password).
+    #[error("cannot reach {database}: {cause}")]
+    Unreachable { database: String, cause: String },
     #[error("unsupported database URL scheme {0:?}: use sqlite://, postgres:// or postgresql://")]
     UnsupportedUrl(String),
 }
@@ -48,6 +60,14 @@ pub struct StoreSettings {
     /// Longest a statement may run before the database cancels it (PostgreSQL only; SQLite
     /// statements are local and short, and wait at most this long for a lock).
     pub statement_timeout: Duration,
+}
+
+impl StoreError {
+    /// Whether this is a database being away rather than a fault of the call: such a failure is
+    /// logged once by [`availability`], not again by every caller.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable)
+    }
 }
 
 impl Default for StoreSettings {
@@ -191,15 +211,43 @@ enum Pool {
     Postgres(PgPool),
 }
 
-/// Runs `$body` with `$pool` bound to the backend's own pool: the query is written once and
-/// compiled for each driver, so both run the same SQL with their native types.
-macro_rules! on_pool {
-    ($pool:expr, |$p:ident| $body:expr) => {
-        match $pool {
+/// The pool and whether its database answers: every query goes through [`Db::pool`], which
+/// fails at once while the database is known to be down.
+#[derive(Debug, Clone)]
+struct Db {
+    pool: Pool,
+    availability: Availability,
+}
+
+impl Db {
+    fn pool(&self) -> Result<&Pool, StoreError> {
+        if self.availability.is_up() {
+            Ok(&self.pool)
+        } else {
+            Err(StoreError::Unavailable)
+        }
+    }
+
+    /// A query failed: perhaps the database went away, so the probe looks now.
+    fn failed(&self, error: sqlx::Error) -> sqlx::Error {
+        self.availability.suspect();
+        error
+    }
+}
+
+/// Runs `$body` (a `Result<_, sqlx::Error>`) with `$p` bound to the backend's own pool, or fails
+/// at once while the database is known to be down: the query is written once and compiled for
+/// each driver, so both run the same SQL with their native types. Evaluates to the body's value;
+/// its error is returned, and makes the probe look at the database.
+macro_rules! on_db {
+    ($db:expr, |$p:ident| $body:expr) => {{
+        let db: &$crate::store::Db = &$db;
+        let result = match db.pool()? {
             Pool::Sqlite($p) => $body,
             Pool::Postgres($p) => $body,
-        }
-    };
+        };
+        result.map_err(|error| db.failed(error))?
+    }};
 }
 
 mod users;
@@ -209,7 +257,7 @@ pub use users::{ACTIVE, AddUser, NewUser, SUSPENDED};
 /// make are coalesced (see [`crate::coalesce`]).
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool,
+    db: Db,
     users: Coalescer<String, Result<Option<User>, StoreError>>,
     statuses: Coalescer<(), Result<Vec<ServiceStatus>, StoreError>>,
 }
@@ -217,9 +265,18 @@ pub struct Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("pool", &self.pool)
+            .field("db", &self.db)
             .finish_non_exhaustive()
     }
+}
+
+/// What opening a store does when the database server does not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WhenUnreachable {
+    /// Fail with the cause (a one-off command).
+    Fail,
+    /// Open anyway, down, and let the probe get through (a server).
+    StartDown,
 }
 
 impl Store {
@@ -229,62 +286,117 @@ impl Store {
     }
 
     /// Opens the database at `url` (`sqlite://` files are created if missing) and applies the
-    /// migrations.
+    /// migrations; a database server that does not answer is an error that says why
+    /// ([`StoreError::Unreachable`]).
     pub async fn open_with(url: &str, settings: &StoreSettings) -> Result<Self, StoreError> {
+        Self::open_as(url, settings, WhenUnreachable::Fail).await
+    }
+
+    /// As [`Store::open_with`], except that a PostgreSQL server that does not answer is not an
+    /// error: the store opens down, the cause is logged, and the migrations are applied once
+    /// the probe gets through. Until then every call fails with [`StoreError::Unavailable`].
+    /// A bad URL, an SQLite file that cannot be opened and a failed migration are still errors.
+    pub async fn start(url: &str, settings: &StoreSettings) -> Result<Self, StoreError> {
+        Self::open_as(url, settings, WhenUnreachable::StartDown).await
+    }
+
+    async fn open_as(
+        url: &str,
+        settings: &StoreSettings,
+        when_unreachable: WhenUnreachable,
+    ) -> Result<Self, StoreError> {
         let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
-        let pool = match scheme {
-            "sqlite" => Pool::Sqlite(sqlite::open(url, settings).await?),
-            "postgres" | "postgresql" => Pool::Postgres(postgres::open(url, settings).await?),
+        let (pool, label, target, unreachable) = match scheme {
+            "sqlite" => {
+                let (pool, label) = sqlite::open(url, settings).await?;
+                let target = ProbeTarget::Sqlite {
+                    options: (*pool.connect_options()).clone(),
+                    connection: None,
+                };
+                (Pool::Sqlite(pool), label, target, None)
+            }
+            "postgres" | "postgresql" => {
+                let opened = postgres::open(url, settings).await?;
+                if let (Err(cause), WhenUnreachable::Fail) = (&opened.first, when_unreachable) {
+                    return Err(StoreError::Unreachable {
+                        database: opened.label,
+                        cause: cause.clone(),
+                    });
+                }
+                let (connection, unreachable) = match opened.first {
+                    Ok(connection) => (Some(connection), None),
+                    Err(cause) => (None, Some(cause)),
+                };
+                let target = ProbeTarget::Postgres {
+                    options: opened.options,
+                    migrated: connection.is_some(),
+                    connection,
+                    pool: opened.pool.clone(),
+                    migrator: &postgres::MIGRATOR,
+                };
+                (
+                    Pool::Postgres(opened.pool),
+                    opened.label,
+                    target,
+                    unreachable,
+                )
+            }
             _ => return Err(StoreError::UnsupportedUrl(scheme.to_owned())),
         };
+        let db = Db {
+            pool,
+            availability: availability::start(label, target, unreachable),
+        };
         let users = {
-            let pool = pool.clone();
+            let db = db.clone();
             Coalescer::spawn(MAX_BATCH, move |ids: Vec<String>| {
-                let pool = pool.clone();
-                async move { users_by_id(&pool, ids).await }
+                let db = db.clone();
+                async move { users_by_id(&db, ids).await }
             })
         };
         let statuses = {
-            let pool = pool.clone();
+            let db = db.clone();
             Coalescer::spawn(MAX_BATCH, move |requests: Vec<()>| {
-                let pool = pool.clone();
+                let db = db.clone();
                 async move {
-                    let answer = all_statuses(&pool).await.map_err(Arc::new);
-                    requests
-                        .iter()
-                        .map(|()| answer.clone().map_err(StoreError::Shared))
-                        .collect()
+                    let answer = all_statuses(&db).await;
+                    answer_each(
+                        answer.map(|rows| vec![rows; requests.len()]),
+                        requests.len(),
+                    )
                 }
             })
         };
         Ok(Self {
-            pool,
+            db,
             users,
             statuses,
         })
     }
 
+    /// Whether the database answers, as the background probe last saw it.
+    pub fn availability(&self) -> &Availability {
+        &self.db.availability
+    }
+
     /// Runs a SQL script (fixtures) in one transaction: all of it applies or none.
     pub async fn run_script(&self, sql: &str) -> Result<(), StoreError> {
-        on_pool!(&self.pool, |pool| {
+        on_db!(self.db, |pool| async {
             let mut tx = pool.begin().await?;
             sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            tx.commit().await?;
-        });
+            tx.commit().await
+        }
+        .await);
         Ok(())
     }
 
-    /// Whether the database answers a trivial query now (within the connect timeout).
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        on_pool!(&self.pool, |pool| {
-            sqlx::query("SELECT 1").execute(pool).await?;
-        });
-        Ok(())
-    }
-
-    /// Waits for open connections to finish and closes the pool.
+    /// Stops the probe, waits for open connections to finish and closes the pool.
     pub async fn close(&self) {
-        on_pool!(&self.pool, |pool| pool.close().await)
+        self.db.availability.close();
+        match &self.db.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
     }
 
     pub async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
@@ -296,9 +408,9 @@ impl Store {
 
     pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         const SQL: &str = "SELECT id, email, role, status FROM users ORDER BY id";
-        Ok(on_pool!(&self.pool, |pool| {
-            sqlx::query_as(SQL).fetch_all(pool).await?
-        }))
+        Ok(on_db!(self.db, |pool| sqlx::query_as(SQL)
+            .fetch_all(pool)
+            .await))
     }
 
     pub async fn create_notification(
@@ -317,7 +429,7 @@ impl Store {
         const SQL: &str = "INSERT INTO notifications \
                            (id, user_id, title, message, type, created_at, read_at) \
                            VALUES ($1, $2, $3, $4, $5, $6, NULL)";
-        on_pool!(&self.pool, |pool| {
+        on_db!(self.db, |pool| {
             sqlx::query(SQL)
                 .bind(&notification.id)
                 .bind(&notification.user_id)
@@ -326,7 +438,8 @@ impl Store {
                 .bind(&notification.kind)
                 .bind(&notification.created_at)
                 .execute(pool)
-                .await?;
+                .await
+                .map(|_| ())
         });
         Ok(notification)
     }
@@ -336,8 +449,8 @@ impl Store {
         const SQL: &str = "SELECT id, user_id, title, message, type, created_at, read_at \
                            FROM notifications WHERE user_id = $1 \
                            ORDER BY created_at DESC, id DESC";
-        Ok(on_pool!(&self.pool, |pool| {
-            sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await?
+        Ok(on_db!(self.db, |pool| {
+            sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await
         }))
     }
 
@@ -346,14 +459,14 @@ impl Store {
         const SQL: &str = "UPDATE notifications SET read_at = COALESCE(read_at, $1) \
                            WHERE id = $2 AND user_id = $3";
         let now = clock::now_iso();
-        let changed = on_pool!(&self.pool, |pool| {
+        let changed = on_db!(self.db, |pool| {
             sqlx::query(SQL)
                 .bind(&now)
                 .bind(id)
                 .bind(user_id)
                 .execute(pool)
-                .await?
-                .rows_affected()
+                .await
+                .map(|done| done.rows_affected())
         });
         Ok(if changed == 0 {
             MarkRead::NotFound
@@ -390,7 +503,7 @@ impl Store {
         let checked_at = report.checked_at.map_or_else(clock::now_iso, clock::iso);
         let (keep_response_time, response_time) = report.response_time.binding();
         let (keep_uptime, uptime) = report.uptime.binding();
-        Ok(on_pool!(&self.pool, |pool| {
+        Ok(on_db!(self.db, |pool| {
             sqlx::query_as(SQL)
                 .bind(service)
                 .bind(&report.status)
@@ -400,7 +513,7 @@ impl Store {
                 .bind(keep_response_time)
                 .bind(keep_uptime)
                 .fetch_one(pool)
-                .await?
+                .await
         }))
     }
 }
@@ -422,34 +535,35 @@ impl Store {
              WHERE leases.holder = excluded.holder OR leases.expires_at_ms < $4";
         let now = clock::now_millis();
         let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
-        let taken = on_pool!(&self.pool, |pool| {
+        let taken = on_db!(self.db, |pool| {
             sqlx::query(SQL)
                 .bind(name)
                 .bind(holder)
                 .bind(until)
                 .bind(now)
                 .execute(pool)
-                .await?
-                .rows_affected()
+                .await
+                .map(|done| done.rows_affected())
         });
         Ok(taken == 1)
     }
 
     /// Gives the lease up, if `holder` has it, so another process need not wait for it to expire.
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        on_pool!(&self.pool, |pool| {
+        on_db!(self.db, |pool| {
             sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
                 .bind(name)
                 .bind(holder)
                 .execute(pool)
-                .await?;
+                .await
+                .map(|_| ())
         });
         Ok(())
     }
 }
 
 /// One query for a batch of user ids; an answer per id, in order.
-async fn users_by_id(pool: &Pool, ids: Vec<String>) -> Vec<Result<Option<User>, StoreError>> {
+async fn users_by_id(db: &Db, ids: Vec<String>) -> Vec<Result<Option<User>, StoreError>> {
     let mut unique: Vec<&str> = ids.iter().map(String::as_str).collect();
     unique.sort_unstable();
     unique.dedup();
@@ -458,30 +572,42 @@ async fn users_by_id(pool: &Pool, ids: Vec<String>) -> Vec<Result<Option<User>, 
         "SELECT id, email, role, status FROM users WHERE id IN ({})",
         placeholders.join(", ")
     );
-    let rows: Result<Vec<User>, sqlx::Error> = on_pool!(pool, |pool| {
-        let mut query = sqlx::query_as(&sql);
-        for id in &unique {
-            query = query.bind(*id);
-        }
-        query.fetch_all(pool).await
+    let rows: Result<Vec<User>, StoreError> = async {
+        Ok(on_db!(*db, |pool| {
+            let mut query = sqlx::query_as(&sql);
+            for id in &unique {
+                query = query.bind(*id);
+            }
+            query.fetch_all(pool).await
+        }))
+    }
+    .await;
+    let answers = rows.map(|rows| {
+        let found: HashMap<String, User> = rows.into_iter().map(|u| (u.id.clone(), u)).collect();
+        ids.iter().map(|id| found.get(id).cloned()).collect()
     });
-    match rows {
-        Ok(rows) => {
-            let found: HashMap<String, User> =
-                rows.into_iter().map(|u| (u.id.clone(), u)).collect();
-            ids.iter().map(|id| Ok(found.get(id).cloned())).collect()
-        }
-        Err(error) => {
+    answer_each(answers, ids.len())
+}
+
+/// A coalesced query's answers, one per request, or its one failure handed to each of them.
+fn answer_each<T>(answers: Result<Vec<T>, StoreError>, count: usize) -> Vec<Result<T, StoreError>> {
+    match answers {
+        Ok(answers) => answers.into_iter().map(Ok).collect(),
+        Err(StoreError::Database(error)) => {
             let shared = Arc::new(error);
-            ids.iter()
+            (0..count)
                 .map(|_| Err(StoreError::Shared(shared.clone())))
                 .collect()
         }
+        // `on_db!` fails with a database error or with this.
+        Err(_) => (0..count).map(|_| Err(StoreError::Unavailable)).collect(),
     }
 }
 
-async fn all_statuses(pool: &Pool) -> Result<Vec<ServiceStatus>, sqlx::Error> {
+async fn all_statuses(db: &Db) -> Result<Vec<ServiceStatus>, StoreError> {
     const SQL: &str = "SELECT service_name, status, response_time_ms, last_check_at, \
                        uptime_percentage FROM service_status ORDER BY service_name";
-    on_pool!(pool, |pool| sqlx::query_as(SQL).fetch_all(pool).await)
+    Ok(on_db!(*db, |pool| sqlx::query_as(SQL)
+        .fetch_all(pool)
+        .await))
 }

@@ -16,20 +16,25 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::{StoreError, StoreSettings};
 
-pub(super) async fn open(url: &str, settings: &StoreSettings) -> Result<SqlitePool, StoreError> {
+/// The pool, migrated, and `SQLite at <file>` for messages.
+pub(super) async fn open(
+    url: &str,
+    settings: &StoreSettings,
+) -> Result<(SqlitePool, String), StoreError> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(settings.statement_timeout);
+    let label = format!("SQLite at {}", options.get_filename().display());
     let pool = SqlitePoolOptions::new()
         .max_connections(settings.pool_size.max(1))
         .acquire_timeout(settings.connect_timeout)
         .connect_with(options)
         .await?;
     sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-    Ok(pool)
+    Ok((pool, label))
 }
 
 #[cfg(test)]
@@ -40,7 +45,7 @@ mod tests {
     async fn every_connection_is_wal_with_full_sync() {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("settings.db").display());
-        let pool = open(&url, &StoreSettings::default()).await.expect("opens");
+        let (pool, _) = open(&url, &StoreSettings::default()).await.expect("opens");
         let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
             .fetch_one(&pool)
             .await

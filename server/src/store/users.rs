@@ -34,25 +34,25 @@ impl Store {
         const HOLDERS: &str = "SELECT id, email, role, status FROM users \
                                WHERE id = $1 OR email = $2";
         loop {
-            let added = on_pool!(&self.pool, |pool| {
+            let added = on_db!(self.db, |pool| {
                 sqlx::query(INSERT)
                     .bind(&user.id)
                     .bind(&user.email)
                     .bind(user.role.as_str())
                     .bind(ACTIVE)
                     .execute(pool)
-                    .await?
-                    .rows_affected()
+                    .await
+                    .map(|done| done.rows_affected())
             });
             if added == 1 {
                 return Ok(AddUser::Added);
             }
-            let holders: Vec<User> = on_pool!(&self.pool, |pool| {
+            let holders: Vec<User> = on_db!(self.db, |pool| {
                 sqlx::query_as(HOLDERS)
                     .bind(&user.id)
                     .bind(&user.email)
                     .fetch_all(pool)
-                    .await?
+                    .await
             });
             if holders.iter().any(|holder| holder.id == user.id) {
                 return Ok(AddUser::IdTaken);
@@ -81,13 +81,13 @@ impl Store {
     }
 
     async fn update_user(&self, sql: &str, value: &str, id: &str) -> Result<bool, StoreError> {
-        let changed = on_pool!(&self.pool, |pool| {
+        let changed = on_db!(self.db, |pool| {
             sqlx::query(sql)
                 .bind(value)
                 .bind(id)
                 .execute(pool)
-                .await?
-                .rows_affected()
+                .await
+                .map(|done| done.rows_affected())
         });
         Ok(changed == 1)
     }

@@ -230,15 +230,49 @@ async fn unknown_and_inactive_users_are_refused() {
     }
 }
 
+/// A database that does not answer is a transient refusal, never a `connect_error` (final for
+/// the official client): a new Engine.IO session gets 503 with `Retry-After`, on long-polling
+/// and on a websocket-only handshake alike.
 #[tokio::test]
-async fn database_failure_during_lookup_is_service_unavailable() {
+async fn a_database_that_does_not_answer_refuses_new_sessions_transiently() {
     let server = TestServer::start().await;
     server.store.close().await;
-    let message = refusal(
-        &server,
-        Some(json!({"token": server.token("user-1")})),
-        vec![],
-    )
-    .await;
-    assert_eq!(message, "Service temporarily unavailable");
+    let polling = reqwest::get(format!(
+        "{}/socket.io/?EIO=4&transport=polling",
+        server.url()
+    ))
+    .await
+    .expect("answered");
+    assert_eq!(polling.status().as_u16(), 503);
+    assert_eq!(
+        polling.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connects");
+    let upgrade = format!(
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n",
+        server.addr
+    );
+    stream.write_all(upgrade.as_bytes()).await.expect("sent");
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await.expect("a status line");
+    assert_eq!(&head, b"HTTP/1.1 503");
+
+    let (live, ready) = (
+        reqwest::get(format!("{}/health/live", server.url()))
+            .await
+            .expect("answered")
+            .status(),
+        reqwest::get(format!("{}/health/ready", server.url()))
+            .await
+            .expect("answered")
+            .status(),
+    );
+    assert_eq!((live.as_u16(), ready.as_u16()), (200, 503));
 }

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use realtime_server::auth::JwtSecret;
 use serde_json::{Value, json};
-use sio_harness::client::Client;
-use sio_harness::transport::TransportKind;
+use sio_wire::client::Client;
+use sio_wire::transport::TransportKind;
 use sqlx::{Connection, Executor, PgConnection};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
@@ -200,7 +200,7 @@ async fn no_secret_reaches_the_log_even_at_trace() {
         );
         refused
             .wait_for(WAIT, |o| {
-                matches!(o, sio_harness::client::Observed::ConnectError { .. })
+                matches!(o, sio_wire::client::Observed::ConnectError { .. })
             })
             .await
             .expect("the forged token is refused");
@@ -373,7 +373,7 @@ async fn audited_actions(server: &Launched, key: &JwtSecret, forwarded_for: Opti
     );
     stranger
         .wait_for(WAIT, |o| {
-            matches!(o, sio_harness::client::Observed::ConnectError { .. })
+            matches!(o, sio_wire::client::Observed::ConnectError { .. })
         })
         .await
         .expect("refused");
@@ -510,7 +510,7 @@ async fn text_lines_carry_plain_fields_for_fail2ban() {
     );
     stranger
         .wait_for(WAIT, |o| {
-            matches!(o, sio_harness::client::Observed::ConnectError { .. })
+            matches!(o, sio_wire::client::Observed::ConnectError { .. })
         })
         .await
         .expect("refused");

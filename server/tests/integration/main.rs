@@ -6,6 +6,7 @@ mod pg;
 
 mod auth;
 mod cluster;
+mod database_availability;
 mod database_outage;
 mod deploy;
 mod durability;
