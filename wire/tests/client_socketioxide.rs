@@ -85,6 +85,14 @@ struct TestServer {
 
 async fn start_on(listener: TcpListener) -> TestServer {
     let (layer, io) = test_io();
+    start_serving(listener, layer, io)
+}
+
+fn start_serving(
+    listener: TcpListener,
+    layer: socketioxide::layer::SocketIoLayer,
+    io: SocketIo,
+) -> TestServer {
     let addr = listener.local_addr().expect("addr");
     let app = axum::Router::new().layer(layer);
     let task = tokio::spawn(async move {
@@ -252,6 +260,78 @@ async fn a_server_that_stops_pinging_is_a_ping_timeout() {
         }
     );
     silent.abort();
+}
+
+/// Issue 26: a session the server closes before it answers the CONNECT (its connect timeout,
+/// or a ping timeout while the client was stalled) is a `disconnect` for the namespace, as the
+/// official client reports it; the client used to say nothing, and a caller waiting for the
+/// answer read the silence as a connect never answered. The frames are the ones engineioxide
+/// sends when it closes a session: the close packet, then the websocket's close.
+#[tokio::test]
+async fn a_session_closed_before_the_connect_is_answered_is_a_disconnect() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("accept");
+        let mut ws = tokio_tungstenite::accept_async(stream)
+            .await
+            .expect("handshake");
+        let open = r#"0{"sid":"closing","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000}"#;
+        ws.send(open.into()).await.expect("open");
+        while let Some(Ok(message)) = ws.next().await {
+            if message.to_text().is_ok_and(|t| t.starts_with("40")) {
+                ws.send("1".into()).await.expect("close packet");
+                let _ = ws.close(None).await;
+                break;
+            }
+        }
+    });
+    let mut client = Client::connect(options(addr, TransportKind::Websocket));
+    let seen = expect(&mut client, "a disconnect", |o| {
+        matches!(o, Observed::Connect { .. } | Observed::Disconnect { .. })
+    })
+    .await;
+    assert_eq!(
+        seen,
+        Observed::Disconnect {
+            nsp: "/".into(),
+            reason: "transport close".into()
+        }
+    );
+    server.await.expect("server task");
+}
+
+/// The same against socketioxide itself, on every transport: a connect middleware that never
+/// finishes, so the server's connect timeout closes the session.
+#[tokio::test]
+async fn socketioxides_connect_timeout_is_a_disconnect_on_every_transport() {
+    let (layer, io) = SocketIo::builder()
+        .connect_timeout(Duration::from_millis(300))
+        .build_layer();
+    io.ns(
+        "/",
+        (async |_: SocketRef| {})
+            .with(async |_: SocketRef| -> Result<(), Refused> { std::future::pending().await }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let server = start_serving(listener, layer, io);
+    for transport in [
+        TransportKind::Websocket,
+        TransportKind::Polling,
+        TransportKind::Upgrade,
+    ] {
+        let mut client = Client::connect(options(server.addr, transport));
+        let seen = expect(&mut client, "a disconnect", |o| {
+            matches!(o, Observed::Connect { .. } | Observed::Disconnect { .. })
+        })
+        .await;
+        assert!(
+            matches!(&seen, Observed::Disconnect { nsp, reason }
+                if nsp == "/" && (reason == "transport close" || reason == "transport error")),
+            "{transport:?}: {seen:?}"
+        );
+    }
+    server.stop().await;
 }
 
 #[tokio::test]

@@ -158,11 +158,15 @@ impl Driver {
         }
     }
 
-    /// The transport is gone: every connected namespace sees `reason` and waits to reconnect.
+    /// The transport is gone: every namespace connected or connecting sees `reason` and waits
+    /// to reconnect. A namespace whose CONNECT was not answered yet is told too, as the official
+    /// client's `Socket.onclose` tells every socket of its Manager (socket.io-client 4.8): without
+    /// it a session closed before the answer (a ping timeout, the server's connect timeout) left
+    /// a client with reconnection off silent, which read as a connect never answered (issue 26).
     fn mark_lost(&mut self, reason: &str) {
         let mut lost = Vec::new();
         for ns in &mut self.namespaces {
-            if ns.state == NsState::Connected {
+            if ns.state != NsState::Down {
                 lost.push(ns.options.nsp.clone());
             }
             ns.state = NsState::Down;
