@@ -1,5 +1,7 @@
-//! Fan-out: one event to N subscribers, repeated. Each message is a `PUT /api/v1/status/fanout`
-//! whose status names the message, so every delivery's latency is measured from its request.
+//! Fan-out: one event to N subscribers, repeated. Each message is a `PUT /api/v1/status/<label>`
+//! (status `up`) whose service names the message, so every delivery's latency is measured from
+//! its request. The label rides in the service because the API accepts only the statuses the
+//! page knows.
 //! A message is sent once the previous one has reached every subscriber (or given up on the
 //! rest) and the interval has passed: each latency is then that of one fan-out, not of a queue
 //! of them behind a load generator that shares the server's cores.
@@ -102,15 +104,15 @@ pub async fn run(
 
     let cpu_before = sample_all(&target.pids());
     let http = reqwest::Client::new();
-    let url = format!("{}/api/v1/status/fanout", target.base_url);
     let mut deliveries = Deliveries::default();
     for k in 0..options.messages {
-        let label = format!("m{k}");
+        let label = format!("fanout-m{k}");
+        let url = format!("{}/api/v1/status/{label}", target.base_url);
         deliveries.sent(&label);
         let response = http
             .put(&url)
             .bearer_auth(&admin)
-            .json(&json!({ "status": label }))
+            .json(&json!({ "status": "up" }))
             .send()
             .await
             .map_err(|e| format!("PUT {url}: {e}"))?;

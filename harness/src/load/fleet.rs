@@ -269,12 +269,13 @@ fn milestone(observed: Observed) -> Option<Milestone> {
     match observed {
         Observed::Event { event, .. } if event == "status:current" => Some(Milestone::Ready),
         Observed::Event { event, args, .. } if event == "service:status" => {
-            let status = args
+            // Fan-out's messages are labelled by the service they update (see `fanout`).
+            let label = args
                 .first()
-                .and_then(|a| a.get("status"))
+                .and_then(|a| a.get("service"))
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            Some(Milestone::Message(status.to_owned()))
+            Some(Milestone::Message(label.to_owned()))
         }
         Observed::Connect { .. } => Some(Milestone::Connected),
         Observed::Disconnect { .. } => Some(Milestone::Lost),
