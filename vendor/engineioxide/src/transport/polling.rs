@@ -233,12 +233,15 @@ mod rx_stream {
 
     /// [`ReceiverStream`] is a stream that wraps a [`mpsc::Receiver`] by reference.
     /// Allowing to use it as a stream even if it is behind a mutex.
+    ///
+    /// Patched (realtime-server vendor/README.md, "boxed channel items"): the channel's items
+    /// are boxed (see `QueuedPackets`); the stream yields them unboxed.
     pub struct ReceiverStream<'a, T> {
-        inner: &'a mut mpsc::Receiver<T>,
+        inner: &'a mut mpsc::Receiver<Box<T>>,
     }
 
     impl<'a, T> ReceiverStream<'a, T> {
-        pub fn new(inner: &'a mut mpsc::Receiver<T>) -> Self {
+        pub fn new(inner: &'a mut mpsc::Receiver<Box<T>>) -> Self {
             Self { inner }
         }
     }
@@ -247,7 +250,7 @@ mod rx_stream {
         type Item = T;
 
         fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-            self.inner.poll_recv(cx)
+            self.inner.poll_recv(cx).map(|item| item.map(|boxed| *boxed))
         }
     }
 
@@ -311,7 +314,7 @@ mod rx_stream {
 
     impl<'a, T: Clone + Send + Sync + 'static> EncoderStream<'a, T> {
         pub fn new(
-            rx: &'a mut mpsc::Receiver<T>,
+            rx: &'a mut mpsc::Receiver<Box<T>>,
             watch: &'a mut watch::Receiver<Option<T>>,
         ) -> Self {
             Self {
