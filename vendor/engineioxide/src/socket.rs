@@ -71,7 +71,7 @@ use futures_util::FutureExt;
 use http::request::Parts;
 use smallvec::{SmallVec, smallvec};
 use tokio::sync::{
-    Mutex,
+    Mutex, Notify,
     mpsc::{self, Receiver, error::TrySendError},
     watch,
 };
@@ -230,12 +230,13 @@ where
     /// message is retained; subsequent volatile sends overwrite the previous one.
     volatile_tx: watch::Sender<Option<PacketBuf>>,
 
-    /// Internal channel to receive Pong [`Packets`](Packet) (v4 protocol) or Ping (v3 protocol) in the heartbeat job
-    /// which is running in a separate task
-    heartbeat_rx: Mutex<Receiver<()>>,
-    /// Channel to send Ping [`Packets`](Packet) (v4 protocol) or Ping (v3 protocol) from the connexion to the heartbeat job
-    /// which is running in a separate task
-    pub(crate) heartbeat_tx: mpsc::Sender<()>,
+    /// Tells the heartbeat job that a Pong (v4 protocol) or Ping (v3 protocol) arrived.
+    ///
+    /// Patched (realtime-server vendor/README.md, "heartbeat signal"): a [`Notify`] in place of
+    /// a channel of capacity one (and the mutex around its receiver). It keeps at most one
+    /// unconsumed signal, as the full channel did, without the channel's own allocation
+    /// (about half a KiB per socket).
+    heartbeat_signal: Notify,
 
     /// A cancellation token that will be triggered when the socket is being closed.
     pub(crate) cancellation_token: CancellationToken,
@@ -265,7 +266,6 @@ where
         supports_binary: bool,
     ) -> Self {
         let (internal_tx, internal_rx) = mpsc::channel(config.max_buffer_size);
-        let (heartbeat_tx, heartbeat_rx) = mpsc::channel(1);
         let (volatile_tx, volatile_rx) = watch::channel(None);
 
         Self {
@@ -279,8 +279,7 @@ where
 
             volatile_tx,
 
-            heartbeat_rx: Mutex::new(heartbeat_rx),
-            heartbeat_tx,
+            heartbeat_signal: Notify::new(),
             cancellation_token: CancellationToken::new(),
 
             close_fn,
@@ -305,6 +304,11 @@ where
             })?;
         Ok(())
     }
+    /// Signals the heartbeat job that the client answered (v4) or pinged (v3). A signal already
+    /// waiting is enough: the client is known to be alive.
+    pub(crate) fn heartbeat_received(&self) {
+        self.heartbeat_signal.notify_one();
+    }
     pub(crate) fn is_upgrading(&self) -> bool {
         self.upgrading.load(Ordering::Relaxed)
     }
@@ -328,10 +332,6 @@ where
         );
     }
 
-    /// Heartbeat is sent every `interval` milliseconds by the client and the server `is` expected to respond within `timeout` milliseconds.
-    ///
-    /// If the client or server does not respond within the timeout, the connection is closed.
-    #[cfg(feature = "v3")]
     /// Runs the heartbeat job until it fails, then closes the socket.
     ///
     /// Patched (realtime-server vendor/README.md, "one task per websocket"): split out of
@@ -345,6 +345,10 @@ where
         }
     }
 
+    /// Heartbeat is sent every `interval` milliseconds by the client and the server `is` expected to respond within `timeout` milliseconds.
+    ///
+    /// If the client or server does not respond within the timeout, the connection is closed.
+    #[cfg(feature = "v3")]
     async fn heartbeat_job(&self, interval: Duration, timeout: Duration) -> Result<(), Error> {
         match self.protocol {
             ProtocolVersion::V3 => self.heartbeat_job_v3(interval, timeout).await,
@@ -364,18 +368,13 @@ where
     ///
     /// If the client does not respond within the timeout, the connection is closed.
     async fn heartbeat_job_v4(&self, interval: Duration, timeout: Duration) -> Result<(), Error> {
-        let mut heartbeat_rx = self
-            .heartbeat_rx
-            .try_lock()
-            .expect("Pong rx should be locked only once");
-
         #[cfg(feature = "tracing")]
         tracing::debug!(sid = ?self.id, "heartbeat sender routine started");
 
         let mut interval_tick = tokio::time::interval(interval);
         interval_tick.tick().await;
         // Some clients send the pong packet in first. If that happens, we should consume it.
-        heartbeat_rx.try_recv().ok();
+        self.heartbeat_signal.notified().now_or_never();
         loop {
             // If we are currently upgrading we should pause the heartbeat process
             if self.is_upgrading() {
@@ -393,10 +392,9 @@ where
             #[cfg(feature = "tracing")]
             tracing::trace!(sid = ?self.id, "waiting for pong");
 
-            tokio::time::timeout(timeout, heartbeat_rx.recv())
+            tokio::time::timeout(timeout, self.heartbeat_signal.notified())
                 .await
-                .map_err(|_| Error::HeartbeatTimeout)?
-                .ok_or(Error::HeartbeatTimeout)?;
+                .map_err(|_| Error::HeartbeatTimeout)?;
 
             #[cfg(feature = "tracing")]
             tracing::trace!(sid = ?self.id, "pong received");
@@ -407,19 +405,13 @@ where
 
     #[cfg(feature = "v3")]
     async fn heartbeat_job_v3(&self, interval: Duration, timeout: Duration) -> Result<(), Error> {
-        let mut heartbeat_rx = self
-            .heartbeat_rx
-            .try_lock()
-            .expect("Pong rx should be locked only once");
-
         #[cfg(feature = "tracing")]
         tracing::debug!(sid = ?self.id, "heartbeat receiver routine started");
 
         loop {
-            tokio::time::timeout(interval + timeout, heartbeat_rx.recv())
+            tokio::time::timeout(interval + timeout, self.heartbeat_signal.notified())
                 .await
-                .map_err(|_| Error::HeartbeatTimeout)?
-                .ok_or(Error::HeartbeatTimeout)?;
+                .map_err(|_| Error::HeartbeatTimeout)?;
 
             #[cfg(feature = "tracing")]
             tracing::trace!(sid = ?self.id, "ping received, sending pong");
@@ -574,8 +566,6 @@ impl<D: Default + Send + Sync + 'static> std::fmt::Debug for Socket<D> {
             .field("conn", &self.transport)
             .field("internal_rx", &self.internal_rx)
             .field("internal_tx", &self.internal_tx)
-            .field("heartbeat_rx", &self.heartbeat_rx)
-            .field("heartbeat_tx", &self.heartbeat_tx)
             .field("cancellation_token", &self.cancellation_token)
             .field("req_data", &self.req_parts)
             .finish()
@@ -623,7 +613,6 @@ where
         buffer_size: usize,
     ) -> (Arc<Socket<D>>, tokio::sync::mpsc::Receiver<Packet>) {
         let (internal_tx, internal_rx) = mpsc::channel(buffer_size);
-        let (heartbeat_tx, heartbeat_rx) = mpsc::channel(1);
         let (volatile_tx, volatile_rx) = watch::channel(None);
 
         let sock = Self {
@@ -637,8 +626,7 @@ where
 
             volatile_tx,
 
-            heartbeat_rx: Mutex::new(heartbeat_rx),
-            heartbeat_tx,
+            heartbeat_signal: Notify::new(),
             cancellation_token: CancellationToken::new(),
             close_fn,
 

@@ -235,8 +235,8 @@ where
                     break;
                 }
                 Packet::Pong | Packet::Ping => {
-                    // A full channel means that the client is already known to be alive.
-                    socket.heartbeat_tx.try_send(()).ok();
+                    // A signal already waiting means that the client is already known to be alive.
+                    socket.heartbeat_received();
                     Ok::<(), Error>(())
                 }
                 Packet::Message(msg) => {
