@@ -54,12 +54,13 @@ async function subscribeAll(socket: Socket): Promise<void> {
 
 let probes = 0;
 
-/** PUT /api/v1/status/<service> on `node`; the status is unique, to be recognised on arrival. */
+/** PUT /api/v1/status/<service> on `node`, status `up`; the service is unique, to be recognised
+ * on arrival (the API takes only the statuses the page knows). */
 async function putStatus(node: NodeProcess, shared: SharedState): Promise<string> {
-  const status = `probe-${++probes}`;
-  const response = await node.http('PUT', '/api/v1/status/probe', shared.token(ADMIN), { status });
+  const service = `probe-${++probes}`;
+  const response = await node.http('PUT', `/api/v1/status/${service}`, shared.token(ADMIN), { status: 'up' });
   assert.equal(response.status, 200);
-  return status;
+  return service;
 }
 
 describe('Node original cluster over Redis', { timeout: 90_000 }, () => {
@@ -115,9 +116,9 @@ describe('Node original cluster over Redis', { timeout: 90_000 }, () => {
   test('a status broadcast from node A is heard by a client on node B', async () => {
     // Over HTTP on A...
     const status = `probe-${probes + 1}`;
-    const heard = nextEvent(userOnB, 'service:status', 2_000, (update) => update.status === status);
+    const heard = nextEvent(userOnB, 'service:status', 2_000, (update) => update.service === status);
     await putStatus(a, shared);
-    assert.equal((await heard).service, 'probe');
+    assert.equal((await heard).status, 'up');
     // ...and from a socket on A: admin:refresh-status.
     const refreshing = nextEvent(userOnB, 'status:refreshing', 2_000);
     adminOnA.emit('admin:refresh-status');
@@ -186,8 +187,8 @@ describe('Node original cluster over Redis', { timeout: 90_000 }, () => {
       const frozenAt = Date.now();
       // The publish waits in the socket; the local delivery must not wait for it.
       const status = `probe-${probes + 1}`;
-      const local = nextEvent(localOnA, 'service:status', 1_000, (update) => update.status === status);
-      const remote = nextEvent(userOnB, 'service:status', 20_000, (update) => update.status === status);
+      const local = nextEvent(localOnA, 'service:status', 1_000, (update) => update.service === status);
+      const remote = nextEvent(userOnB, 'service:status', 20_000, (update) => update.service === status);
       remote.catch(() => undefined);
       await putStatus(a, shared);
       await local;
@@ -197,7 +198,7 @@ describe('Node original cluster over Redis', { timeout: 90_000 }, () => {
         assert.equal((await a.health()).status, 'ok');
       }
       const late = `probe-${probes + 1}`;
-      const lateLocal = nextEvent(localOnA, 'service:status', 1_000, (update) => update.status === late);
+      const lateLocal = nextEvent(localOnA, 'service:status', 1_000, (update) => update.service === late);
       await putStatus(a, shared);
       await lateLocal;
       while (Date.now() - frozenAt < 10_000) await new Promise((r) => setTimeout(r, 50));
@@ -216,7 +217,7 @@ describe('Node original cluster over Redis', { timeout: 90_000 }, () => {
 
     // Down: a client on A still gets A's broadcast; the cross-node copy is counted as lost.
     const status = `probe-${probes + 1}`;
-    const local = nextEvent(localOnA, 'service:status', 1_000, (update) => update.status === status);
+    const local = nextEvent(localOnA, 'service:status', 1_000, (update) => update.service === status);
     await putStatus(a, shared);
     await local;
     const down = await a.health();
@@ -227,7 +228,7 @@ describe('Node original cluster over Redis', { timeout: 90_000 }, () => {
     const restartedAt = await redis.start();
     // Probe every 100 ms until a status put on A reaches B.
     const sent = new Set<string>();
-    const heard = nextEvent(userOnB, 'service:status', 2_000, (update) => sent.has(update.status));
+    const heard = nextEvent(userOnB, 'service:status', 2_000, (update) => sent.has(update.service));
     let stop = false;
     const probing = (async () => {
       while (!stop) {
@@ -277,11 +278,11 @@ describe('Node original cluster over Redis', { timeout: 90_000 }, () => {
     assert.equal(c.logged('connected to Redis; cross-node delivery on'), 1);
     // Subscribed: a broadcast from A reaches the client on C, and one from C reaches B.
     const status = `probe-${probes + 1}`;
-    const onCHeard = nextEvent(onC, 'service:status', 2_000, (update) => update.status === status);
+    const onCHeard = nextEvent(onC, 'service:status', 2_000, (update) => update.service === status);
     await putStatus(a, shared);
     await onCHeard;
     const fromC = `probe-${probes + 1}`;
-    const onBHeard = nextEvent(userOnB, 'service:status', 2_000, (update) => update.status === fromC);
+    const onBHeard = nextEvent(userOnB, 'service:status', 2_000, (update) => update.service === fromC);
     await putStatus(c, shared);
     await onBHeard;
     assert.ok(c.alive);
