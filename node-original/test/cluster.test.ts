@@ -115,8 +115,8 @@ describe('Node original cluster over Redis', { timeout: 90_000 }, () => {
 
   test('a status broadcast from node A is heard by a client on node B', async () => {
     // Over HTTP on A...
-    const status = `probe-${probes + 1}`;
-    const heard = nextEvent(userOnB, 'service:status', 2_000, (update) => update.service === status);
+    const service = `probe-${probes + 1}`;
+    const heard = nextEvent(userOnB, 'service:status', 2_000, (update) => update.service === service);
     await putStatus(a, shared);
     assert.equal((await heard).status, 'up');
     // ...and from a socket on A: admin:refresh-status.
@@ -186,9 +186,9 @@ describe('Node original cluster over Redis', { timeout: 90_000 }, () => {
     try {
       const frozenAt = Date.now();
       // The publish waits in the socket; the local delivery must not wait for it.
-      const status = `probe-${probes + 1}`;
-      const local = nextEvent(localOnA, 'service:status', 1_000, (update) => update.service === status);
-      const remote = nextEvent(userOnB, 'service:status', 20_000, (update) => update.service === status);
+      const service = `probe-${probes + 1}`;
+      const local = nextEvent(localOnA, 'service:status', 1_000, (update) => update.service === service);
+      const remote = nextEvent(userOnB, 'service:status', 20_000, (update) => update.service === service);
       remote.catch(() => undefined);
       await putStatus(a, shared);
       await local;
@@ -216,8 +216,8 @@ describe('Node original cluster over Redis', { timeout: 90_000 }, () => {
     await Promise.all([a.waitForAdapter('reconnecting', 2_000), b.waitForAdapter('reconnecting', 2_000)]);
 
     // Down: a client on A still gets A's broadcast; the cross-node copy is counted as lost.
-    const status = `probe-${probes + 1}`;
-    const local = nextEvent(localOnA, 'service:status', 1_000, (update) => update.service === status);
+    const service = `probe-${probes + 1}`;
+    const local = nextEvent(localOnA, 'service:status', 1_000, (update) => update.service === service);
     await putStatus(a, shared);
     await local;
     const down = await a.health();
@@ -277,8 +277,8 @@ describe('Node original cluster over Redis', { timeout: 90_000 }, () => {
     await Promise.all([a, b, c].map((node) => node.waitForAdapter('connected', 2_000)));
     assert.equal(c.logged('connected to Redis; cross-node delivery on'), 1);
     // Subscribed: a broadcast from A reaches the client on C, and one from C reaches B.
-    const status = `probe-${probes + 1}`;
-    const onCHeard = nextEvent(onC, 'service:status', 2_000, (update) => update.service === status);
+    const service = `probe-${probes + 1}`;
+    const onCHeard = nextEvent(onC, 'service:status', 2_000, (update) => update.service === service);
     await putStatus(a, shared);
     await onCHeard;
     const fromC = `probe-${probes + 1}`;
