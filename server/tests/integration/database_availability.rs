@@ -9,18 +9,27 @@
 //!   not after the pool's connect timeout), liveness stays 200, readiness is 503;
 //! - the official socket.io-client, left to its defaults, arriving during an outage is refused
 //!   in a way it retries, and connects by itself once PostgreSQL is back (a `connect_error`
-//!   would have been final for it).
+//!   would have been final for it);
+//! - a user lookup stalled in the database (another session holding `LOCK TABLE users`) holds a
+//!   Socket.IO connect only until the server's connect timeout, which closes the session (the
+//!   client sees `disconnect`), on websocket and on long-polling; once the lock goes, a new
+//!   client connects at once (issue 26: the bound that tells a stalled lookup from a connect
+//!   left unanswered).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use realtime_server::auth::JwtSecret;
+use serde_json::{Value, json};
+use sio_wire::client::{Client, Observation, Observed};
+use sio_wire::transport::TransportKind;
+use sqlx::{Connection, PgConnection};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::common::{BINARY, FIXTURES, free_port, random_secret};
+use crate::common::{BINARY, FIXTURES, client_for, connected, free_port, random_secret};
 use crate::pg::{self, Cluster};
 
 /// Far longer than the probe's 1 s: the old behaviour (each health check and API call waiting
@@ -72,7 +81,14 @@ struct Launched {
 }
 
 impl Launched {
-    async fn start(kind: Kind, database_url: &str, secret: &str) -> Self {
+    /// Starts `kind` on `database_url`; `settings` are environment variables set after (and so
+    /// overriding) the defaults here.
+    async fn start(
+        kind: Kind,
+        database_url: &str,
+        secret: &str,
+        settings: &[(&str, &str)],
+    ) -> Self {
         let port = free_port();
         let mut command = match kind {
             Kind::Rust => {
@@ -93,6 +109,7 @@ impl Launched {
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
             .env("RUST_LOG", "info")
+            .envs(settings.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -191,9 +208,8 @@ async fn get_with(url: &str, token: Option<&str>) -> (u16, String, Duration) {
     }
 }
 
-/// A database on a throwaway cluster, with the fixtures loaded by `kind`'s own seeding command.
-async fn seeded(cluster: &Cluster, kind: Kind) -> String {
-    let database = pg::create_database(&cluster.url).await;
+/// Loads the fixtures into `database` with `kind`'s own seeding command (which migrates first).
+async fn seed(database: &str, kind: Kind) {
     let dir = tempfile::tempdir().expect("temp dir");
     let fixtures = dir.path().join("fixtures.sql");
     std::fs::write(&fixtures, FIXTURES).expect("write fixtures");
@@ -211,7 +227,7 @@ async fn seeded(cluster: &Cluster, kind: Kind) -> String {
     };
     let seeded = command
         .arg(&fixtures)
-        .env("DATABASE_URL", &database)
+        .env("DATABASE_URL", database)
         .output()
         .await
         .expect("the seeding command runs");
@@ -220,7 +236,6 @@ async fn seeded(cluster: &Cluster, kind: Kind) -> String {
         "{}",
         String::from_utf8_lossy(&seeded.stderr)
     );
-    database
 }
 
 /// `postgres://postgres@host:port/db` with a password added.
@@ -241,7 +256,7 @@ async fn starts_without_the_database(kind: Kind) {
     cluster.stop().await;
     let (secret, _) = random_secret();
 
-    let server = Launched::start(kind, &database, &secret).await;
+    let server = Launched::start(kind, &database, &secret, &[]).await;
     let (ready, _, _) = get(&format!("{}/health/ready", server.url)).await;
     let (health, body, _) = get(&format!("{}/health", server.url)).await;
     assert_eq!((ready, health), (503, 503), "{body}");
@@ -282,7 +297,7 @@ async fn starts_without_the_database(kind: Kind) {
     );
 
     // Started again on the migrated database: no migrations-table notice.
-    let again = Launched::start(kind, &database, &secret).await;
+    let again = Launched::start(kind, &database, &secret, &[]).await;
     again.until_ready_is(200).await;
     let logs = again.stop().await;
     assert!(!logs.contains("already exists"), "{logs}");
@@ -313,9 +328,10 @@ async fn an_outage_is_transient_for_the_official_client(kind: Kind) {
     let Some(cluster) = Cluster::start().await else {
         return;
     };
-    let database = seeded(&cluster, kind).await;
+    let database = pg::create_database(&cluster.url).await;
+    seed(&database, kind).await;
     let (secret_text, secret) = random_secret();
-    let server = Launched::start(kind, &database, &secret_text).await;
+    let server = Launched::start(kind, &database, &secret_text, &[]).await;
     server.until_ready_is(200).await;
     let token = secret.mint("user-1", Duration::from_secs(3600));
 
@@ -400,5 +416,139 @@ async fn the_official_client_rides_out_an_outage_on_the_rust_server() {
 async fn the_official_client_rides_out_an_outage_on_the_node_original() {
     if available(Kind::Node) {
         an_outage_is_transient_for_the_official_client(Kind::Node).await;
+    }
+}
+
+/// The Socket.IO connect timeout the stalled-lookup test gives both servers (`CONNECT_TIMEOUT_MS`).
+const SOCKET_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Far past [`STALL_BOUND`]: the lookup itself is not what ends the stall.
+const STATEMENT_TIMEOUT_MS: &str = "60000";
+/// Latest a stalled connect may end: well past the connect timeout (no tight timing on a busy
+/// machine), well before the statement timeout.
+const STALL_BOUND: Duration = Duration::from_secs(15);
+/// A timer may fire a little early by the server's clock rounding (Node's `setTimeout`); the
+/// session itself opens after the client starts, so the close cannot come sooner than this.
+const STALL_AT_LEAST: Duration = Duration::from_millis(2500);
+
+/// A client signed in as `user` on `transport`, without reconnection.
+fn signed_in(
+    server: &Launched,
+    secret: &JwtSecret,
+    user: &str,
+    transport: TransportKind,
+) -> Client {
+    let token = secret.mint(user, Duration::from_secs(3600));
+    client_for(
+        &server.url,
+        Some(json!({ "token": token })),
+        Vec::new(),
+        transport,
+    )
+}
+
+/// What ends a connect whose user lookup waits on a lock: the `disconnect` of a session the
+/// server closed at its connect timeout, and when it came (from the client's start).
+async fn stalled_connect_ends(client: &mut Client, transport: TransportKind) -> Duration {
+    let seen = client
+        .wait_for(STALL_BOUND, |o| {
+            matches!(
+                o,
+                Observed::Connect { .. }
+                    | Observed::ConnectError { .. }
+                    | Observed::Disconnect { .. }
+            )
+        })
+        .await;
+    match seen {
+        Some(Observation {
+            at,
+            what: Observed::Disconnect { .. },
+            ..
+        }) => at,
+        other => panic!(
+            "{transport:?}: expected the session closed by the connect timeout within \
+             {STALL_BOUND:?}, got {other:?}; the client saw {:?}",
+            client.history()
+        ),
+    }
+}
+
+async fn a_stalled_user_lookup_ends_at_the_connect_timeout(kind: Kind) {
+    let Some(database) = pg::fresh_database().await else {
+        return;
+    };
+    seed(&database, kind).await;
+    let (secret_text, secret) = random_secret();
+    let connect_timeout = SOCKET_CONNECT_TIMEOUT.as_millis().to_string();
+    let server = Launched::start(
+        kind,
+        &database,
+        &secret_text,
+        &[
+            ("CONNECT_TIMEOUT_MS", connect_timeout.as_str()),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", STATEMENT_TIMEOUT_MS),
+        ],
+    )
+    .await;
+    // Migrated and answering before the lock, so that only the handshake's lookup waits on it.
+    server.until_ready_is(200).await;
+
+    let mut locker = PgConnection::connect(&database)
+        .await
+        .expect("a second session on the database");
+    let mut lock = locker.begin().await.expect("BEGIN");
+    sqlx::query("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .expect("LOCK TABLE users");
+
+    let transports = [TransportKind::Websocket, TransportKind::Polling];
+    let mut stalled: Vec<Client> = transports
+        .iter()
+        .map(|&transport| signed_in(&server, &secret, "user-1", transport))
+        .collect();
+    for (client, transport) in stalled.iter_mut().zip(transports) {
+        let ended = stalled_connect_ends(client, transport).await;
+        let opened = client
+            .history()
+            .iter()
+            .find(|o| matches!(o.what, Observed::Open { .. }))
+            .map(|o| ended.saturating_sub(o.at));
+        eprintln!(
+            "{kind:?} {transport:?}: the stalled connect ended {ended:?} after the client started, \
+             {opened:?} after its session opened"
+        );
+        assert!(
+            (STALL_AT_LEAST..STALL_BOUND).contains(&ended),
+            "{kind:?} {transport:?}: closed after {ended:?}, not at the {SOCKET_CONNECT_TIMEOUT:?} \
+             connect timeout; the client saw {:?}",
+            client.history()
+        );
+    }
+
+    lock.commit().await.expect("COMMIT releases the lock");
+    for transport in transports {
+        let mut fresh = signed_in(&server, &secret, "user-1", transport);
+        connected(&mut fresh).await;
+        let took = fresh
+            .history()
+            .iter()
+            .find(|o| matches!(o.what, Observed::Connect { .. }))
+            .map(|o| o.at);
+        eprintln!("{kind:?} {transport:?}: a new client connected after {took:?}");
+    }
+    let logs = server.stop().await;
+    assert!(!logs.contains("panicked"), "{logs}");
+}
+
+#[tokio::test]
+async fn a_stalled_user_lookup_ends_at_the_rust_servers_connect_timeout() {
+    a_stalled_user_lookup_ends_at_the_connect_timeout(Kind::Rust).await;
+}
+
+#[tokio::test]
+async fn a_stalled_user_lookup_ends_at_the_node_originals_connect_timeout() {
+    if available(Kind::Node) {
+        a_stalled_user_lookup_ends_at_the_connect_timeout(Kind::Node).await;
     }
 }
