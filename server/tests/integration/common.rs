@@ -93,6 +93,7 @@ impl TestServer {
             connect_timeout: realtime_server::app::DEFAULT_CONNECT_TIMEOUT,
             redis_url: None,
             trusted_proxies: Default::default(),
+            metrics_token: None,
         };
         adjust(&mut config);
         let server = Server::bind(config).await.expect("server binds");
