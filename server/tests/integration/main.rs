@@ -13,6 +13,7 @@ mod durability;
 mod http_api;
 mod kuma;
 mod logs;
+mod metrics;
 mod notifications;
 mod page;
 mod process;
