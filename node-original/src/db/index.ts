@@ -9,6 +9,7 @@ import { DatabaseAvailability, DatabaseUnavailableError } from './availability';
 import { openPostgres } from './postgres';
 import { openSqlite } from './sqlite';
 import { logger } from '../utils/logger';
+import { metrics } from '../http/metrics';
 
 export interface DbSettings {
   poolSize: number;
@@ -103,10 +104,14 @@ function guarded(backend: Backend, unreachable: string | null): Database {
     unreachable,
   );
   const guard = async <R>(query: () => Promise<R>): Promise<R> => {
-    if (!availability.isUp()) throw new DatabaseUnavailableError();
+    if (!availability.isUp()) {
+      metrics.queryFailed();
+      throw new DatabaseUnavailableError();
+    }
     try {
       return await query();
     } catch (error) {
+      metrics.queryFailed();
       availability.suspect();
       throw error;
     }
