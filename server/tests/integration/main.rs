@@ -17,6 +17,7 @@ mod metrics;
 mod notifications;
 mod page;
 mod process;
+mod prometheus;
 mod rate_limit;
 mod robustness;
 mod rooms;
