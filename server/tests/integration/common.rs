@@ -184,6 +184,20 @@ impl TestServer {
     }
 }
 
+/// The value of one series (`name{label="value"}`, as written) in a scrape of `url`'s open
+/// `/metrics`; `None` when the series is absent.
+pub async fn scraped(url: &str, series: &str) -> Option<f64> {
+    let text = reqwest::get(format!("{url}/metrics"))
+        .await
+        .expect("/metrics answers")
+        .text()
+        .await
+        .expect("a body");
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.parse().expect("a number"))
+}
+
 /// A random secret, as text (for a server process or the harness) and as the key that mints
 /// tokens.
 pub fn random_secret() -> (String, JwtSecret) {
