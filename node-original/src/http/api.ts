@@ -69,7 +69,12 @@ export function createApp(
   };
 
   healthRoutes(app, services.database, adapter);
-  metricsRoute(app, metricsToken, { io: () => socketService.server(), database: services.database, adapter });
+  metricsRoute(app, metricsToken, {
+    io: () => socketService.server(),
+    database: services.database,
+    pool: services.poolUse,
+    adapter,
+  });
 
   servePage(app);
 

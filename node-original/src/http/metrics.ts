@@ -7,6 +7,7 @@ import { createHash, timingSafeEqual } from 'crypto';
 import type { Express, Request, Response } from 'express';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Server } from 'socket.io';
+import type { PoolUse } from '../db';
 import type { DatabaseAvailability } from '../db/availability';
 import type { AdapterReporter } from './health';
 import { logger } from '../utils/logger';
@@ -110,6 +111,8 @@ export const metrics = {
 export interface MetricSources {
   io: () => Server | null;
   database: DatabaseAvailability;
+  /** null on SQLite (no pool): then the pool's gauges are left out. */
+  pool: () => PoolUse | null;
   adapter: AdapterReporter | null;
 }
 
@@ -138,6 +141,27 @@ function registerSources(sources: MetricSources): void {
       this.set(sources.database.isUp() ? 1 : 0);
     },
   });
+  if (sources.pool() !== null) {
+    new Gauge({
+      name: 'realtime_database_pool_connections',
+      help: 'Database pool connections, by state (in_use: lent to a query).',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        const pool = sources.pool();
+        this.set({ state: 'idle' }, pool?.idle ?? 0);
+        this.set({ state: 'in_use' }, pool?.inUse ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'realtime_database_pool_max_connections',
+      help: 'The most connections the database pool opens.',
+      registers: [registry],
+      collect() {
+        this.set(sources.pool()?.max ?? 0);
+      },
+    });
+  }
   const adapter = sources.adapter;
   if (adapter) {
     new Gauge({
