@@ -20,8 +20,10 @@ mod sources;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeCounterValue, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 
 use crate::auth::AuthError;
 
@@ -194,29 +196,48 @@ impl Metrics {
     }
 }
 
-/// A counter without labels; `name` without `_total`, which the encoder appends.
+/// A metric without labels; a counter's `name` without `_total`, which the encoder appends.
+fn single(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    metric: impl EncodeMetric,
+) -> Result<(), std::fmt::Error> {
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
 fn counter(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
-    value: u64,
+    value: impl EncodeCounterValue,
 ) -> Result<(), std::fmt::Error> {
-    let metric = ConstCounter::new(value);
-    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+    single(encoder, name, help, ConstCounter::new(value))
 }
 
-/// A counter without labels whose value is not a whole number (CPU seconds).
-fn counter_f64(
+fn gauge(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
     value: f64,
 ) -> Result<(), std::fmt::Error> {
-    let metric = ConstCounter::new(value);
-    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+    single(encoder, name, help, ConstGauge::new(value))
 }
 
-/// A counter with one label, a sample per value.
+/// A metric with one label, a sample per value.
+fn family<'a, M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder,
+    (name, help, metric_type): (&str, &str, MetricType),
+    label: &str,
+    samples: impl IntoIterator<Item = (&'a str, M)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, metric_type)?;
+    for (value, metric) in samples {
+        metric.encode(family.encode_family(&[(label, value)])?)?;
+    }
+    Ok(())
+}
+
 fn labelled_counters<'a>(
     encoder: &mut DescriptorEncoder,
     name: &str,
@@ -224,48 +245,21 @@ fn labelled_counters<'a>(
     label: &str,
     samples: impl Iterator<Item = (&'a str, u64)>,
 ) -> Result<(), std::fmt::Error> {
-    let mut family = encoder.encode_descriptor(
-        name,
-        help,
-        None,
-        prometheus_client::metrics::MetricType::Counter,
-    )?;
-    for (value, count) in samples {
-        ConstCounter::new(count).encode(family.encode_family(&[(label, value)])?)?;
-    }
-    Ok(())
+    let samples = samples.map(|(value, count)| (value, ConstCounter::new(count)));
+    family(encoder, (name, help, MetricType::Counter), label, samples)
 }
 
-/// A gauge without labels.
-fn gauge(
-    encoder: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    value: f64,
-) -> Result<(), std::fmt::Error> {
-    let metric = prometheus_client::metrics::gauge::ConstGauge::new(value);
-    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
-}
-
-/// A gauge with one label, a sample per value.
 fn labelled_gauges<'a>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
     label: &str,
-    samples: impl Iterator<Item = (&'a str, f64)>,
+    samples: impl IntoIterator<Item = (&'a str, f64)>,
 ) -> Result<(), std::fmt::Error> {
-    let mut family = encoder.encode_descriptor(
-        name,
-        help,
-        None,
-        prometheus_client::metrics::MetricType::Gauge,
-    )?;
-    for (value, level) in samples {
-        prometheus_client::metrics::gauge::ConstGauge::new(level)
-            .encode(family.encode_family(&[(label, value)])?)?;
-    }
-    Ok(())
+    let samples = samples
+        .into_iter()
+        .map(|(value, level)| (value, ConstGauge::new(level)));
+    family(encoder, (name, help, MetricType::Gauge), label, samples)
 }
 
 #[cfg(test)]

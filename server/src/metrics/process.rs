@@ -5,7 +5,7 @@
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use super::{counter_f64, gauge};
+use super::{counter, gauge};
 
 /// Clock ticks per second in `/proc/*/stat`: the kernel reports in USER_HZ, which is 100 on
 /// every Linux architecture (it is part of the ABI, whatever the kernel's internal HZ).
@@ -82,7 +82,7 @@ pub fn encode(encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     let Some(figures) = read() else {
         return Ok(());
     };
-    counter_f64(
+    counter(
         encoder,
         "process_cpu_seconds",
         "Total user and system CPU time spent in seconds.",

@@ -35,7 +35,7 @@ impl Collector for Sources {
             "realtime_connected_sockets",
             "Sockets connected to the main namespace, by the transport they use now.",
             "transport",
-            [("polling", polling as f64), ("websocket", websocket as f64)].into_iter(),
+            [("polling", polling as f64), ("websocket", websocket as f64)],
         )?;
         self.metrics.encode(encoder)?;
 
@@ -51,7 +51,10 @@ impl Collector for Sources {
             "realtime_database_pool_connections",
             "Database pool connections, by state (in_use: lent to a query).",
             "state",
-            [("idle", pool.idle as f64), ("in_use", pool.in_use as f64)].into_iter(),
+            [
+                ("idle", f64::from(pool.idle)),
+                ("in_use", f64::from(pool.in_use)),
+            ],
         )?;
         gauge(
             encoder,

@@ -10,16 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use sio_wire::client::{Client, Observed};
-use sio_wire::transport::TransportKind;
+use serde_json::Value;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use crate::common::{
-    ServerProcess, WAIT, client_for, connected, emit, event, free_port, random_secret,
-    seeded_database,
-};
+use crate::common::{ServerProcess, counted_actions, free_port, random_secret, seeded_database};
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 const TOKEN: &str = "prometheus-test-metrics-token";
@@ -178,37 +173,6 @@ async fn until_value(prometheus: &str, promql: &str, instance: &str, want: f64) 
     }
 }
 
-/// What each server is made to count: one handshake accepted (websocket), one refused with a
-/// forged token, three `subscribe:status` under a quota of two (one rate-limited). The returned
-/// client stays connected.
-async fn client_actions(url: &str, token: &str) -> Client {
-    let mut client = client_for(
-        url,
-        Some(json!({ "token": token })),
-        Vec::new(),
-        TransportKind::Websocket,
-    );
-    connected(&mut client).await;
-    let mut forged = client_for(
-        url,
-        Some(json!({ "token": "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VySWQiOiJ1c2VyLTEifQ.forged" })),
-        Vec::new(),
-        TransportKind::Websocket,
-    );
-    forged
-        .wait_for(WAIT, |o| matches!(o, Observed::ConnectError { .. }))
-        .await
-        .expect("the forged token is refused");
-    for _ in 0..3 {
-        emit(&client, "subscribe:status", vec![]);
-    }
-    event(&mut client, "status:current").await;
-    event(&mut client, "status:current").await;
-    let limited = event(&mut client, "error").await;
-    assert_eq!(limited[0]["message"], "Rate limit exceeded");
-    client
-}
-
 #[tokio::test]
 async fn prometheus_sees_what_clients_did_on_both_servers_and_the_dashboard_evaluates() {
     if !Path::new(PROMETHEUS).exists() {
@@ -243,7 +207,7 @@ async fn prometheus_sees_what_clients_did_on_both_servers_and_the_dashboard_eval
 
     let mut clients = Vec::new();
     for (_, url) in &servers {
-        clients.push(client_actions(url, &token).await);
+        clients.push(counted_actions(url, &token).await);
     }
     let instances: Vec<String> = servers
         .iter()
