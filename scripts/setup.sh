@@ -65,6 +65,11 @@ need_chromium() {
 need_prometheus() {
   if [[ ! -x /usr/bin/prometheus ]]; then
     install --no-install-recommends prometheus
+    # On a host run by systemd the package starts its own Prometheus on :9090; the tests start
+    # theirs on free loopback ports, so the packaged one is stopped and left disabled.
+    if [[ -d /run/systemd/system ]]; then
+      systemctl disable --now prometheus
+    fi
   fi
 }
 
