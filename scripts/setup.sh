@@ -13,6 +13,9 @@
 #               reached from here)
 #   systemd     systemd-analyze, which checks deploy/realtime-server.service (the server's
 #               deploy tests; Debian ships it in the package systemd)
+#   prometheus  Debian's Prometheus server, which the metrics test starts on a free loopback
+#               port to scrape both servers (server/tests/integration/prometheus.rs); only the
+#               binary is used, its packaged service is never started here
 set -euo pipefail
 
 updated=
@@ -59,6 +62,17 @@ need_chromium() {
   fi
 }
 
+need_prometheus() {
+  if [[ ! -x /usr/bin/prometheus ]]; then
+    install --no-install-recommends prometheus
+    # On a host run by systemd the package starts its own Prometheus on :9090; the tests start
+    # theirs on free loopback ports, so the packaged one is stopped and left disabled.
+    if [[ -d /run/systemd/system ]]; then
+      systemctl disable --now prometheus
+    fi
+  fi
+}
+
 need_systemd() {
   if ! command -v systemd-analyze >/dev/null; then
     install systemd
@@ -66,12 +80,12 @@ need_systemd() {
 }
 
 groups=("$@")
-[[ ${#groups[@]} -gt 0 ]] || groups=(toolchain node cluster postgresql chromium systemd)
+[[ ${#groups[@]} -gt 0 ]] || groups=(toolchain node cluster postgresql chromium systemd prometheus)
 for group in "${groups[@]}"; do
   case $group in
-    toolchain | node | cluster | postgresql | chromium | systemd) "need_$group" ;;
+    toolchain | node | cluster | postgresql | chromium | systemd | prometheus) "need_$group" ;;
     *)
-      echo "setup.sh: unknown group '$group' (toolchain, node, cluster, postgresql, chromium, systemd)" >&2
+      echo "setup.sh: unknown group '$group' (toolchain, node, cluster, postgresql, chromium, systemd, prometheus)" >&2
       exit 2
       ;;
   esac

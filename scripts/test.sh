@@ -3,8 +3,9 @@
 # of them in this order, as CI does:
 #
 #   lint      formatting, and clippy with warnings as errors
-#   unit      the cargo tests: server (SQLite, PostgreSQL, clusters with redis-server), wire client
-#             (also against the official Node socket.io), harness
+#   unit      the cargo tests: server (SQLite, PostgreSQL, clusters with redis-server, a real
+#             Prometheus scraping both servers' /metrics), wire client (also against the official
+#             Node socket.io), harness
 #   suites    the scenario suites: both servers on SQLite and on PostgreSQL, the cluster suite (two
 #             nodes of each server, redis-server, HAProxy), the Uptime Kuma feed's suite, the chat
 #             example (official socket.io 4.8), URL targets with hooks and {{run.id}}, `init`, and
@@ -97,7 +98,9 @@ stage_lint() {
 }
 
 stage_unit() {
-  setup toolchain cluster systemd
+  setup toolchain cluster systemd prometheus
+  # Installed: the metrics test must not skip.
+  export SIO_REQUIRE_PROMETHEUS=1
   start_postgresql
   node_original
   step "Rust tests (server, wire client, harness; the client also against the official Node socket.io)"

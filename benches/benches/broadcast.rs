@@ -47,6 +47,7 @@ fn broadcast(c: &mut Criterion) {
             connect_timeout: realtime_server::app::DEFAULT_CONNECT_TIMEOUT,
             redis_url: None,
             trusted_proxies: Default::default(),
+            metrics_token: None,
         })
         .await
         .expect("server");

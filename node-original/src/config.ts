@@ -51,6 +51,8 @@ export interface Config {
   connectTimeoutMs: number;
   /** REDIS_URL: several processes share rooms through it; null runs one process alone. */
   redis: RedisTarget | null;
+  /** METRICS_TOKEN: the bearer token GET /metrics requires; null (unset or empty): open. */
+  metricsToken: string | null;
 }
 
 export function loadConfig(): Config {
@@ -70,6 +72,7 @@ export function loadConfig(): Config {
     },
     connectTimeoutMs: Math.max(1, integer('CONNECT_TIMEOUT_MS', 10_000)),
     redis: process.env.REDIS_URL ? parseRedisUrl(process.env.REDIS_URL) : null,
+    metricsToken: process.env.METRICS_TOKEN || null,
   };
 }
 

@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const services = createServices(db);
   // With REDIS_URL, connecting in the background: the server listens whether Redis is up or not.
   const cluster = config.redis ? new RedisCluster(config.redis) : null;
-  const app = createApp(services, config.jwt.secret, config.frontendUrl, cluster);
+  const app = createApp(services, config.jwt.secret, config.frontendUrl, cluster, config.metricsToken);
 
   // Create HTTP server
   const httpServer = createServer(app);

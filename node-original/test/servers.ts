@@ -61,13 +61,17 @@ export class TestServer {
     readonly kind: Kind,
     readonly port: number,
     logPath: string | undefined,
+    private readonly extraEnv: Record<string, string>,
   ) {
     this.logPath = logPath ?? join(this.dir, 'server.log');
   }
 
-  /** `logPath`: where to keep the server's output; by default in its temporary directory, which `dispose` removes. */
-  static async create(kind: Kind, options: { logPath?: string } = {}): Promise<TestServer> {
-    const server = new TestServer(kind, await freePort(), options.logPath);
+  /**
+   * `logPath`: where to keep the server's output; by default in its temporary directory, which
+   * `dispose` removes. `env`: settings beside the defaults (METRICS_TOKEN, RATE_LIMIT_EVENTS...).
+   */
+  static async create(kind: Kind, options: { logPath?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
+    const server = new TestServer(kind, await freePort(), options.logPath, options.env ?? {});
     mkdirSync(dirname(server.logPath), { recursive: true });
     rmSync(server.logPath, { force: true });
     const [program, ...args] = COMMANDS[kind].seed;
@@ -93,6 +97,7 @@ export class TestServer {
       JWT_SECRET: this.secret,
       DATABASE_URL: `sqlite://${join(this.dir, 'test.db')}`,
       RUST_LOG: 'warn',
+      ...this.extraEnv,
     };
   }
 

@@ -30,6 +30,7 @@ use crate::health::{self, HealthState};
 use crate::http_api::{self, ApiState};
 use crate::http_server;
 use crate::kuma::{FeedHandle, FeedTask, KumaClient, KumaConfig};
+use crate::metrics::{self, Metrics, MetricsToken, ScrapeState};
 use crate::page;
 use crate::rate_limit::{EventRateLimiter, RateQuota};
 use crate::request_head;
@@ -62,6 +63,8 @@ pub struct ServerConfig {
     pub redis_url: Option<RedisUrl>,
     /// Proxies whose `X-Forwarded-For` names the client in the logs (see [`crate::client_addr`]).
     pub trusted_proxies: TrustedProxies,
+    /// The bearer token `GET /metrics` requires; `None`: open (see [`crate::metrics`]).
+    pub metrics_token: Option<MetricsToken>,
 }
 
 /// socketioxide's default is socket.io's 45 s; a closed connection's state then lingered that
@@ -119,6 +122,8 @@ pub struct AppState {
     /// [`handlers`]): past the session's connect timeout, by which socketioxide has closed the
     /// transport.
     pub handshake_hold: Duration,
+    /// The counters `/metrics` shows.
+    pub metrics: Metrics,
 }
 
 /// How long past the connect timeout a held handshake waits, so that socketioxide's own timer
@@ -169,6 +174,7 @@ impl Server {
             store,
             kuma: FeedHandle::default(),
             handshake_hold: config.connect_timeout + HANDSHAKE_HOLD_MARGIN,
+            metrics: Metrics::default(),
         };
 
         let cluster = Cluster::start(config.redis_url.as_ref())?;
@@ -190,14 +196,24 @@ impl Server {
         let api = ApiState {
             store: state.store.clone(),
             auth: state.auth.clone(),
-            sockets: SocketService::new(io.clone()),
+            sockets: SocketService::new(io.clone(), state.metrics.clone()),
         };
         let health = HealthState {
             database: state.store.availability().clone(),
-            sockets: SocketService::new(io.clone()),
+            sockets: SocketService::new(io.clone(), state.metrics.clone()),
             kuma: state.kuma.clone(),
             cluster: cluster.clone(),
         };
+        let scrape = ScrapeState::new(
+            metrics::Sources {
+                metrics: state.metrics.clone(),
+                sockets: SocketService::new(io.clone(), state.metrics.clone()),
+                store: state.store.clone(),
+                kuma: state.kuma.clone(),
+                cluster: cluster.clone(),
+            },
+            config.metrics_token.clone(),
+        );
         let cors = CorsLayer::new()
             .allow_origin(origin)
             .allow_credentials(true)
@@ -207,6 +223,7 @@ impl Server {
         let router = http_api::router(api)
             .merge(health::router(health))
             .merge(page::router())
+            .merge(metrics::router(scrape))
             .layer(socket_layer)
             .layer(axum::middleware::from_fn_with_state(
                 state.store.availability().clone(),
@@ -258,7 +275,7 @@ impl Server {
 
     /// The socket service, for code in the same process that pushes events.
     pub fn sockets(&self) -> SocketService {
-        SocketService::new(self.io.clone())
+        SocketService::new(self.io.clone(), self.state.metrics.clone())
     }
 
     pub fn store(&self) -> &Store {
@@ -285,7 +302,7 @@ impl Server {
                 config,
                 client,
                 state.store.clone(),
-                SocketService::new(io.clone()),
+                SocketService::new(io.clone(), state.metrics.clone()),
                 state.kuma.clone(),
             )
         });

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::app::{DEFAULT_CONNECT_TIMEOUT, Heartbeat};
 use crate::client_addr::TrustedProxies;
 use crate::kuma::{KumaConfig, KumaConfigError};
+use crate::metrics::MetricsToken;
 use crate::rate_limit::RateQuota;
 use crate::store::{Role, StoreSettings};
 
@@ -197,6 +198,10 @@ pub struct NetworkArgs {
     /// `X-Forwarded-For` names the client in the logs. Unset: the peer's address, always.
     #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: TrustedProxies,
+    /// Bearer token a Prometheus scrape of /metrics must send (`Authorization: Bearer TOKEN`).
+    /// Unset: /metrics is open to whoever reaches the port (the log says so at start).
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 impl NetworkArgs {
@@ -209,6 +214,11 @@ impl NetworkArgs {
 
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms.max(1))
+    }
+
+    /// The token `/metrics` requires; an empty one counts as unset.
+    pub fn metrics_token(&self) -> Option<MetricsToken> {
+        self.metrics_token.as_deref().and_then(MetricsToken::new)
     }
 
     pub fn rate_quota(&self) -> RateQuota {

@@ -8,7 +8,8 @@
 //! Other code pushes events through the [`socket_service`]; the [`kuma`] feed is such code, turning
 //! an Uptime Kuma status page into live statuses. [`cli`] and [`demo`] are the edges; [`page`]
 //! serves the dashboard a browser opens at `/`; [`health`] answers load balancers from the
-//! database's state as [`store::availability`] probes it. With several processes, the [`cluster`] adapter
+//! database's state as [`store::availability`] probes it, and [`metrics`] gives Prometheus the
+//! counts and states of all of these at `/metrics`. With several processes, the [`cluster`] adapter
 //! carries rooms and broadcasts between them through Redis, while the store is shared.
 
 pub mod app;
@@ -25,6 +26,7 @@ pub mod http_api;
 pub mod http_server;
 pub mod kuma;
 pub mod logging;
+pub mod metrics;
 pub mod page;
 pub mod rate_limit;
 pub mod request_head;

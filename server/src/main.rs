@@ -84,7 +84,10 @@ fn configured_secrets(command: &Command) -> Secrets {
     let mut secrets = Secrets::default();
     match command {
         Command::Serve(args) => {
-            if let Some(secret) = &args.jwt_secret {
+            for secret in [&args.jwt_secret, &args.network.metrics_token]
+                .into_iter()
+                .flatten()
+            {
                 secrets.add(secret);
             }
             secrets.add_url_password(&args.database.database_url);
@@ -95,6 +98,9 @@ fn configured_secrets(command: &Command) -> Secrets {
         Command::Demo(args) => {
             if let Some(url) = &args.kuma().kuma_url {
                 secrets.add_url_password(url);
+            }
+            if let Some(token) = &args.network.metrics_token {
+                secrets.add(token);
             }
         }
         Command::Db {
@@ -160,6 +166,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         connect_timeout: args.network.connect_timeout(),
         redis_url: args.redis_url.clone().map(RedisUrl::new),
         trusted_proxies: args.network.trusted_proxies.clone(),
+        metrics_token: args.network.metrics_token(),
     };
     let server = with_kuma_feed(Server::bind(config).await?, kuma)?;
     let addr = server.local_addr()?;
@@ -185,6 +192,7 @@ async fn run_demo(network: NetworkArgs, kuma: KumaArgs) -> Result<()> {
         connect_timeout: network.connect_timeout(),
         redis_url: None,
         trusted_proxies: network.trusted_proxies.clone(),
+        metrics_token: network.metrics_token(),
     };
     let server = Server::bind(config).await?;
     let addr = server.local_addr()?;

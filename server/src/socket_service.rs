@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::clock;
 use crate::cluster::Io;
+use crate::metrics::Metrics;
 use crate::rooms;
 use crate::store::Notification;
 
@@ -38,11 +39,13 @@ pub struct StatusUpdate<'a> {
 #[derive(Clone)]
 pub struct SocketService {
     io: Io,
+    metrics: Metrics,
 }
 
 impl SocketService {
-    pub fn new(io: Io) -> Self {
-        Self { io }
+    /// Counts its emits in `metrics`.
+    pub fn new(io: Io, metrics: Metrics) -> Self {
+        Self { io, metrics }
     }
 
     /// Emits `event` with `data` as its single argument to every socket in `room`.
@@ -52,6 +55,7 @@ impl SocketService {
         event: &str,
         data: &T,
     ) -> Result<(), EmitError> {
+        self.metrics.emitted(event);
         self.io
             .to(room.to_owned())
             .emit(event.to_owned(), &single_arg(data))
@@ -98,5 +102,16 @@ impl SocketService {
     /// Number of sockets connected to the main namespace.
     pub fn connected_sockets(&self) -> usize {
         self.io.of("/").map(|ns| ns.sockets().len()).unwrap_or(0)
+    }
+
+    /// Sockets connected to the main namespace on long-polling and on websocket (after an
+    /// upgrade, websocket).
+    pub fn connected_by_transport(&self) -> (usize, usize) {
+        let sockets = self.io.of("/").map(|ns| ns.sockets()).unwrap_or_default();
+        let websocket = sockets
+            .iter()
+            .filter(|socket| socket.transport_type() == socketioxide::TransportType::Websocket)
+            .count();
+        (sockets.len() - websocket, websocket)
     }
 }

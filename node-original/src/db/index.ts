@@ -9,6 +9,7 @@ import { DatabaseAvailability, DatabaseUnavailableError } from './availability';
 import { openPostgres } from './postgres';
 import { openSqlite } from './sqlite';
 import { logger } from '../utils/logger';
+import { metrics } from '../http/metrics';
 
 export interface DbSettings {
   poolSize: number;
@@ -30,9 +31,19 @@ export interface Db {
   close(): Promise<void>;
 }
 
+/** A connection pool's use at one moment. */
+export interface PoolUse {
+  idle: number;
+  inUse: number;
+  /** The most connections the pool opens. */
+  max: number;
+}
+
 /** A database and whether it answers, as its background probe last saw it. */
 export interface Database extends Db {
   readonly availability: DatabaseAvailability;
+  /** The pool's use; null on SQLite, which has one connection and no pool. */
+  poolUse(): PoolUse | null;
 }
 
 /** An open database and which migrations directory it takes. */
@@ -42,6 +53,7 @@ export interface Backend extends Db {
   readonly label: string;
   /** Resolves when the database answers a trivial question within the probe's timeout; rejects with the cause. */
   probe(): Promise<void>;
+  poolUse?(): PoolUse;
 }
 
 /**
@@ -103,16 +115,21 @@ function guarded(backend: Backend, unreachable: string | null): Database {
     unreachable,
   );
   const guard = async <R>(query: () => Promise<R>): Promise<R> => {
-    if (!availability.isUp()) throw new DatabaseUnavailableError();
+    if (!availability.isUp()) {
+      metrics.queryFailed();
+      throw new DatabaseUnavailableError();
+    }
     try {
       return await query();
     } catch (error) {
+      metrics.queryFailed();
       availability.suspect();
       throw error;
     }
   };
   return {
     availability,
+    poolUse: () => backend.poolUse?.() ?? null,
     all: <T>(sql: string, params?: unknown[]) => guard(() => backend.all<T>(sql, params)),
     get: <T>(sql: string, params?: unknown[]) => guard(() => backend.get<T>(sql, params)),
     run: (sql: string, params?: unknown[]) => guard(() => backend.run(sql, params)),

@@ -61,6 +61,9 @@ export function openPostgres(url: string, settings: DbSettings): Backend {
   return {
     kind: 'postgres',
     label: postgresLabel(url),
+    poolUse() {
+      return { idle: pool.idleCount, inUse: pool.totalCount - pool.idleCount, max: Math.max(1, settings.poolSize) };
+    },
     async probe() {
       try {
         await withinProbeTimeout(

@@ -8,6 +8,7 @@ import { socketService } from '../services/socket.service';
 import { SERVICE_STATES } from '../services/status.service';
 import { servePage } from './page';
 import { healthRoutes, type AdapterReporter } from './health';
+import { metricsRoute } from './metrics';
 import { DatabaseUnavailableError } from '../db/availability';
 
 const MAX_TITLE_LEN = 200;
@@ -47,6 +48,7 @@ export function createApp(
   secret: KeyObject,
   frontendUrl: string,
   adapter: AdapterReporter | null = null,
+  metricsToken: string | null = null,
 ) {
   const app = express();
   app.disable('x-powered-by');
@@ -67,6 +69,12 @@ export function createApp(
   };
 
   healthRoutes(app, services.database, adapter);
+  metricsRoute(app, metricsToken, {
+    io: () => socketService.server(),
+    database: services.database,
+    pool: services.poolUse,
+    adapter,
+  });
 
   servePage(app);
 

@@ -10,6 +10,8 @@ export function createServices(db: Database) {
     status: createStatusService(db),
     /** Whether the database answers, as its background probe last saw it. */
     database: db.availability,
+    /** The connection pool's use (PostgreSQL), for /metrics. */
+    poolUse: () => db.poolUse(),
   };
 }
 

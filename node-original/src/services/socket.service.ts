@@ -1,6 +1,7 @@
 // Seed section 6: how other backend code pushes events to clients.
 import type { Server } from 'socket.io';
 import { logger } from '../utils/logger';
+import { metrics } from '../http/metrics';
 
 let io: Server | null = null;
 
@@ -15,6 +16,7 @@ export const socketService = {
       logger.warn('Socket.io not initialized');
       return;
     }
+    metrics.emitted(event);
     io.to(room).emit(event, data);
   },
 
@@ -35,6 +37,11 @@ export const socketService = {
   // Send notification to user
   sendNotification(userId: string, notification: unknown): void {
     this.emitToUser(userId, 'notification:new', notification);
+  },
+
+  /** The Socket.IO server, once initialized. */
+  server(): Server | null {
+    return io;
   },
 
   connectedSockets(): number {

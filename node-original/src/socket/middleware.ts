@@ -6,6 +6,7 @@ import type { KeyObject } from 'crypto';
 import type { UserService } from '../services/user.service';
 import { DatabaseUnavailableError, type DatabaseAvailability } from '../db/availability';
 import { logger } from '../utils/logger';
+import { metrics } from '../http/metrics';
 
 export interface SocketUser {
   id: string;
@@ -113,10 +114,12 @@ export function authenticateSocket(secret: KeyObject, users: UserService, databa
       outcome = await authenticate(token, secret, users);
     }
     if (!outcome.ok) {
+      metrics.handshakeRefused(outcome.message);
       logger.warn('socket authentication refused', { socketId: socket.id, reason: outcome.message });
       return next(new Error(outcome.message));
     }
     socket.data.user = outcome.user;
+    metrics.handshakeAccepted();
     next();
   };
 }

@@ -5,6 +5,9 @@
 //! told it is connected; every event then passes the per-user rate limiter before its handler
 //! runs, in arrival order, and answers bad input with an error event instead of failing.
 //!
+//! Each handshake's outcome, each event received (before the rate limiter, so a dropped one
+//! counts too) and each emit is counted in [`crate::metrics`].
+//!
 //! Refusals: `connect_error` only for final answers (no token, a bad token, an unknown or
 //! inactive user). A handshake whose user lookup fails because the database does not answer is
 //! held until the database answers again and then looked up again; if the session's connect
@@ -29,6 +32,7 @@ use crate::app::AppState;
 use crate::auth::{self, AuthError, AuthUser};
 use crate::client_addr::ClientAddr;
 use crate::cluster::{Io, Socket};
+use crate::metrics;
 use crate::socket_service::single_arg;
 use ordering::{Ticket, Turnstile};
 
@@ -52,6 +56,7 @@ async fn authenticate(
     let token = auth::handshake_token(&auth, header);
     match authenticate_or_hold(&app, token).await {
         Ok(user) => {
+            app.metrics.handshake_accepted();
             socket.extensions.insert(user);
             // socket.io puts every socket in a room named after its id, so `to(id)` reaches it
             // from any node; socketioxide does not, so it is done here.
@@ -63,6 +68,9 @@ async fn authenticate(
             // and its events would be dropped. Middleware finishes before the reply is sent.
             status::register(&socket);
             notifications::register(&socket);
+            socket.on_fallback(async |State(app): State<AppState>| {
+                app.metrics.event_received(metrics::OTHER);
+            });
             socket.on_disconnect(async |socket: Socket, reason: DisconnectReason| {
                 let user_id = socket.extensions.get::<AuthUser>().map(|u| u.id);
                 tracing::info!(user_id = user_id.map(tracing::field::display), socket_id = %socket.id, %reason, "client disconnected");
@@ -70,6 +78,7 @@ async fn authenticate(
             Ok(())
         }
         Err(error) => {
+            app.metrics.handshake_refused(&error);
             tracing::warn!(
                 target: "audit",
                 client_addr = client_addr(&socket).map(tracing::field::display),
@@ -130,6 +139,7 @@ impl EventContext {
     fn admit(socket: Socket, app: AppState, event: &'static str) -> Option<Self> {
         let user = socket.extensions.get::<AuthUser>()?;
         if !app.limiter.allow(&user.id, event) {
+            app.metrics.event_rate_limited(event);
             tracing::warn!(
                 target: "audit",
                 user_id = %user.id,
@@ -150,6 +160,7 @@ impl EventContext {
 
     /// Emits one event with one argument to this socket only.
     fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) {
+        self.app.metrics.emitted(event);
         if let Err(error) = self.socket.emit(event, &single_arg(data)) {
             tracing::warn!(socket_id = %self.socket.id, event, %error, "could not emit to socket");
         }
@@ -169,6 +180,7 @@ where
                     socket: Socket,
                     State(app): State<AppState>,
                     TryData(arg): TryData<Value>| {
+            app.metrics.event_received(event);
             let _turn = ticket.turn().await;
             until_connected(&socket).await;
             if let Some(ctx) = EventContext::admit(socket, app, event) {

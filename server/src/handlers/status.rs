@@ -54,6 +54,7 @@ pub(super) fn register(socket: &Socket) {
                 socket_id = %ctx.socket.id,
                 "status refresh asked"
             );
+            ctx.app.metrics.emitted("status:refreshing");
             if let Err(error) = ctx
                 .socket
                 .within(STATUS_UPDATES)

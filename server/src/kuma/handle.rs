@@ -3,6 +3,7 @@
 //! Every server has a handle, with or without a feed; without one, a refresh request is a no-op
 //! and there is no health to show, so callers need no `Option`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
@@ -19,6 +20,16 @@ struct Shared {
     refresh: Notify,
     /// `None` while no feed runs.
     health: Mutex<Option<FeedHealth>>,
+    /// Reads of the status page since start, and the failed ones (see [`crate::metrics`]).
+    polls: AtomicU64,
+    failures: AtomicU64,
+}
+
+/// How many reads of Kuma this node made, and how many failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollCounts {
+    pub polls: u64,
+    pub failures: u64,
 }
 
 /// The feed's state as `/health` shows it under `kuma`.
@@ -70,6 +81,13 @@ impl FeedHandle {
         self.lock().clone()
     }
 
+    pub fn poll_counts(&self) -> PollCounts {
+        PollCounts {
+            polls: self.0.polls.load(Ordering::Relaxed),
+            failures: self.0.failures.load(Ordering::Relaxed),
+        }
+    }
+
     pub(super) async fn refresh_requested(&self) {
         self.0.refresh.notified().await;
     }
@@ -106,6 +124,7 @@ impl FeedHandle {
     }
 
     pub(super) fn succeeded(&self, monitors: usize) {
+        self.0.polls.fetch_add(1, Ordering::Relaxed);
         if let Some(health) = self.lock().as_mut() {
             let now = clock::now_iso();
             if health.state != FeedState::Ok && health.role == FeedRole::Polling {
@@ -119,6 +138,8 @@ impl FeedHandle {
     }
 
     pub(super) fn failed(&self, error: String) {
+        self.0.polls.fetch_add(1, Ordering::Relaxed);
+        self.0.failures.fetch_add(1, Ordering::Relaxed);
         if let Some(health) = self.lock().as_mut() {
             if health.state != FeedState::Failing && health.role == FeedRole::Polling {
                 health.state = FeedState::Failing;

@@ -17,5 +17,5 @@ pub mod poller;
 
 pub use client::{KumaClient, KumaClientError};
 pub use config::{KumaConfig, KumaConfigError};
-pub use handle::{FeedHandle, FeedHealth, FeedRole, FeedState};
+pub use handle::{FeedHandle, FeedHealth, FeedRole, FeedState, PollCounts};
 pub use poller::{FeedTask, LEASE};

@@ -14,6 +14,7 @@ mod sqlite;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -197,6 +198,15 @@ impl<T: Copy> Change<T> {
 }
 
 /// Outcome of marking a notification read.
+/// The connection pool's use at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    pub idle: u32,
+    pub in_use: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MarkRead {
     Marked,
@@ -217,6 +227,8 @@ enum Pool {
 struct Db {
     pool: Pool,
     availability: Availability,
+    /// Queries that failed since start, refused ones included (see [`crate::metrics`]).
+    query_errors: Arc<AtomicU64>,
 }
 
 impl Db {
@@ -224,12 +236,14 @@ impl Db {
         if self.availability.is_up() {
             Ok(&self.pool)
         } else {
+            self.query_errors.fetch_add(1, Ordering::Relaxed);
             Err(StoreError::Unavailable)
         }
     }
 
     /// A query failed: perhaps the database went away, so the probe looks now.
     fn failed(&self, error: sqlx::Error) -> sqlx::Error {
+        self.query_errors.fetch_add(1, Ordering::Relaxed);
         self.availability.suspect();
         error
     }
@@ -346,6 +360,7 @@ impl Store {
         let db = Db {
             pool,
             availability: availability::start(label, target, unreachable),
+            query_errors: Arc::default(),
         };
         let users = {
             let db = db.clone();
@@ -377,6 +392,34 @@ impl Store {
     /// Whether the database answers, as the background probe last saw it.
     pub fn availability(&self) -> &Availability {
         &self.db.availability
+    }
+
+    /// How the connection pool is used now.
+    pub fn pool_use(&self) -> PoolUse {
+        let (size, idle, max) = match &self.db.pool {
+            Pool::Sqlite(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
+            Pool::Postgres(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(size);
+        PoolUse {
+            idle,
+            in_use: size - idle,
+            max,
+        }
+    }
+
+    /// Queries that failed since the store opened, including those refused at once while the
+    /// database was known to be down.
+    pub fn query_errors(&self) -> u64 {
+        self.db.query_errors.load(Ordering::Relaxed)
     }
 
     /// Runs a SQL script (fixtures) in one transaction: all of it applies or none.

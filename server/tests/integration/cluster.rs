@@ -11,7 +11,7 @@ use sio_wire::client::Observed;
 use sio_wire::transport::TransportKind;
 use tokio::process::{Child, Command};
 
-use crate::common::{TestServer, WAIT, connected, emit, event, free_port, settle};
+use crate::common::{TestServer, WAIT, connected, emit, event, free_port, scraped, settle};
 
 /// A redis-server on a free loopback port, in its own directory, stopped by pid.
 struct RedisProcess {
@@ -236,6 +236,10 @@ async fn a_redis_restart_is_survived_without_restarting_the_nodes() {
 
     redis.kill().await;
     link_state(&a, "reconnecting").await;
+    assert_eq!(
+        scraped(&a.url(), "realtime_redis_adapter_up").await,
+        Some(0.0)
+    );
     // Local delivery does not depend on Redis.
     push_status(&a, "sonarr", "degraded").await;
     assert_eq!(
@@ -253,7 +257,17 @@ async fn a_redis_restart_is_survived_without_restarting_the_nodes() {
         back.elapsed()
     );
     // The update sent during the outage was not queued for later: dropped, and counted.
-    assert!(a.health().await["adapter"]["lost"].as_u64() >= Some(1));
+    let lost = a.health().await["adapter"]["lost"].as_u64();
+    assert!(lost >= Some(1));
+    // Prometheus sees the same.
+    assert_eq!(
+        scraped(&a.url(), "realtime_redis_adapter_up").await,
+        Some(1.0)
+    );
+    assert_eq!(
+        scraped(&a.url(), "realtime_redis_adapter_lost_messages_total").await,
+        lost.map(|lost| lost as f64)
+    );
     push_status(&a, "radarr", "up").await;
     assert_eq!(status_update(&mut on_b, "radarr").await["status"], "up");
     push_status(&b, "lidarr", "down").await;

@@ -93,6 +93,7 @@ impl TestServer {
             connect_timeout: realtime_server::app::DEFAULT_CONNECT_TIMEOUT,
             redis_url: None,
             trusted_proxies: Default::default(),
+            metrics_token: None,
         };
         adjust(&mut config);
         let server = Server::bind(config).await.expect("server binds");
@@ -181,6 +182,43 @@ impl TestServer {
             .await
             .expect("health is JSON")
     }
+}
+
+/// What the metrics tests make a server count: one handshake accepted (the returned client, on
+/// websocket, left connected), one refused (a forged token), and three `subscribe:status` under
+/// a quota of two: two answered, one rate-limited.
+pub async fn counted_actions(url: &str, token: &str) -> Client {
+    let auth = |token: &str| Some(serde_json::json!({ "token": token }));
+    let mut client = client_for(url, auth(token), Vec::new(), TransportKind::Websocket);
+    connected(&mut client).await;
+    let forged = "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VySWQiOiJ1c2VyLTEifQ.forged";
+    let mut refused = client_for(url, auth(forged), Vec::new(), TransportKind::Websocket);
+    refused
+        .wait_for(WAIT, |o| matches!(o, Observed::ConnectError { .. }))
+        .await
+        .expect("the forged token is refused");
+    for _ in 0..3 {
+        emit(&client, "subscribe:status", vec![]);
+    }
+    event(&mut client, "status:current").await;
+    event(&mut client, "status:current").await;
+    let limited = event(&mut client, "error").await;
+    assert_eq!(limited[0]["message"], "Rate limit exceeded");
+    client
+}
+
+/// The value of one series (`name{label="value"}`, as written) in a scrape of `url`'s open
+/// `/metrics`; `None` when the series is absent.
+pub async fn scraped(url: &str, series: &str) -> Option<f64> {
+    let text = reqwest::get(format!("{url}/metrics"))
+        .await
+        .expect("/metrics answers")
+        .text()
+        .await
+        .expect("a body");
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.parse().expect("a number"))
 }
 
 /// A random secret, as text (for a server process or the harness) and as the key that mints

@@ -18,8 +18,8 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::common::{
-    ServerProcess, TestServer, connected, emit, event, free_port, random_secret, seeded_database,
-    settle,
+    ServerProcess, TestServer, connected, emit, event, free_port, random_secret, scraped,
+    seeded_database, settle,
 };
 
 mod tls;
@@ -373,6 +373,15 @@ async fn a_kuma_outage_keeps_the_last_statuses_and_recovery_is_seen() {
     assert_eq!(feed["kuma"]["state"], "failing");
     kuma.polled(1).await;
     assert!(has_status(&server, "plex", "up").await, "last status kept");
+    // What Prometheus sees of it.
+    let url = server.url();
+    assert_eq!(scraped(&url, "realtime_kuma_feed_failing").await, Some(1.0));
+    let failures = scraped(&url, "realtime_kuma_poll_failures_total").await;
+    let polls = scraped(&url, "realtime_kuma_polls_total").await;
+    assert!(
+        matches!((failures, polls), (Some(f), Some(p)) if f >= 1.0 && p > f),
+        "{failures:?} of {polls:?}"
+    );
 
     let heartbeat = with_beat(heartbeat, "1", 0, None);
     kuma.serve(&fixture("2.x-status-page"), &heartbeat).await;
@@ -384,6 +393,10 @@ async fn a_kuma_outage_keeps_the_last_statuses_and_recovery_is_seen() {
         server.health().await["kuma"]["state"] == "ok"
     })
     .await;
+    assert_eq!(
+        scraped(&server.url(), "realtime_kuma_feed_failing").await,
+        Some(0.0)
+    );
     settle(&mut client).await;
     assert_eq!(unconsumed_statuses(&mut client), Vec::<Value>::new());
     server.stop().await.expect("clean shutdown");

@@ -3,7 +3,8 @@
 //! No secret at any level: at `RUST_LOG=trace` (every dependency printing every packet), through
 //! Socket.IO handshakes with a token in `auth` and in the `Authorization` header, API calls with
 //! bearer tokens (accepted and refused), on PostgreSQL as a role with a password, neither the
-//! tokens, their signatures, the JWT secret nor the password appear on stdout or stderr.
+//! tokens, their signatures, the JWT secret nor the password appear on stdout or stderr; nor
+//! does `METRICS_TOKEN`, through scrapes of `/metrics` with it and with a wrong one.
 //!
 //! The audit: admin actions at info and refusals with the user and the client's address (the
 //! forwarded one only behind a trusted proxy), fields as plain values.
@@ -166,11 +167,13 @@ async fn no_secret_reaches_the_log_even_at_trace() {
         let forged = JwtSecret::new(&"f".repeat(40))
             .expect("long enough")
             .mint("admin-1", Duration::from_secs(3600));
+        let metrics_token = format!("scrape-{}", uuid::Uuid::new_v4().simple());
         let server = Launched::start(&[
             ("JWT_SECRET", secret.as_str()),
             ("DATABASE_URL", database_url.as_str()),
             ("RUST_LOG", "trace"),
             ("LOG_FORMAT", format),
+            ("METRICS_TOKEN", metrics_token.as_str()),
         ])
         .await;
 
@@ -230,6 +233,16 @@ async fn no_secret_reaches_the_log_even_at_trace() {
             .expect("answers");
         assert_eq!(forbidden.status(), 401);
 
+        // Scrapes: with the metrics token, and with a wrong one.
+        let metrics = format!("{}/metrics", server.url());
+        let scraped = http.get(&metrics).bearer_auth(&metrics_token).send();
+        assert_eq!(scraped.await.expect("answers").status(), 200);
+        let wrong = http
+            .get(&metrics)
+            .bearer_auth(format!("{metrics_token}x"))
+            .send();
+        assert_eq!(wrong.await.expect("answers").status(), 401);
+
         drop((by_auth, by_header, refused));
         let (status, stdout, stderr) = server.stop().await;
         assert_eq!(status.code(), Some(0), "{stderr}");
@@ -249,6 +262,7 @@ async fn no_secret_reaches_the_log_even_at_trace() {
             ("the forged token's signature", signature(&forged)),
             ("the JWT secret", secret.as_str()),
             ("the database password", password.as_str()),
+            ("the metrics token", metrics_token.as_str()),
         ] {
             if let Some(at) = output.find(secret) {
                 let line_start = output[..at].rfind('\n').map_or(0, |i| i + 1);
@@ -259,6 +273,34 @@ async fn no_secret_reaches_the_log_even_at_trace() {
                 );
             }
         }
+    }
+}
+
+#[tokio::test]
+async fn an_open_metrics_endpoint_is_said_once_at_start_and_a_guarded_one_not() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = seeded_database(dir.path()).await;
+    let (secret, _) = random_secret();
+    const OPEN: &str = "GET /metrics is open";
+    for (token, expected) in [(None, 1), (Some("a-metrics-token-0123"), 0)] {
+        let mut env = vec![
+            ("JWT_SECRET", secret.as_str()),
+            ("DATABASE_URL", database_url.as_str()),
+        ];
+        env.extend(token.map(|token| ("METRICS_TOKEN", token)));
+        let server = Launched::start(&env).await;
+        let scrape = reqwest::Client::new()
+            .get(format!("{}/metrics", server.url()))
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(scrape.status(), if token.is_some() { 401 } else { 200 });
+        let (_, _, stderr) = server.stop().await;
+        assert_eq!(
+            stderr.matches(OPEN).count(),
+            expected,
+            "{token:?}:\n{stderr}"
+        );
     }
 }
 

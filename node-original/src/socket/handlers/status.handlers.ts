@@ -1,6 +1,7 @@
 // Seed section 4.
 import type { Server, Socket } from 'socket.io';
 import type { Services } from '../../services';
+import { metrics } from '../../http/metrics';
 import { logger } from '../../utils/logger';
 import type { Sequencer } from '../sequencer';
 
@@ -36,6 +37,7 @@ export function statusHandlers(io: Server, socket: Socket, services: Services, e
     }
 
     // Trigger status refresh (to be implemented in Phase 2)
+    metrics.emitted('status:refreshing');
     io.to('status-updates').emit('status:refreshing');
   });
 }
