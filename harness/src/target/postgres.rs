@@ -8,6 +8,10 @@
 //! The harness runs `postgres` itself (not `pg_ctl`), so its pid is the postmaster's: a stop is
 //! SIGINT, PostgreSQL's fast shutdown (open connections are cut, new ones refused at once), and
 //! a start runs it again on the same port and data.
+//!
+//! initdb takes seconds, and what it writes depends only on the version, its options and the
+//! owner: it runs once, into a template kept beside the harness executable (a build artifact,
+//! as the servers there are; `cargo clean` removes it), which each launch copies.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +19,7 @@ use tokio::process::Command;
 
 use super::TargetError;
 use super::launch::free_port;
+use super::placeholders::bin_dir;
 use super::ready::{Probe, log_tail};
 use super::service::Service;
 use super::spec::PostgresSpec;
@@ -46,7 +51,8 @@ pub(super) async fn launch(
         std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
     }
     let data = dir.path().join("data");
-    initdb(&bin, &data, dir.path(), owner).await?;
+    let template = template(&bin, owner).await?;
+    run("cp", Command::new("cp").arg("-a").arg(&template).arg(&data)).await?;
     let port = free_port()?;
     let argv = vec![
         bin.join("postgres").display().to_string(),
@@ -136,7 +142,50 @@ async fn id(args: &[&str]) -> Result<u32, TargetError> {
     })
 }
 
-/// Creates the cluster in `data`, its log beside it.
+/// The template cluster for these binaries and this owner, made first if missing: initdb in a
+/// scratch directory, copied beside the harness executable under a name of its own, then
+/// renamed into place, so a template is whole or absent, also when two launches make it at once.
+async fn template(bin: &Path, owner: Option<(u32, u32)>) -> Result<PathBuf, TargetError> {
+    let binaries: String = bin
+        .display()
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let uid = owner.map_or_else(
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        || unsafe { libc::geteuid() },
+        |(uid, _)| uid,
+    );
+    let template = bin_dir().join(format!("postgres-template{binaries}-{uid}"));
+    if template.join("PG_VERSION").is_file() {
+        return Ok(template);
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("sio-pg-initdb-")
+        .tempdir()?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(scratch.path(), Some(uid), Some(gid))?;
+    }
+    let data = scratch.path().join("data");
+    initdb(bin, &data, scratch.path(), owner).await?;
+    let staging = bin_dir().join(format!(
+        ".postgres-template-{}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    run("cp", Command::new("cp").arg("-a").arg(&data).arg(&staging)).await?;
+    if let Err(error) = std::fs::rename(&staging, &template) {
+        // Another launch put its template there first: use that one.
+        let _ = std::fs::remove_dir_all(&staging);
+        if !template.join("PG_VERSION").is_file() {
+            return Err(error.into());
+        }
+    }
+    Ok(template)
+}
+
+/// Creates a cluster in `data`, its log beside it.
 async fn initdb(
     bin: &Path,
     data: &Path,
