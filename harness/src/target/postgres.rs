@@ -20,7 +20,7 @@ use tokio::process::Command;
 use super::TargetError;
 use super::launch::free_port;
 use super::placeholders::bin_dir;
-use super::ready::{Probe, log_tail};
+use super::ready::Probe;
 use super::service::Service;
 use super::spec::PostgresSpec;
 
@@ -185,15 +185,14 @@ async fn template(bin: &Path, owner: Option<(u32, u32)>) -> Result<PathBuf, Targ
     Ok(template)
 }
 
-/// Creates a cluster in `data`, its log beside it.
+/// Creates a cluster in `data`.
 async fn initdb(
     bin: &Path,
     data: &Path,
     dir: &Path,
     owner: Option<(u32, u32)>,
 ) -> Result<(), TargetError> {
-    let program = bin.join("initdb");
-    let mut command = Command::new(&program);
+    let mut command = Command::new(bin.join("initdb"));
     if let Some((uid, gid)) = owner {
         command.uid(uid).gid(gid);
     }
@@ -207,20 +206,7 @@ async fn initdb(
             "--no-sync",
         ])
         .current_dir(dir);
-    let log = dir.join("initdb.log");
-    let output = command.output().await.map_err(|e| TargetError::Launch {
-        name: "postgres".into(),
-        detail: format!("{}: {e}", program.display()),
-    })?;
-    std::fs::write(&log, [output.stdout, output.stderr].concat())?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(TargetError::Launch {
-            name: "postgres".into(),
-            detail: format!("initdb exited with {}\n{}", output.status, log_tail(&log)),
-        })
-    }
+    run("initdb", &mut command).await.map(drop)
 }
 
 /// Runs a helper command to its end; its stdout, or an error with its stderr.

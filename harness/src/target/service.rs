@@ -1,12 +1,14 @@
 //! The processes a launch starts beside its server nodes, on free loopback ports: a cluster's
 //! redis-server (no persistence, loopback only, in the launch's working directory), optionally
-//! its own PostgreSQL ([`super::postgres`]) and HAProxy in front of the nodes, run from a committed config (`deploy/haproxy.cfg`)
-//! with the addresses in its environment, as a person runs it by hand; and a spec's own
-//! `services` (fakes of what the server depends on, such as Uptime Kuma).
+//! its own PostgreSQL ([`super::postgres`]) and HAProxy in front of the nodes, run from a
+//! committed config (`deploy/haproxy.cfg`) with the addresses in its environment, as a person
+//! runs it by hand; and a spec's own `services` (fakes of what the server depends on, such as
+//! Uptime Kuma).
 //!
 //! Each is one child process, waited for until it answers ([`super::ready`]: redis `PING`;
-//! PostgreSQL a startup message it accepts; HAProxy a TCP connect; a spec's service an HTTP path answering 2xx, or a TCP connect without
-//! one), and stopped, killed, frozen and thawed by its pid. [`super::launch`] says what each runs.
+//! PostgreSQL a startup message it accepts; HAProxy a TCP connect; a spec's service an HTTP path
+//! answering 2xx, or a TCP connect without one), and stopped, killed, frozen and thawed by its
+//! pid. [`super::launch`] says what each runs.
 
 use std::path::PathBuf;
 use std::process::Stdio;
