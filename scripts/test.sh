@@ -7,7 +7,8 @@
 #             Prometheus scraping both servers' /metrics), wire client (also against the official
 #             Node socket.io), harness
 #   suites    the scenario suites: both servers on SQLite and on PostgreSQL, the cluster suite (two
-#             nodes of each server, redis-server, HAProxy), the Uptime Kuma feed's suite, the chat
+#             nodes of each server, redis-server, their own PostgreSQL, HAProxy; Redis and database
+#             outages), the Uptime Kuma feed's suite, the chat
 #             example (official socket.io 4.8), URL targets with hooks and {{run.id}}, `init`, and
 #             the diff of the Node original against the Rust port
 #   browsers  the Node original's node:test (the browser SocketClient against both servers), the
@@ -124,8 +125,9 @@ stage_suites() {
   step "scenario suite against the Node original on PostgreSQL"
   "$bin/sio-harness" run --target node-pg --report-junit target/scenarios-node-pg.xml
   step "cluster suite: two nodes of each server, one redis-server, one PostgreSQL, HAProxy (scenarios/cluster)"
-  # The harness starts its own redis-server and HAProxy per scenario on free loopback ports and
-  # stops them by pid; deploy/haproxy.cfg is the config it runs.
+  # The harness starts its own redis-server, PostgreSQL (initdb in a temporary directory: a
+  # database outage stops it) and HAProxy per scenario on free loopback ports and stops them by
+  # pid; deploy/haproxy.cfg is the config it runs.
   "$bin/sio-harness" run --target rust-cluster scenarios/cluster --report-junit target/scenarios-rust-cluster.xml
   "$bin/sio-harness" run --target node-cluster scenarios/cluster --report-junit target/scenarios-node-cluster.xml
   step "Uptime Kuma feed suite: the Rust server and a fake Kuma launched beside it (scenarios/kuma)"
@@ -211,7 +213,8 @@ stage_flake() {
   step "flake hunt: every scenario 5 times on each server, two at a time; no transcript may differ"
   "$bin/sio-harness" run --target rust --repeat 5 --jobs 2 --report-junit target/repeat-rust.xml
   "$bin/sio-harness" run --target node --repeat 5 --jobs 2 --report-junit target/repeat-node.xml
-  # Cluster scenarios 3 times (each launch is two nodes, redis and HAProxy; one freezes redis 10 s).
+  # Cluster scenarios 3 times (each launch is two nodes, redis, PostgreSQL and HAProxy; one
+  # freezes redis 10 s).
   "$bin/sio-harness" run --target rust-cluster scenarios/cluster --repeat 3 --jobs 2 --report-junit target/repeat-rust-cluster.xml
   "$bin/sio-harness" run --target node-cluster scenarios/cluster --repeat 3 --jobs 2 --report-junit target/repeat-node-cluster.xml
   "$bin/sio-harness" run --target rust-kuma scenarios/kuma --repeat 5 --jobs 2 --report-junit target/repeat-rust-kuma.xml

@@ -42,10 +42,11 @@ pub enum RequestError {
     Read(#[source] reqwest::Error),
 }
 
-/// An answer: its status and body (JSON, or else the text as a JSON string).
+/// An answer: its status, headers and body (JSON, or else the text as a JSON string).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
     pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
     pub body: Value,
 }
 
@@ -90,9 +91,11 @@ impl HttpRequest {
     pub async fn exchange(&self, client: &reqwest::Client) -> Result<Answer, RequestError> {
         let response = self.send(client).await?;
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let text = response.text().await.map_err(RequestError::Read)?;
         Ok(Answer {
             status,
+            headers,
             body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
         })
     }

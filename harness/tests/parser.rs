@@ -90,6 +90,18 @@ fn cluster_steps_parse_in_their_short_and_long_forms() {
 }
 
 #[test]
+fn database_steps_and_http_through_haproxy_parse() {
+    use sio_harness::scenario::{DatabaseAction, Via};
+    let source = "name: outage\nsteps:\n  - database: stop\n  - database: start\n  - http: { via: haproxy, path: /, expect_headers: { retry-after: \"1\" } }\n";
+    let file = parse_str("outage.yaml", source).expect("parses");
+    let steps: Vec<&Step> = file.scenarios[0].steps.iter().map(|s| &s.value).collect();
+    assert!(matches!(steps[0], Step::Database(DatabaseAction::Stop)));
+    assert!(matches!(steps[1], Step::Database(DatabaseAction::Start)));
+    assert!(matches!(steps[2], Step::Http(h)
+        if h.via == Some(Via::Haproxy) && h.expect_headers["retry-after"] == "1"));
+}
+
+#[test]
 fn a_server_step_takes_one_action_at_a_time() {
     let source = "name: two\nsteps:\n  - server: { kill: b, stop: a }\n";
     let error = parse_str("two.yaml", source).expect_err("two actions");

@@ -338,6 +338,16 @@ async fn cluster_steps_on_a_single_server_fail_before_the_first_step_where_they_
         ),
         ("  - redis: freeze\n", "has no redis", "cluster.redis"),
         (
+            "  - database: stop\n",
+            "has no database of its own",
+            "cluster.postgres",
+        ),
+        (
+            "  - http: { via: haproxy, path: / }\n",
+            "has no HAProxy",
+            "cluster.haproxy",
+        ),
+        (
             "  - connect: { client: alice, via: haproxy }\n",
             "has no HAProxy",
             "cluster.haproxy",

@@ -1,6 +1,6 @@
-//! `http`: the step's request sent to a node or a service, asked again until its expectation
-//! holds when `within` says so; the last answer goes in the transcript, values are captured
-//! from `{status, body}`.
+//! `http`: the step's request sent to a node, HAProxy or a service, asked again until its
+//! expectation holds when `within` says so; the last answer goes in the transcript, values are
+//! captured from `{status, body}`.
 
 use std::time::Duration;
 
@@ -10,11 +10,14 @@ use tokio::time::Instant;
 use super::{Cause, Family, Runner};
 use crate::matcher::{self, select};
 use crate::request::{Answer, HttpRequest, RequestBody};
-use crate::scenario::HttpStep;
+use crate::scenario::{HttpStep, Via};
 use crate::transcript::HttpExchange;
 
 impl Family for HttpStep {
     fn check_target(&self, runner: &Runner<'_>) -> Result<(), Cause> {
+        if self.via.is_some() {
+            runner.target.haproxy_addr()?;
+        }
         Ok(self
             .node
             .as_deref()
@@ -51,10 +54,12 @@ impl Family for HttpStep {
                 _ => {
                     runner.http.push(HttpExchange {
                         method: method.to_string(),
-                        // A service's requests say whom they asked: `kuma:/__fake/...`.
-                        path: match &step.service {
-                            Some(service) => format!("{service}:{path}"),
-                            None => path.clone(),
+                        // A service's and HAProxy's requests say whom they asked:
+                        // `kuma:/__fake/...`, `haproxy:/`.
+                        path: match (&step.service, step.via) {
+                            (Some(service), _) => format!("{service}:{path}"),
+                            (None, Some(Via::Haproxy)) => format!("haproxy:{path}"),
+                            (None, None) => path.clone(),
                         },
                         status: answer.status,
                         body: answer.body.clone(),
@@ -76,11 +81,15 @@ impl Family for HttpStep {
     }
 }
 
-/// `step`'s request, its templates filled, to the node or service it names.
+/// `step`'s request, its templates filled, to the node, HAProxy or service it names.
 fn request(runner: &Runner<'_>, step: &HttpStep, path: &str) -> Result<HttpRequest, Cause> {
-    let base_url = match &step.service {
-        Some(service) => runner.target.service_url(service),
-        None => runner
+    let base_url = match (&step.service, step.via) {
+        (Some(service), _) => runner.target.service_url(service),
+        (None, Some(Via::Haproxy)) => runner
+            .target
+            .haproxy_addr()
+            .map(|addr| format!("http://{addr}")),
+        (None, None) => runner
             .target
             .node_url(step.node.as_deref())
             .map(str::to_owned),
@@ -107,6 +116,28 @@ fn check(runner: &Runner<'_>, step: &HttpStep, answer: &Answer) -> Result<(), Ca
         return Err(Cause::Unmet(format!(
             "expected status {expected}, got {status} {body}"
         )));
+    }
+    for (name, expected) in &step.expect_headers {
+        let expected = runner.text(expected)?;
+        let got = answer.headers.get(name.as_str()).map(|v| v.to_str());
+        match got {
+            Some(Ok(value)) if value == expected => {}
+            Some(Ok(value)) => {
+                return Err(Cause::Unmet(format!(
+                    "expected header {name}: {expected}, got {name}: {value}"
+                )));
+            }
+            Some(Err(_)) => {
+                return Err(Cause::Unmet(format!(
+                    "expected header {name}: {expected}, got a value that is not text"
+                )));
+            }
+            None => {
+                return Err(Cause::Unmet(format!(
+                    "expected header {name}: {expected}, got no {name} ({status} {body})"
+                )));
+            }
+        }
     }
     if let Some(expected) = &step.expect_body {
         matcher::check(&runner.render(expected)?, body, step.partial)

@@ -4,7 +4,7 @@
 //! This file holds the loop, the per-client slots and the one place a step meets its family's
 //! code ([`Runner::dispatch`]); each step family runs in its own file ([`connect`], [`emit`]
 //! (`emit`, `ack`), [`expect`] (`expect`, `expect_none`), [`http`], [`cut`] (`cut`,
-//! `restore`), [`network`], [`cluster`] (`server`, `redis`, `move`, `cluster`),
+//! `restore`), [`network`], [`cluster`] (`server`, `redis`, `move`, `cluster`), [`database`],
 //! [`disconnect`], [`sleep`], [`raw`]). Tokens are minted or fetched before the first step
 //! ([`tokens`]); a failing step gives a typed [`StepError`] with its position ([`error`]),
 //! rendered with what the clients received into a [`StepFailure`] ([`failure`]).
@@ -12,6 +12,7 @@
 mod cluster;
 mod connect;
 mod cut;
+mod database;
 mod disconnect;
 mod emit;
 mod error;
@@ -95,7 +96,7 @@ struct Runner<'a> {
 
 /// What each step family does; its file implements it for its step type.
 trait Family {
-    /// Whether the target has what the step names (a node, redis, HAProxy): asked of every step
+    /// Whether the target has what the step names (a node, redis, a database, HAProxy): asked of every step
     /// before the first runs, so a scenario meant for a cluster fails at once, at the line that
     /// needs one.
     fn check_target(&self, _runner: &Runner<'_>) -> Result<(), Cause> {
@@ -188,6 +189,7 @@ impl Runner<'_> {
             Step::Restore(step) => self.apply(step, phase).await,
             Step::Server(step) => self.apply(step, phase).await,
             Step::Redis(step) => self.apply(step, phase).await,
+            Step::Database(step) => self.apply(step, phase).await,
             Step::Move(step) => self.apply(step, phase).await,
             Step::Network(step) => self.apply(step, phase).await,
             Step::Cluster(step) => self.apply(step, phase).await,

@@ -1,12 +1,13 @@
-//! `http`: one request to a node of the target or to a service launched with it, its expected
-//! status and body, values captured from the answer, and asking again until it holds (`within`).
+//! `http`: one request to a node of the target, through its HAProxy, or to a service launched
+//! with it, its expected status, headers and body, values captured from the answer, and asking
+//! again until it holds (`within`).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Millis, check_node_name};
+use super::{Millis, Via, check_node_name};
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -18,6 +19,9 @@ pub struct HttpStep {
     /// the server: e.g. a fake dependency the scenario changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// Asked through the cluster's HAProxy instead of a node, as a browser or a client would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Via>,
     #[serde(default = "default_method", skip_serializing_if = "is_get")]
     pub method: String,
     pub path: String,
@@ -33,6 +37,9 @@ pub struct HttpStep {
     pub raw_body: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// Headers the answer must carry, with these values (names in any case).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub expect_headers: BTreeMap<String, String>,
     /// Expected JSON body (matchers allowed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect_body: Option<Value>,
@@ -61,6 +68,7 @@ impl HttpStep {
         Self {
             node: None,
             service: None,
+            via: None,
             method: method.into(),
             path: path.into(),
             token: None,
@@ -68,6 +76,7 @@ impl HttpStep {
             body: None,
             raw_body: None,
             status: None,
+            expect_headers: BTreeMap::new(),
             expect_body: None,
             partial: false,
             within: None,
@@ -82,8 +91,13 @@ impl HttpStep {
         if let Some(node) = &self.node {
             check_node_name(node)?;
         }
-        if self.node.is_some() && self.service.is_some() {
-            return Err("`http` takes `node` or `service`, not both".into());
+        let whom = [
+            self.node.is_some(),
+            self.service.is_some(),
+            self.via.is_some(),
+        ];
+        if whom.into_iter().filter(|named| *named).count() > 1 {
+            return Err("`http` takes one of `node`, `service` and `via`".into());
         }
         if !self.path.starts_with('/') {
             return Err(format!("`path` must start with '/': {:?}", self.path));

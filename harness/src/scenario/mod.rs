@@ -10,13 +10,14 @@
 //! One file per step family holds its AST, its checks and (through `Serialize`, defaults left
 //! out) how it is written: [`connect`], [`emit`] (`emit`, `ack`), [`expect`] (`expect`,
 //! `expect_none`), [`http`], [`cut`] (`cut`, `restore`), [`network`], [`cluster`] (`server`,
-//! `redis`, `move`, `cluster`), [`disconnect`], [`raw`]; `sleep` takes a [`Millis`] from
+//! `redis`, `move`, `cluster`), [`database`], [`disconnect`], [`raw`]; `sleep` takes a [`Millis`] from
 //! [`duration`]. [`tokens`] holds the `tokens:` section. [`Step`] is the single list of what a
 //! file may say; only its methods and the runner's dispatch go through every variant.
 
 pub mod cluster;
 pub mod connect;
 pub mod cut;
+pub mod database;
 pub mod disconnect;
 pub mod duration;
 pub mod emit;
@@ -37,6 +38,7 @@ use serde_saphyr::Spanned;
 pub use cluster::{ClusterStep, MoveStep, RedisAction, ServerAction, ServerStep, check_node_name};
 pub use connect::{ConnectOutcome, ConnectStep, EmitSpec, Reconnection, ReconnectionPolicy, Via};
 pub use cut::{ClientRef, CutMode, CutStep};
+pub use database::DatabaseAction;
 pub use disconnect::DisconnectStep;
 pub use duration::{Millis, SignedMillis, format_duration, parse_duration_ms};
 pub use emit::{AckExpectation, AckStep, EmitStep};
@@ -102,6 +104,7 @@ pub enum Step {
     Restore(ClientRef),
     Server(ServerStep),
     Redis(RedisAction),
+    Database(DatabaseAction),
     Move(MoveStep),
     Network(NetworkStep),
     Cluster(ClusterStep),
@@ -123,6 +126,7 @@ impl Step {
             Step::Restore(_) => "restore",
             Step::Server(_) => "server",
             Step::Redis(_) => "redis",
+            Step::Database(_) => "database",
             Step::Move(_) => "move",
             Step::Network(_) => "network",
             Step::Cluster(_) => "cluster",
@@ -159,7 +163,7 @@ impl Step {
             Step::Network(step) => step.check(clients),
             Step::Disconnect(step) => step.check(clients),
             Step::Raw(step) => step.check(clients),
-            Step::Redis(_) | Step::Cluster(_) | Step::Sleep(_) => Ok(()),
+            Step::Redis(_) | Step::Database(_) | Step::Cluster(_) | Step::Sleep(_) => Ok(()),
         }
     }
 }

@@ -105,10 +105,10 @@ mod tests {
     use super::*;
     use crate::scenario::{
         AckExpectation, AckStep, Bandwidth, ClientRef, ClusterStep, ConnectOutcome, ConnectStep,
-        CutMode, CutStep, DisconnectStep, EmitSpec, EmitStep, EventMatch, ExpectNoneStep,
-        ExpectStep, HttpStep, LinkDelay, Loss, Millis, MoveStep, NetworkStep, Order, RawStep,
-        Reconnection, ReconnectionPolicy, RedisAction, ServerAction, ServerStep, SignedMillis,
-        parse_str,
+        CutMode, CutStep, DatabaseAction, DisconnectStep, EmitSpec, EmitStep, EventMatch,
+        ExpectNoneStep, ExpectStep, HttpStep, LinkDelay, Loss, Millis, MoveStep, NetworkStep,
+        Order, RawStep, Reconnection, ReconnectionPolicy, RedisAction, ServerAction, ServerStep,
+        SignedMillis, Via, parse_str,
     };
     use crate::transport::TransportKind;
 
@@ -199,6 +199,12 @@ mod tests {
                 capture: [("e".into(), "body.error".into())].into(),
                 ..HttpStep::new("PUT", "/api/v1/status/plex")
             }),
+            Step::Http(HttpStep {
+                via: Some(Via::Haproxy),
+                status: Some(503),
+                expect_headers: [("retry-after".into(), "1".into())].into(),
+                ..HttpStep::new("GET", "/socket.io/?EIO=4&transport=polling")
+            }),
             Step::Cut(CutStep {
                 client: c(),
                 mode: CutMode::Blackhole,
@@ -213,6 +219,8 @@ mod tests {
                 node: None,
             }),
             Step::Redis(RedisAction::Freeze),
+            Step::Database(DatabaseAction::Stop),
+            Step::Database(DatabaseAction::Start),
             Step::Move(MoveStep {
                 client: Some(c()),
                 clients: Vec::new(),

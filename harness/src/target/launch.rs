@@ -1,4 +1,5 @@
-//! Launching a spec, in order: its services, the cluster's redis-server, setup and seed once,
+//! Launching a spec, in order: its services, the cluster's redis-server and PostgreSQL, setup
+//! and seed once,
 //! the server nodes (each waited for), then HAProxy in front of them; a cluster is then waited
 //! for until every node's adapter is connected. Everything runs on free loopback ports, in one
 //! temporary working directory per launch, and a failure part-way stops what already started
@@ -13,6 +14,7 @@ use std::time::Duration;
 use super::TargetError;
 use super::node::{Launched, Node};
 use super::placeholders::{bin_dir, fill};
+use super::postgres;
 use super::ready::Probe;
 use super::running::RunningTarget;
 use super::service::Service;
@@ -21,7 +23,7 @@ use super::spec::{HaproxySpec, LaunchSpec, RedisSpec};
 /// How long a cluster's nodes may take to report their adapter connected after a launch.
 const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Starts a launch spec: its services, redis, setup once, its nodes, HAProxy.
+/// Starts a launch spec: its services, redis, PostgreSQL, setup once, its nodes, HAProxy.
 pub(super) async fn launch(
     name: &str,
     spec: &LaunchSpec,
@@ -47,6 +49,10 @@ pub(super) async fn launch(
     let cluster = spec.cluster.as_ref();
     let redis = match cluster.and_then(|c| c.redis.as_ref()) {
         Some(redis_spec) => Some(launch_redis(redis_spec, workdir.path(), &mut shared).await?),
+        None => None,
+    };
+    let postgres = match cluster.and_then(|c| c.postgres.as_ref()) {
+        Some(postgres_spec) => Some(postgres::launch(postgres_spec, &mut shared).await?),
         None => None,
     };
     let launch = NodeLaunch {
@@ -76,6 +82,7 @@ pub(super) async fn launch(
         cluster: cluster.is_some(),
         nodes,
         redis,
+        postgres,
         haproxy,
         services,
     };
@@ -176,7 +183,7 @@ struct NodeLaunch<'a> {
     cwd: &'a Path,
     workdir: &'a Arc<tempfile::TempDir>,
     secret: String,
-    /// `{launch_id}`, `{service:NAME}`, `{redis_url}`.
+    /// `{launch_id}`, `{service:NAME}`, `{redis_url}`, `{postgres_url}`.
     shared: &'a [(String, String)],
     cluster: bool,
 }

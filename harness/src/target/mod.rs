@@ -9,7 +9,8 @@
 //! harness launches release servers and `CARGO_TARGET_DIR` is honoured), `{env:NAME}` (the
 //! harness's environment variable NAME, empty if unset, e.g. a database server's URL),
 //! `{launch_id}` (unique among running launches, the same for every node of a cluster: a shared
-//! database's name), and in a cluster `{node}` (the node's name) and `{redis_url}`. `setup`
+//! database's name), and in a cluster `{node}` (the node's name), `{redis_url}` and, with
+//! `cluster.postgres`, `{postgres_url}` (a PostgreSQL of the launch's own, [`postgres`]). `setup`
 //! commands (loading fixtures) run once per launch, before the first node starts.
 //!
 //! A spec's `services` are processes launched first, each on its own free port (`{port}` in its
@@ -19,14 +20,16 @@
 //! ready for a scenario (a first poll of such a service done).
 //!
 //! Where each part lives: [`spec`] the targets file's schema; [`placeholders`] filling a spec's
-//! strings; [`launch`] starting a spec's processes (services, redis, nodes, HAProxy), each a
-//! [`node`] (a server process) or a [`service`], all waited for by the one check in [`ready`]
-//! and signalled through [`process`]; [`running`] the target they make up. This file says what
-//! `--target` names and starts it.
+//! strings; [`launch`] starting a spec's processes (services, redis, PostgreSQL, nodes,
+//! HAProxy), each a [`node`] (a server process) or a [`service`] (PostgreSQL's cluster made by
+//! [`postgres`]), all waited for by the one check in [`ready`] and signalled through
+//! [`process`]; [`running`] the target they make up. This file says what `--target` names and
+//! starts it.
 
 mod launch;
 mod node;
 mod placeholders;
+mod postgres;
 mod process;
 mod ready;
 mod running;
@@ -42,7 +45,9 @@ pub use launch::free_port;
 pub use placeholders::bin_dir;
 pub(crate) use placeholders::expand_env;
 pub use running::RunningTarget;
-pub use spec::{ClusterSpec, HaproxySpec, LaunchSpec, Ready, RedisSpec, ServiceSpec, TargetsFile};
+pub use spec::{
+    ClusterSpec, HaproxySpec, LaunchSpec, PostgresSpec, Ready, RedisSpec, ServiceSpec, TargetsFile,
+};
 
 use crate::hooks::{Hook, Hooks};
 use node::Node;
@@ -241,6 +246,7 @@ impl Target {
                         process: None,
                     }],
                     redis: None,
+                    postgres: None,
                     haproxy: None,
                     services: BTreeMap::new(),
                 })
@@ -273,7 +279,7 @@ mod tests {
     use super::{Ready, Target};
 
     #[test]
-    fn the_shipped_cluster_targets_share_redis_and_one_database() {
+    fn the_shipped_cluster_targets_share_redis_and_a_postgresql_of_their_own() {
         let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/targets.yaml");
         for name in ["rust-cluster", "node-cluster"] {
             let Ok(Target::Launch { spec, .. }) = Target::resolve(name, &file, None) else {
@@ -282,8 +288,12 @@ mod tests {
             let cluster = spec.cluster.as_ref().expect("a cluster");
             assert_eq!(cluster.nodes, ["a", "b"]);
             assert!(cluster.redis.is_some() && cluster.haproxy.is_some());
+            assert!(
+                cluster.postgres.is_some(),
+                "a PostgreSQL of its own, for `database` steps"
+            );
             assert_eq!(spec.env["REDIS_URL"], "{redis_url}");
-            assert!(spec.env["DATABASE_URL"].ends_with("/sio_{launch_id}"));
+            assert_eq!(spec.env["DATABASE_URL"], "{postgres_url}/sio_{launch_id}");
             assert_eq!(
                 spec.env["PING_INTERVAL_MS"], "1000",
                 "the settings of the single targets"

@@ -167,7 +167,7 @@ impl Launched {
     }
 
     pub(super) async fn stop(&mut self) {
-        process::stop(&mut self.child).await;
+        process::stop(&mut self.child, libc::SIGTERM).await;
     }
 
     pub(super) async fn kill(&mut self) {

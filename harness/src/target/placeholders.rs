@@ -1,7 +1,8 @@
 //! Placeholder filling in a launch spec's strings: `{port}`, `{secret}`, `{workdir}`,
-//! `{bin_dir}`, `{launch_id}`, `{service:NAME}`, and in a cluster `{node}` and `{redis_url}`
-//! are replaced first (each launched process knows its own), then `{env:NAME}` with the
-//! harness's environment variable (empty if unset), so a value never expands twice.
+//! `{bin_dir}`, `{launch_id}`, `{service:NAME}`, and in a cluster `{node}`, `{redis_url}` and
+//! `{postgres_url}` are replaced first (each launched process knows its own), then
+//! `{env:NAME}` with the harness's environment variable (empty if unset), so a value never
+//! expands twice.
 
 use std::path::{Path, PathBuf};
 

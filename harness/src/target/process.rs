@@ -1,5 +1,5 @@
-//! Signals to a child the harness started, always by its own pid: stop (SIGTERM, then SIGKILL
-//! after a grace period), kill, freeze (SIGSTOP) and thaw (SIGCONT). Every child is also spawned
+//! Signals to a child the harness started, always by its own pid: stop (SIGTERM, or the signal
+//! the process takes as a quick shutdown, then SIGKILL after a grace period), kill, freeze (SIGSTOP) and thaw (SIGCONT). Every child is also spawned
 //! with `kill_on_drop`, so a failure or a panic that drops it still ends the process.
 
 use std::time::Duration;
@@ -24,11 +24,11 @@ pub(super) fn signal(child: Option<&Child>, signal: libc::c_int) {
     }
 }
 
-/// SIGTERM, wait for the exit, SIGKILL after [`STOP_GRACE`]. A frozen process is thawed first,
-/// or it could not act on the SIGTERM.
-pub(super) async fn stop(child: &mut Option<Child>) {
+/// `stop_signal` (SIGTERM for most), wait for the exit, SIGKILL after [`STOP_GRACE`]. A frozen
+/// process is thawed first, or it could not act on the signal.
+pub(super) async fn stop(child: &mut Option<Child>, stop_signal: libc::c_int) {
     signal(child.as_ref(), libc::SIGCONT);
-    signal(child.as_ref(), libc::SIGTERM);
+    signal(child.as_ref(), stop_signal);
     if let Some(mut running) = child.take()
         && tokio::time::timeout(STOP_GRACE, running.wait())
             .await

@@ -1,5 +1,5 @@
 //! Readiness: the one wait every launched process goes through (a server node, redis-server,
-//! HAProxy, a spec's service). Until the timeout, it asks the process's port the way its
+//! PostgreSQL, HAProxy, a spec's service). Until the timeout, it asks the process's port the way its
 //! [`Probe`] says, every 50 ms; a child that exits first fails at once, with the end of its log.
 //! HTTP is asked with one `reqwest` client, also for a cluster's `/health` ([`get_json`]).
 
@@ -23,6 +23,9 @@ const RETRY_EVERY: Duration = Duration::from_millis(50);
 pub(super) enum Probe {
     /// `PING` answered with `+PONG`.
     RedisPing,
+    /// A startup message as user `postgres` answered `AuthenticationOk` (trust): PostgreSQL
+    /// accepts connections before it can serve them ("the database system is starting up").
+    Postgres,
     /// The port accepts a connection.
     Accepts,
     /// `GET` of the path answers 2xx (and, for [`Ready::Body`], its JSON body matches).
@@ -67,7 +70,7 @@ pub(super) async fn wait(
     }
     let asked = match probe {
         Probe::Http(ready) => format!(" (GET {}: {last_answer})", ready.path()),
-        Probe::RedisPing | Probe::Accepts => String::new(),
+        Probe::RedisPing | Probe::Postgres | Probe::Accepts => String::new(),
     };
     Err(TargetError::NotReady {
         name: waited.name.to_owned(),
@@ -96,6 +99,7 @@ async fn answers(http: &reqwest::Client, port: u16, probe: &Probe) -> Result<(),
             }
         }
         Probe::Accepts => connect(port).await.map(drop),
+        Probe::Postgres => postgres_accepts(port).await,
         Probe::RedisPing => {
             let mut stream = connect(port).await?;
             stream
@@ -114,6 +118,43 @@ async fn answers(http: &reqwest::Client, port: u16, probe: &Probe) -> Result<(),
             }
         }
     }
+}
+
+/// The protocol version a startup message asks for: 3.0.
+const POSTGRES_PROTOCOL: u32 = 3 << 16;
+
+/// `Ok` when PostgreSQL on `port` lets user `postgres` in; else what it answered (its error
+/// message, e.g. that it is starting up).
+async fn postgres_accepts(port: u16) -> Result<(), String> {
+    let mut stream = connect(port).await?;
+    let parameters = b"user\0postgres\0database\0postgres\0\0";
+    let length = u32::try_from(8 + parameters.len()).map_err(|e| e.to_string())?;
+    let mut startup = Vec::with_capacity(64);
+    startup.extend_from_slice(&length.to_be_bytes());
+    startup.extend_from_slice(&POSTGRES_PROTOCOL.to_be_bytes());
+    startup.extend_from_slice(parameters);
+    stream
+        .write_all(&startup)
+        .await
+        .map_err(|e| e.to_string())?;
+    // A message: its type, its length (counting itself), then for `R` the auth code (0: ok).
+    let mut head = [0u8; 9];
+    stream
+        .read_exact(&mut head)
+        .await
+        .map_err(|e| format!("startup: {e}"))?;
+    if head[0] == b'R' && head[5..9] == [0, 0, 0, 0] {
+        // Terminate, so the server logs no unexpected EOF.
+        let _ = stream.write_all(&[b'X', 0, 0, 0, 4]).await;
+        return Ok(());
+    }
+    let mut rest = [0u8; 256];
+    let more = stream.read(&mut rest).await.unwrap_or(0);
+    let text: String = String::from_utf8_lossy(&[&head[..], &rest[..more]].concat())
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    Err(format!("startup answered: {}", text.trim()))
 }
 
 async fn connect(port: u16) -> Result<TcpStream, String> {

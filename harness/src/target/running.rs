@@ -1,6 +1,7 @@
 //! A running target: the nodes to connect to (one, or a cluster's), the JWT secret, and what
-//! the harness launched with them (redis-server, HAProxy, the spec's services), which `server`
-//! and `redis` steps stop, kill, freeze and start again, and [`RunningTarget::shutdown`] stops.
+//! the harness launched with them (redis-server, PostgreSQL, HAProxy, the spec's services),
+//! which `server`, `redis` and `database` steps stop, kill, freeze and start again, and
+//! [`RunningTarget::shutdown`] stops.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,12 +11,14 @@ use tokio::process::Child;
 
 use super::TargetError;
 use super::node::{Launched, Node};
+use super::postgres::Postgres;
 use super::ready;
 use super::service::Service;
-use crate::scenario::{RedisAction, ServerAction};
+use crate::scenario::{DatabaseAction, RedisAction, ServerAction};
 
 /// A reachable target; launched ones can be stopped, killed and started again, node by node,
-/// and a cluster's redis stopped, killed, frozen and started.
+/// and a cluster's redis stopped, killed, frozen and started, its own PostgreSQL stopped and
+/// started.
 pub struct RunningTarget {
     /// The first node's URL and address.
     pub base_url: String,
@@ -28,6 +31,8 @@ pub struct RunningTarget {
     /// One, unnamed, unless a cluster.
     pub(super) nodes: Vec<Node>,
     pub(super) redis: Option<Service>,
+    /// A PostgreSQL of the launch's own (`cluster.postgres`).
+    pub(super) postgres: Option<Postgres>,
     pub(super) haproxy: Option<Service>,
     /// A spec's `services`, by name.
     pub(super) services: BTreeMap<String, Service>,
@@ -186,6 +191,44 @@ impl RunningTarget {
         ))
     }
 
+    /// Whether `database` steps can run: the target has a PostgreSQL of its own.
+    pub fn check_database(&self) -> Result<(), TargetError> {
+        self.postgres
+            .as_ref()
+            .map(|_| ())
+            .ok_or_else(|| self.no_database())
+    }
+
+    fn no_database(&self) -> TargetError {
+        TargetError::Unsupported(format!(
+            "target {} has no database of its own to stop and start (`cluster.postgres` in its \
+             launch spec)",
+            self.name
+        ))
+    }
+
+    /// Stops (fast shutdown: connections cut, new ones refused) or starts again (same port and
+    /// data) the target's own PostgreSQL.
+    pub async fn database(&mut self, action: DatabaseAction) -> Result<(), TargetError> {
+        let no_database = self.no_database();
+        let server = &mut self.postgres.as_mut().ok_or(no_database)?.server;
+        match action {
+            DatabaseAction::Stop if server.running() => server.stop().await,
+            DatabaseAction::Start if !server.running() => server.spawn().await?,
+            DatabaseAction::Stop => {
+                return Err(TargetError::Unsupported(
+                    "cannot stop the database: it is not running".into(),
+                ));
+            }
+            DatabaseAction::Start => {
+                return Err(TargetError::Unsupported(
+                    "the database is running: `database: start` follows `database: stop`".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The launched process of `node`; a cluster's node must be named.
     fn launched(&mut self, node: Option<&str>) -> Result<&mut Launched, TargetError> {
         if self.cluster && node.is_none() {
@@ -313,7 +356,7 @@ impl RunningTarget {
     }
 
     /// Stops everything launched: HAProxy, the nodes (redis thawed first, so no node waits on
-    /// it), then redis and the spec's services. A URL target is left alone.
+    /// it), then redis, PostgreSQL and the spec's services. A URL target is left alone.
     pub async fn shutdown(mut self) {
         if let Some(haproxy) = self.haproxy.as_mut() {
             haproxy.stop().await;
@@ -328,6 +371,9 @@ impl RunningTarget {
         }
         if let Some(redis) = self.redis.as_mut() {
             redis.stop().await;
+        }
+        if let Some(postgres) = self.postgres.as_mut() {
+            postgres.server.stop().await;
         }
         for service in self.services.values_mut() {
             service.stop().await;

@@ -1,12 +1,14 @@
 //! The processes a launch starts beside its server nodes, on free loopback ports: a cluster's
-//! redis-server (no persistence, loopback only, in the launch's working directory) and
-//! optionally HAProxy in front of the nodes, run from a committed config (`deploy/haproxy.cfg`)
-//! with the addresses in its environment, as a person runs it by hand; and a spec's own
-//! `services` (fakes of what the server depends on, such as Uptime Kuma).
+//! redis-server (no persistence, loopback only, in the launch's working directory), optionally
+//! its own PostgreSQL ([`super::postgres`]) and HAProxy in front of the nodes, run from a
+//! committed config (`deploy/haproxy.cfg`) with the addresses in its environment, as a person
+//! runs it by hand; and a spec's own `services` (fakes of what the server depends on, such as
+//! Uptime Kuma).
 //!
 //! Each is one child process, waited for until it answers ([`super::ready`]: redis `PING`;
-//! HAProxy a TCP connect; a spec's service an HTTP path answering 2xx, or a TCP connect without
-//! one), and stopped, killed, frozen and thawed by its pid. [`super::launch`] says what each runs.
+//! PostgreSQL a startup message it accepts; HAProxy a TCP connect; a spec's service an HTTP path
+//! answering 2xx, or a TCP connect without one), and stopped, killed, frozen and thawed by its
+//! pid. [`super::launch`] says what each runs.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -30,6 +32,10 @@ pub(super) struct Service {
     pub port: u16,
     log: PathBuf,
     probe: Probe,
+    /// The signal that asks for a quick, clean exit.
+    stop_signal: libc::c_int,
+    /// The user (uid, gid) it runs as, when not the harness's own.
+    run_as: Option<(u32, u32)>,
     child: Option<Child>,
     frozen: bool,
 }
@@ -52,9 +58,23 @@ impl Service {
             port,
             log,
             probe,
+            stop_signal: libc::SIGTERM,
+            run_as: None,
             child: None,
             frozen: false,
         }
+    }
+
+    /// Stopped with `signal` instead of SIGTERM.
+    pub fn with_stop_signal(mut self, signal: libc::c_int) -> Self {
+        self.stop_signal = signal;
+        self
+    }
+
+    /// Run as another user (a program that refuses to run as root).
+    pub fn run_as(mut self, owner: Option<(u32, u32)>) -> Self {
+        self.run_as = owner;
+        self
     }
 
     pub fn running(&self) -> bool {
@@ -82,7 +102,11 @@ impl Service {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let child = Command::new(program)
+        let mut command = Command::new(program);
+        if let Some((uid, gid)) = self.run_as {
+            command.uid(uid).gid(gid);
+        }
+        let child = command
             .args(args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.cwd)
@@ -99,7 +123,7 @@ impl Service {
                             self.cwd.display()
                         ),
                         _ => format!(
-                            "{program} not found; install it (apt-get install redis-server haproxy)"
+                            "{program} not found; install it (scripts/setup.sh cluster postgresql)"
                         ),
                     }
                 } else {
@@ -123,9 +147,9 @@ impl Service {
         result
     }
 
-    /// SIGTERM (after a SIGCONT if frozen), wait; SIGKILL after a grace period.
+    /// Its stop signal (after a SIGCONT if frozen), wait; SIGKILL after a grace period.
     pub async fn stop(&mut self) {
-        process::stop(&mut self.child).await;
+        process::stop(&mut self.child, self.stop_signal).await;
         self.frozen = false;
     }
 

@@ -99,7 +99,8 @@ pub struct ServiceSpec {
     pub ready: Option<String>,
 }
 
-/// A cluster: named nodes, a redis-server for them, optionally HAProxy in front.
+/// A cluster: named nodes, a redis-server for them, optionally a PostgreSQL of their own and
+/// HAProxy in front.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSpec {
@@ -107,6 +108,8 @@ pub struct ClusterSpec {
     pub nodes: Vec<String>,
     #[serde(default)]
     pub redis: Option<RedisSpec>,
+    #[serde(default)]
+    pub postgres: Option<PostgresSpec>,
     #[serde(default)]
     pub haproxy: Option<HaproxySpec>,
 }
@@ -117,6 +120,18 @@ pub struct ClusterSpec {
 pub struct RedisSpec {
     #[serde(default = "default_redis_program")]
     pub program: String,
+}
+
+/// A throwaway PostgreSQL cluster of the launch's own (initdb in a temporary directory, trust
+/// authentication, loopback only, a free port), which `database` steps stop and start;
+/// `{postgres_url}` is its server URL without a database (`postgres://postgres@127.0.0.1:PORT`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSpec {
+    /// The directory of `initdb` and `postgres`; default: the newest
+    /// `/usr/lib/postgresql/VERSION/bin` (Debian's layout).
+    #[serde(default)]
+    pub bin_dir: Option<String>,
 }
 
 /// HAProxy from a config file that reads its addresses from the environment: `LB_BIND`
