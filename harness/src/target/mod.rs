@@ -27,6 +27,7 @@
 mod launch;
 mod node;
 mod placeholders;
+mod ports;
 mod process;
 mod ready;
 mod running;
@@ -38,9 +39,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use launch::free_port;
 pub use placeholders::bin_dir;
 pub(crate) use placeholders::expand_env;
+pub use ports::free_port;
 pub use running::RunningTarget;
 pub use spec::{ClusterSpec, HaproxySpec, LaunchSpec, Ready, RedisSpec, ServiceSpec, TargetsFile};
 

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 
 use super::TargetError;
+use super::ports::PortReservation;
 use super::process;
 use super::ready::{self, Probe, Waited};
 
@@ -27,7 +28,8 @@ pub(super) struct Service {
     argv: Vec<String>,
     env: Vec<(String, String)>,
     cwd: PathBuf,
-    pub port: u16,
+    /// Its port, held while the launch runs: no other launch is given it.
+    port: PortReservation,
     log: PathBuf,
     probe: Probe,
     child: Option<Child>,
@@ -40,7 +42,7 @@ impl Service {
         argv: Vec<String>,
         env: Vec<(String, String)>,
         cwd: PathBuf,
-        port: u16,
+        reservation: PortReservation,
         log: PathBuf,
         probe: Probe,
     ) -> Self {
@@ -49,12 +51,16 @@ impl Service {
             argv,
             env,
             cwd,
-            port,
+            port: reservation,
             log,
             probe,
             child: None,
             frozen: false,
         }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port.port()
     }
 
     pub fn running(&self) -> bool {
@@ -110,7 +116,7 @@ impl Service {
         self.frozen = false;
         let waited = Waited {
             name: &self.label,
-            port: self.port,
+            port: self.port(),
             log: &self.log,
         };
         let result = ready::wait(&mut self.child, waited, &self.probe, READY_TIMEOUT).await;
