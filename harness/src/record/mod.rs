@@ -26,7 +26,7 @@
 //! before the recording started.
 
 mod infer;
-mod secrets;
+pub(crate) mod secrets;
 mod session;
 mod tap;
 mod writer;
