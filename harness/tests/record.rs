@@ -173,6 +173,21 @@ async fn replay(upstream: &Upstream, file: &Path, snapshots: &Path) {
     );
 }
 
+/// `sio-harness run --target PROXY ARGS` (a client of the recorder like any other): its one
+/// scenario must pass. Snapshots are compared, never written, unless `--update` is given.
+async fn run_one_through(proxy: &str, secret: &str, args: &[&std::ffi::OsStr]) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sio-harness"))
+        .args(["run", "--target", proxy])
+        .args(args)
+        .env("JWT_SECRET", secret)
+        .env("INSTA_UPDATE", "no")
+        .output()
+        .await
+        .expect("sio-harness runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}
+
 /// One session recorded through the proxy into a temporary folder, then replayed from there.
 struct Session {
     _dir: tempfile::TempDir,
@@ -337,24 +352,16 @@ async fn a_scenario_run_through_the_recorder_replays_green() {
     let secret = server.secret.clone().unwrap_or_default();
     let yaml = session
         .record(&(&server).into(), |url| async move {
-            let output = Command::new(env!("CARGO_BIN_EXE_sio-harness"))
-                .args([
-                    "run",
-                    "--target",
-                    &url,
-                    "--filter",
-                    "created over HTTP",
-                    "--snapshots",
-                ])
-                .arg(root().join("snapshots"))
-                .arg(root().join("scenarios/notifications.yaml"))
-                .env("JWT_SECRET", secret)
-                .env("INSTA_UPDATE", "no")
-                .output()
-                .await
-                .expect("sio-harness runs");
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            assert!(stdout.contains("1 passed"), "{stdout}");
+            let snapshots = root().join("snapshots");
+            let file = root().join("scenarios/notifications.yaml");
+            let args = [
+                "--filter".as_ref(),
+                "created over HTTP".as_ref(),
+                "--snapshots".as_ref(),
+                snapshots.as_os_str(),
+                file.as_os_str(),
+            ];
+            run_one_through(&url, &secret, &args).await;
         })
         .await;
     assert!(
@@ -428,15 +435,13 @@ async fn a_session_on_another_engine_path_keeps_its_path_and_replays_green() {
     .expect("write the driving scenario");
     let yaml = session
         .record(&upstream, |proxy| async move {
-            let output = Command::new(env!("CARGO_BIN_EXE_sio-harness"))
-                .args(["run", "--update", "--target", &proxy, "--snapshots"])
-                .arg(&drive_snapshots)
-                .arg(&scenario)
-                .output()
-                .await
-                .expect("sio-harness runs");
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            assert!(stdout.contains("1 passed"), "{stdout}");
+            let args = [
+                "--update".as_ref(),
+                "--snapshots".as_ref(),
+                drive_snapshots.as_os_str(),
+                scenario.as_os_str(),
+            ];
+            run_one_through(&proxy, "", &args).await;
         })
         .await;
     assert!(
