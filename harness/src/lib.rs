@@ -23,6 +23,8 @@
 //!   latency, jitter, bandwidth and loss modelled by [`shaping`]), with a [`cookies`] jar for a
 //!   load balancer's stickiness; values come from [`template`] and [`jwt`], expectations are
 //!   checked by [`matcher`]. Every fact a client sees or does is an [`client::Observation`].
+//! - [`lint`] is what `check` refuses beyond parsing: undefined variables, unknown matchers,
+//!   namespaces a client never connected.
 //! - [`transcript`] merges each client's observations by causal facts only and redacts ids and
 //!   times into stable text; [`snapshot`] compares that text with the insta `.snap` file (or,
 //!   with `--repeat`, the runs are compared with each other); [`report`] prints the results and
@@ -52,6 +54,7 @@ pub mod fuzz;
 pub mod hooks;
 pub mod init;
 pub mod jwt;
+pub mod lint;
 pub mod load;
 pub mod matcher;
 pub mod record;

@@ -6,6 +6,12 @@
 
 use serde_json::Value;
 
+/// The matchers by name (besides `$regex:<pattern>`), for messages and suggestions.
+pub const NAMES: &[&str] = &[
+    "$any", "$string", "$number", "$integer", "$bool", "$null", "$object", "$array", "$time",
+    "$uuid",
+];
+
 /// Where and why a value did not match.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("at {path}: {message}")]

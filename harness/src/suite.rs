@@ -85,6 +85,9 @@ pub struct ScenarioResult {
     /// The transcript's lines with their times (reports only; empty when no scenario ran).
     pub timeline: Vec<TimedLine>,
     pub duration: Duration,
+    /// The launched server's log file (its first node's), kept after the run; `None` for a URL
+    /// target, or when the launch failed (its error names the log).
+    pub server_log: Option<PathBuf>,
 }
 
 /// Scenario files under the given paths (directories are searched for `*.yaml`/`*.yml`,
@@ -240,6 +243,8 @@ async fn run_one(
 ) -> ScenarioResult {
     let scenario = &file.scenarios[index];
     let started = Instant::now();
+    // Set once the launch has started; read by whichever result ends the run.
+    let server_log = std::cell::Cell::new(None);
     let result = |outcome, run: Option<runner::ScenarioRun>| {
         let (transcript, timeline) = run.map(|r| (r.transcript, r.timeline)).unwrap_or_default();
         ScenarioResult {
@@ -250,12 +255,14 @@ async fn run_one(
             transcript,
             timeline,
             duration: started.elapsed(),
+            server_log: server_log.take(),
         }
     };
     let mut running = match target.start().await {
         Ok(running) => running,
         Err(error) => return result(Outcome::TargetFailed(error.to_string()), None),
     };
+    server_log.set(running.log_path());
     // A server the harness does not launch is shared by every scenario: its `reset` hook gives
     // each one a clean state (run one at a time), its `after` hook cleans up after it.
     let hooks = target.hooks();

@@ -54,21 +54,40 @@ fn token(server: &RunningTarget, user: &str) -> String {
     jwt::mint(&spec, server.secret.as_deref()).expect("mints")
 }
 
+/// Where the recorder forwards to: the server's URL, its JWT secret, and the recorder's
+/// further options (`--path`).
+struct Upstream {
+    url: String,
+    secret: String,
+    options: Vec<String>,
+}
+
+impl From<&RunningTarget> for Upstream {
+    fn from(server: &RunningTarget) -> Self {
+        Self {
+            url: server.base_url.clone(),
+            secret: server.secret.clone().unwrap_or_default(),
+            options: Vec::new(),
+        }
+    }
+}
+
 /// `sio-harness record` on a free port, and the proxy's URL it printed.
-async fn start_recording(server: &RunningTarget, out: &Path, snapshots: &Path) -> (Child, String) {
+async fn start_recording(upstream: &Upstream, out: &Path, snapshots: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sio-harness"))
         .args([
             "record",
             "--upstream",
-            &server.base_url,
+            &upstream.url,
             "--listen",
             "127.0.0.1:0",
         ])
+        .args(&upstream.options)
         .arg("--out")
         .arg(out)
         .arg("--snapshots")
         .arg(snapshots)
-        .env("JWT_SECRET", server.secret.as_deref().unwrap_or_default())
+        .env("JWT_SECRET", &upstream.secret)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -135,12 +154,12 @@ async fn run_node(script: &str, envs: &[(&str, &str)]) {
 }
 
 /// `sio-harness run` of the recorded file against the server, comparing with its snapshot.
-async fn replay(server: &RunningTarget, file: &Path, snapshots: &Path) {
+async fn replay(upstream: &Upstream, file: &Path, snapshots: &Path) {
     let output = Command::new(env!("CARGO_BIN_EXE_sio-harness"))
-        .args(["run", "--target", &server.base_url, "--snapshots"])
+        .args(["run", "--target", &upstream.url, "--snapshots"])
         .arg(snapshots)
         .arg(file)
-        .env("JWT_SECRET", server.secret.as_deref().unwrap_or_default())
+        .env("JWT_SECRET", &upstream.secret)
         .env("INSTA_UPDATE", "no")
         .output()
         .await
@@ -152,6 +171,21 @@ async fn replay(server: &RunningTarget, file: &Path, snapshots: &Path) {
         String::from_utf8_lossy(&output.stderr),
         std::fs::read_to_string(file).unwrap_or_default()
     );
+}
+
+/// `sio-harness run --target PROXY ARGS` (a client of the recorder like any other): its one
+/// scenario must pass. Snapshots are compared, never written, unless `--update` is given.
+async fn run_one_through(proxy: &str, secret: &str, args: &[&std::ffi::OsStr]) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sio-harness"))
+        .args(["run", "--target", proxy])
+        .args(args)
+        .env("JWT_SECRET", secret)
+        .env("INSTA_UPDATE", "no")
+        .output()
+        .await
+        .expect("sio-harness runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("1 passed"), "{stdout}");
 }
 
 /// One session recorded through the proxy into a temporary folder, then replayed from there.
@@ -174,10 +208,10 @@ impl Session {
     /// Records what `drive` does through the proxy (it gets the proxy's URL); the file written.
     async fn record<F: std::future::Future<Output = ()>>(
         &self,
-        server: &RunningTarget,
+        upstream: &Upstream,
         drive: impl FnOnce(String) -> F,
     ) -> String {
-        let (recorder, url) = start_recording(server, &self.file, &self.snapshots).await;
+        let (recorder, url) = start_recording(upstream, &self.file, &self.snapshots).await;
         drive(url).await;
         stop_recording(recorder, &self.file).await;
         let yaml = std::fs::read_to_string(&self.file).expect("the file is written");
@@ -185,8 +219,8 @@ impl Session {
         yaml
     }
 
-    async fn replay(&self, server: &RunningTarget) {
-        replay(server, &self.file, &self.snapshots).await;
+    async fn replay(&self, upstream: &Upstream) {
+        replay(upstream, &self.file, &self.snapshots).await;
     }
 }
 
@@ -211,7 +245,7 @@ async fn a_session_of_the_official_client_replays_green() {
     let session = Session::new("official");
     let (user, admin) = (token(&server, "user-1"), token(&server, "admin-1"));
     let yaml = session
-        .record(&server, |url| {
+        .record(&(&server).into(), |url| {
             let (user, admin) = (&user, &admin);
             async move {
                 let envs = [
@@ -246,7 +280,7 @@ async fn a_session_of_the_official_client_replays_green() {
             == 1,
         "one snapshot"
     );
-    session.replay(&server).await;
+    session.replay(&(&server).into()).await;
     server.shutdown().await;
 }
 
@@ -265,7 +299,7 @@ async fn a_browser_session_of_the_dashboard_replays_green() {
     let session = Session::new("dashboard");
     let user = token(&server, "user-1");
     let yaml = session
-        .record(&server, |url| {
+        .record(&(&server).into(), |url| {
             let user = &user;
             async move {
                 let envs = [("PROXY_URL", url.as_str()), ("USER_TOKEN", user)];
@@ -279,7 +313,7 @@ async fn a_browser_session_of_the_dashboard_replays_green() {
         yaml.contains("- http:"),
         "the page's API calls are steps:\n{yaml}"
     );
-    session.replay(&server).await;
+    session.replay(&(&server).into()).await;
     server.shutdown().await;
 }
 
@@ -317,32 +351,24 @@ async fn a_scenario_run_through_the_recorder_replays_green() {
     let session = Session::new("harness");
     let secret = server.secret.clone().unwrap_or_default();
     let yaml = session
-        .record(&server, |url| async move {
-            let output = Command::new(env!("CARGO_BIN_EXE_sio-harness"))
-                .args([
-                    "run",
-                    "--target",
-                    &url,
-                    "--filter",
-                    "created over HTTP",
-                    "--snapshots",
-                ])
-                .arg(root().join("snapshots"))
-                .arg(root().join("scenarios/notifications.yaml"))
-                .env("JWT_SECRET", secret)
-                .env("INSTA_UPDATE", "no")
-                .output()
-                .await
-                .expect("sio-harness runs");
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            assert!(stdout.contains("1 passed"), "{stdout}");
+        .record(&(&server).into(), |url| async move {
+            let snapshots = root().join("snapshots");
+            let file = root().join("scenarios/notifications.yaml");
+            let args = [
+                "--filter".as_ref(),
+                "created over HTTP".as_ref(),
+                "--snapshots".as_ref(),
+                snapshots.as_os_str(),
+                file.as_os_str(),
+            ];
+            run_one_through(&url, &secret, &args).await;
         })
         .await;
     assert!(
         yaml.contains("capture:"),
         "the created id is captured:\n{yaml}"
     );
-    session.replay(&server).await;
+    session.replay(&(&server).into()).await;
     server.shutdown().await;
 }
 
@@ -359,4 +385,75 @@ async fn an_output_folder_that_does_not_exist_is_refused_before_recording() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("no folder"), "{stderr}");
+}
+
+/// An app on the Engine.IO path `/rt/` (not `/socket.io/`), namespace `/market`: `quote` is
+/// acked and answered with a `quoted` event. Its URL.
+async fn market_on_rt() -> (String, tokio::task::JoinHandle<()>) {
+    use serde_json::{Value, json};
+    use socketioxide::extract::{AckSender, Data, SocketRef};
+    let (layer, io) = socketioxide::SocketIo::builder()
+        .req_path("/rt")
+        .build_layer();
+    io.ns("/market", async |socket: SocketRef| {
+        socket.on(
+            "quote",
+            async |socket: SocketRef, Data(quote): Data<Value>, ack: AckSender| {
+                let _ = ack.send(&json!({ "ok": true }));
+                let _ = socket.emit("quoted", &quote);
+            },
+        );
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = axum::Router::new().layer(layer);
+    let serve = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, serve)
+}
+
+/// A session on `/rt/` is recorded with `path: /rt/` on its `connect`, so the recorder's own
+/// replay (which writes the snapshot) and a later replay both pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_on_another_engine_path_keeps_its_path_and_replays_green() {
+    let (url, serve) = market_on_rt().await;
+    let upstream = Upstream {
+        url,
+        secret: String::new(),
+        options: vec!["--path".into(), "/rt/".into()],
+    };
+    let session = Session::new("market");
+    let scenario = session.file.with_file_name("drive.yaml");
+    let drive_snapshots = session.file.with_file_name("drive-snapshots");
+    std::fs::write(
+        &scenario,
+        "name: quote on /rt/\nsteps:\n  - connect: { client: alice, namespace: /market, path: /rt/ }\n  - emit: { client: alice, namespace: /market, event: quote, args: [{ symbol: ACME }], ack: { args: [{ ok: true }] } }\n  - expect: { client: alice, namespace: /market, event: quoted, args: [{ symbol: ACME }] }\n",
+    )
+    .expect("write the driving scenario");
+    let yaml = session
+        .record(&upstream, |proxy| async move {
+            let args = [
+                "--update".as_ref(),
+                "--snapshots".as_ref(),
+                drive_snapshots.as_os_str(),
+                scenario.as_os_str(),
+            ];
+            run_one_through(&proxy, "", &args).await;
+        })
+        .await;
+    assert!(
+        yaml.contains("namespace: /market") && yaml.contains("path: /rt/"),
+        "{yaml}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&session.snapshots)
+            .expect("the recorder's replay wrote the snapshot")
+            .count(),
+        1
+    );
+    session.replay(&upstream).await;
+    serve.abort();
 }

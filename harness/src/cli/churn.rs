@@ -50,7 +50,7 @@ pub async fn run(args: ChurnArgs) -> Result<ExitCode, CliError> {
         hold: Duration::from_millis(args.hold_ms),
         sample_every: Duration::from_secs_f64(args.sample_s.max(0.1)),
     };
-    let (target, running) = load.start(churn::MAX_IN_FLIGHT).await?;
+    let (target, running) = load.start("churn", churn::MAX_IN_FLIGHT).await?;
     let result = churn::run(&running, target.name(), &options).await;
     running.shutdown().await;
     let report = result.map_err(CliError::Target)?;

@@ -22,7 +22,7 @@ pub struct FanoutArgs {
 
 pub async fn run(args: FanoutArgs) -> Result<ExitCode, CliError> {
     let load = &args.load;
-    let (target, mut running) = load.start(load.clients).await?;
+    let (target, mut running) = load.start("fanout", load.clients).await?;
     let options = FanoutOptions {
         clients: load.clients,
         messages: args.messages,

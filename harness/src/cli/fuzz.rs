@@ -148,7 +148,8 @@ async fn protocol(args: FuzzArgs, seed: u64, target: String) -> Result<ExitCode,
         },
     };
     // Cases in flight plus the control client, one descriptor each, and the usual margin.
-    let mut running = start_with_load_users(&target, options.concurrency + 16, FUZZ_USERS).await?;
+    let mut running =
+        start_with_load_users("fuzz", &target, options.concurrency + 16, FUZZ_USERS).await?;
     let result = fuzz::run(&mut running, target.name(), &options).await;
     running.shutdown().await;
     let report = result.map_err(|e| CliError::Target(e.to_string()))?;

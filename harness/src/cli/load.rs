@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use sio_harness::common::users;
+use sio_harness::common::{preflight, users};
 use sio_harness::load::{descriptors, workers};
 use sio_harness::shaping::Conditions;
 use sio_harness::target::{RunningTarget, Target};
@@ -47,8 +47,13 @@ pub struct LoadArgs {
 }
 
 impl LoadArgs {
-    /// Checks the descriptor budget for `connections`, then starts (or resolves) the target.
-    pub async fn start(&self, connections: usize) -> Result<(Target, RunningTarget), CliError> {
+    /// Checks the descriptor budget for `connections`, then starts (or resolves) the target and
+    /// checks that it speaks the flow of `mode` ([`preflight`]).
+    pub async fn start(
+        &self,
+        mode: &str,
+        connections: usize,
+    ) -> Result<(Target, RunningTarget), CliError> {
         let target = Target::resolve(&self.target, &self.targets_file, self.jwt_secret.clone())
             .and_then(|target| target.with_nodes(self.nodes))
             .map_err(|e| CliError::Target(e.to_string()))?;
@@ -65,7 +70,7 @@ impl LoadArgs {
         let launched = matches!(target, Target::Launch { .. });
         let per_node = connections.div_ceil(self.nodes.max(1));
         let needed = here.max(if launched { per_node } else { 0 });
-        let running = start_with_load_users(&target, needed, self.clients).await?;
+        let running = start_with_load_users(mode, &target, needed, self.clients).await?;
         Ok((target, running))
     }
 
@@ -99,18 +104,35 @@ impl LoadArgs {
 }
 
 /// Checks that `connections` fit in the open-files budget, then starts (or resolves) `target`;
-/// a launched one gets the load users `load-1` … `load-<users>`.
+/// a launched one gets the load users `load-1` … `load-<users>`. Before any load, one client
+/// runs the flow `mode` speaks as `load-1`: a target that does not follow it is a usage error
+/// (exit 2) naming what was expected, and is stopped.
 pub async fn start_with_load_users(
+    mode: &str,
     target: &Target,
     connections: usize,
     users: usize,
 ) -> Result<RunningTarget, CliError> {
     descriptors::ensure(connections as u64).map_err(|e| CliError::Usage(e.to_string()))?;
-    let sql = users::sql(users);
-    target
+    let sql = users::sql(users.max(1));
+    let running = target
         .start_with_sql(matches!(target, Target::Launch { .. }).then_some(sql.as_str()))
         .await
-        .map_err(|e| CliError::Target(e.to_string()))
+        .map_err(|e| CliError::Target(e.to_string()))?;
+    let flow = preflight::Flow::dashboard();
+    let checked = match users::token(&running, &users::name(1)) {
+        Ok(token) => preflight::check(&running.base_url, &token, &flow)
+            .await
+            .map_err(|what| preflight::refusal(mode, target.name(), &flow, &what)),
+        Err(error) => Err(error),
+    };
+    match checked {
+        Ok(()) => Ok(running),
+        Err(message) => {
+            running.shutdown().await;
+            Err(CliError::Usage(message))
+        }
+    }
 }
 
 /// `load-users N`: the SQL that creates the load users, for a server you run.

@@ -25,7 +25,7 @@ pub struct StormArgs {
 
 pub async fn run(args: StormArgs) -> Result<ExitCode, CliError> {
     let load = &args.load;
-    let (target, mut running) = load.start(load.clients).await?;
+    let (target, mut running) = load.start("storm", load.clients).await?;
     let options = StormOptions {
         clients: load.clients,
         rounds: args.rounds,

@@ -26,7 +26,7 @@
 //! before the recording started.
 
 mod infer;
-mod secrets;
+pub(crate) mod secrets;
 mod session;
 mod tap;
 mod writer;
@@ -75,6 +75,8 @@ pub enum RecordError {
 pub struct Recorder {
     proxy: RecordingProxy,
     upstream: String,
+    /// The Engine.IO path the clients use, written on their `connect` steps.
+    engine_path: String,
 }
 
 impl Recorder {
@@ -93,6 +95,7 @@ impl Recorder {
         Ok(Self {
             proxy,
             upstream: upstream.to_owned(),
+            engine_path: engine_path.to_owned(),
         })
     }
 
@@ -117,7 +120,7 @@ impl Recorder {
              Tokens are minted again at replay from the claims below; no secret of the session is in this file.",
             self.upstream
         );
-        let written = write(&recording, name, now, &header)?;
+        let written = write(&recording, name, now, &header, &self.engine_path)?;
         std::fs::write(out, &written.yaml).map_err(|source| RecordError::Write {
             path: out.to_path_buf(),
             source,

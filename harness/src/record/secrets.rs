@@ -37,7 +37,8 @@ pub fn is_jwt(text: &str) -> bool {
     decode_jwt(text).is_some()
 }
 
-fn is_secret_key(key: &str) -> bool {
+/// Whether a key names a secret (`password`, `apiKey`, `token`, ...): its value is never written.
+pub(crate) fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase().replace(['-', '_'], "");
     [
         "password",

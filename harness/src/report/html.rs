@@ -65,6 +65,13 @@ pub fn run_page(target: &str, results: &[ScenarioResult]) -> String {
             result.duration.as_millis(),
         );
         body.push_str(&outcome_detail(&result.outcome));
+        if let Some(log) = &result.server_log {
+            let _ = writeln!(
+                body,
+                "<p class=\"log\">server log: <code>{}</code></p>",
+                escape(&log.display().to_string())
+            );
+        }
         body.push_str(&timeline(&result.timeline));
         body.push_str(&transcript_text(&result.transcript));
         body.push_str("</section>\n");
@@ -382,6 +389,7 @@ mod tests {
                 })
                 .collect(),
             duration: Duration::from_millis(12),
+            server_log: Some("/tmp/sio-harness-logs/rust-1-0.log".into()),
         }
     }
 
@@ -397,6 +405,7 @@ mod tests {
         assert!(!page.contains("<script>"), "{page}");
         assert!(!page.contains("<b>name"), "{page}");
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(page.contains("server log: <code>/tmp/sio-harness-logs/rust-1-0.log</code>"));
         assert!(
             !page.contains("eyJhbGciOiJIUzI1NiJ9"),
             "a token reached the page"

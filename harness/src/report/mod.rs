@@ -114,7 +114,9 @@ fn message(outcome: &Outcome) -> Option<String> {
     }
 }
 
-/// JUnit XML: one test suite, one test case per scenario and target.
+/// JUnit XML: one test suite, one test case per scenario and target. A case's `classname` is
+/// its file's path without the extension (viewers split a classname at its dots), and the
+/// target is a property of the case.
 pub fn junit(results: &[ScenarioResult]) -> String {
     let failures = results.iter().filter(|r| !r.outcome.passed()).count();
     let total: f64 = results.iter().map(|r| r.duration.as_secs_f64()).sum();
@@ -123,28 +125,36 @@ pub fn junit(results: &[ScenarioResult]) -> String {
         results.len()
     );
     for result in results {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "  <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-            xml_escape(&format!("{}.{}", result.target, result.file)),
+            "  <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">\n    <properties><property name=\"target\" value=\"{}\"/></properties>",
+            xml_escape(&junit_classname(&result.file)),
             xml_escape(&result.scenario),
-            result.duration.as_secs_f64()
+            result.duration.as_secs_f64(),
+            xml_escape(&result.target),
         );
-        match message(&result.outcome) {
-            None => out.push_str("/>\n"),
-            Some(text) => {
-                let first = text.lines().next().unwrap_or_default();
-                let _ = write!(
-                    out,
-                    ">\n    <failure message=\"{}\">{}</failure>\n  </testcase>\n",
-                    xml_escape(first),
-                    xml_escape(&text)
-                );
-            }
+        if let Some(text) = message(&result.outcome) {
+            let first = text.lines().next().unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "    <failure message=\"{}\">{}</failure>",
+                xml_escape(first),
+                xml_escape(&text)
+            );
         }
+        out.push_str("  </testcase>\n");
     }
     out.push_str("</testsuite>\n");
     out
+}
+
+/// A scenario file's path as a JUnit classname: without `./` and its `.yaml`/`.yml`.
+fn junit_classname(file: &str) -> String {
+    let file = file.strip_prefix("./").unwrap_or(file);
+    file.strip_suffix(".yaml")
+        .or_else(|| file.strip_suffix(".yml"))
+        .unwrap_or(file)
+        .to_owned()
 }
 
 fn xml_escape(text: &str) -> String {
@@ -175,4 +185,47 @@ pub fn json(results: &[ScenarioResult]) -> serde_json::Value {
             "transcript": r.transcript,
         })).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(target: &str, file: &str, outcome: Outcome) -> ScenarioResult {
+        ScenarioResult {
+            file: file.into(),
+            scenario: "login".into(),
+            target: target.into(),
+            outcome,
+            transcript: String::new(),
+            timeline: Vec::new(),
+            duration: std::time::Duration::from_millis(5),
+            server_log: None,
+        }
+    }
+
+    #[test]
+    fn junit_classname_is_the_file_path_and_the_target_a_property() {
+        let xml = junit(&[
+            result(
+                "http://127.0.0.1:3710",
+                "./suite/auth.yaml",
+                Outcome::Passed,
+            ),
+            result(
+                "rust",
+                "scenarios/v1.2/chat.yml",
+                Outcome::TargetFailed("cannot start rust".into()),
+            ),
+        ]);
+        assert!(
+            xml.contains("<testcase classname=\"suite/auth\" name=\"login\" time=\"0.005\">\n    <properties><property name=\"target\" value=\"http://127.0.0.1:3710\"/></properties>\n  </testcase>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<testcase classname=\"scenarios/v1.2/chat\" name=\"login\" time=\"0.005\">\n    <properties><property name=\"target\" value=\"rust\"/></properties>\n    <failure message=\"cannot start rust\">cannot start rust</failure>\n  </testcase>"),
+            "{xml}"
+        );
+        assert!(!xml.contains("3710."), "{xml}");
+    }
 }

@@ -38,6 +38,7 @@ impl Family for HttpStep {
         };
         let answer = loop {
             let request = request(runner, step, &path)?;
+            let sent = request_body(&request);
             let sent_at = runner.started.elapsed();
             let answer = request
                 .exchange(&runner.http_client)
@@ -61,6 +62,7 @@ impl Family for HttpStep {
                             (None, Some(Via::Haproxy)) => format!("haproxy:{path}"),
                             (None, None) => path.clone(),
                         },
+                        request_body: sent,
                         status: answer.status,
                         body: answer.body.clone(),
                         at: sent_at,
@@ -105,6 +107,17 @@ fn request(runner: &Runner<'_>, step: &HttpStep, path: &str) -> Result<HttpReque
         (None, None) => RequestBody::None,
     };
     Ok(request)
+}
+
+/// What `request` sent, for the transcript: its JSON, or a raw body (JSON when it parses).
+fn request_body(request: &HttpRequest) -> Option<serde_json::Value> {
+    match &request.body {
+        RequestBody::None => None,
+        RequestBody::Json(body) => Some(body.clone()),
+        RequestBody::RawJson(raw) => Some(
+            serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.clone())),
+        ),
+    }
 }
 
 /// Whether an answer is what `step` expects.

@@ -1,12 +1,13 @@
 //! Launching a spec, in order: its services, the cluster's redis-server and PostgreSQL, setup
 //! and seed once,
 //! the server nodes (each waited for), then HAProxy in front of them; a cluster is then waited
-//! for until every node's adapter is connected. Everything runs on free loopback ports, in one
-//! temporary working directory per launch, and a failure part-way stops what already started
-//! (each child is killed when dropped).
+//! for until every node's adapter is connected. Everything runs on free loopback ports (each
+//! reserved while the launch runs, [`super::ports`]), in one temporary working directory per
+//! launch, each process writing to its own log file; a failure part-way stops what already
+//! started (each child is killed when dropped).
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use super::TargetError;
 use super::node::{Launched, Node};
 use super::placeholders::{bin_dir, fill};
+use super::ports::{self, PortReservation};
 use super::postgres;
 use super::ready::Probe;
 use super::running::RunningTarget;
@@ -41,9 +43,9 @@ pub(super) async fn launch(
     };
     let ports = node_names
         .iter()
-        .map(|_| free_port())
-        .collect::<std::io::Result<Vec<u16>>>()?;
-    let first_port = ports.first().copied().unwrap_or_default();
+        .map(|_| PortReservation::new())
+        .collect::<std::io::Result<Vec<PortReservation>>>()?;
+    let first_port = ports.first().map(PortReservation::port).unwrap_or_default();
     let mut shared = vec![("{launch_id}".to_owned(), first_port.to_string())];
     let services = launch_services(spec, &cwd, workdir.path(), &mut shared).await?;
     let cluster = spec.cluster.as_ref();
@@ -64,7 +66,7 @@ pub(super) async fn launch(
         shared: &shared,
         cluster: cluster.is_some(),
     };
-    let nodes = launch_nodes(&launch, &node_names, &ports, extra_sql).await?;
+    let nodes = launch_nodes(&launch, &node_names, ports, extra_sql).await?;
     let haproxy = match cluster.and_then(|c| c.haproxy.as_ref()) {
         Some(haproxy_spec) => {
             Some(launch_haproxy(name, haproxy_spec, &cwd, workdir.path(), &nodes).await?)
@@ -102,7 +104,8 @@ async fn launch_services(
 ) -> Result<BTreeMap<String, Service>, TargetError> {
     let mut services = BTreeMap::new();
     for (name, service_spec) in &spec.services {
-        let port = free_port()?;
+        let reservation = PortReservation::new()?;
+        let port = reservation.port();
         let placeholders = [
             ("{port}".to_owned(), port.to_string()),
             ("{workdir}".to_owned(), workdir.display().to_string()),
@@ -126,8 +129,8 @@ async fn launch_services(
             argv,
             env,
             cwd.to_path_buf(),
-            port,
-            workdir.join(format!("service-{name}.log")),
+            reservation,
+            ports::log_file(&format!("service-{name}"))?,
             probe,
         );
         service.spawn().await?;
@@ -147,7 +150,8 @@ async fn launch_redis(
     workdir: &Path,
     shared: &mut Vec<(String, String)>,
 ) -> Result<Service, TargetError> {
-    let port = free_port()?;
+    let reservation = PortReservation::new()?;
+    let port = reservation.port();
     shared.push((
         "{redis_url}".to_owned(),
         format!("redis://127.0.0.1:{port}"),
@@ -168,8 +172,8 @@ async fn launch_redis(
         argv.to_vec(),
         Vec::new(),
         workdir.to_path_buf(),
-        port,
-        workdir.join("redis.log"),
+        reservation,
+        ports::log_file("redis-server")?,
         Probe::RedisPing,
     );
     redis.spawn().await?;
@@ -193,14 +197,14 @@ struct NodeLaunch<'a> {
 async fn launch_nodes(
     launch: &NodeLaunch<'_>,
     names: &[String],
-    ports: &[u16],
+    ports: Vec<PortReservation>,
     extra_sql: Option<&str>,
 ) -> Result<Vec<Node>, TargetError> {
     let mut nodes: Vec<Node> = names
         .iter()
         .zip(ports)
-        .map(|(node, &port)| launch.node(node, port))
-        .collect();
+        .map(|(node, port)| launch.node(node, port))
+        .collect::<std::io::Result<_>>()?;
     if let Some(first) = nodes.first().and_then(|n| n.process.as_ref()) {
         first.setup().await?;
         if let Some(sql) = extra_sql {
@@ -216,32 +220,35 @@ async fn launch_nodes(
 }
 
 impl NodeLaunch<'_> {
-    /// Node `node` on `port`, not yet spawned.
-    fn node(&self, node: &str, port: u16) -> Node {
+    /// Node `node` on `port`, not yet spawned, with its log file.
+    fn node(&self, node: &str, reservation: PortReservation) -> std::io::Result<Node> {
+        let port = reservation.port();
+        let name = if self.cluster {
+            format!("{} node {node}", self.target)
+        } else {
+            self.target.to_owned()
+        };
+        let log = ports::log_file(&name)?;
         let mut placeholders = self.shared.to_vec();
         if self.cluster {
             placeholders.push(("{node}".to_owned(), node.to_owned()));
         }
-        Node {
+        Ok(Node {
             name: node.to_owned(),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             base_url: format!("http://127.0.0.1:{port}"),
             process: Some(Launched {
-                name: if self.cluster {
-                    format!("{} node {node}", self.target)
-                } else {
-                    self.target.to_owned()
-                },
-                node: node.to_owned(),
+                name,
                 spec: self.spec.clone(),
                 cwd: self.cwd.to_path_buf(),
-                port,
+                port: reservation,
+                log,
                 secret: self.secret.clone(),
                 workdir: self.workdir.clone(),
                 placeholders,
                 child: None,
             }),
-        }
+        })
     }
 }
 
@@ -262,7 +269,8 @@ async fn launch_haproxy(
             config.display()
         ))
     })?;
-    let port = free_port()?;
+    let reservation = PortReservation::new()?;
+    let port = reservation.port();
     let mut env = vec![("LB_BIND".to_owned(), format!("127.0.0.1:{port}"))];
     for node in nodes {
         env.push((node_env_name(&node.name), node.addr.to_string()));
@@ -277,8 +285,8 @@ async fn launch_haproxy(
         ],
         env,
         workdir.to_path_buf(),
-        port,
-        workdir.join("haproxy.log"),
+        reservation,
+        ports::log_file("haproxy")?,
         Probe::Accepts,
     );
     haproxy.spawn().await?;
@@ -288,11 +296,6 @@ async fn launch_haproxy(
 /// The environment variable that gives HAProxy a node's address: `NODE_A` for node `a`.
 fn node_env_name(node: &str) -> String {
     format!("NODE_{}", node.to_uppercase().replace('-', "_"))
-}
-
-/// A free loopback port (the kernel picks it; it is released for the server to bind).
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn random_secret() -> String {

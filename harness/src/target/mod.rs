@@ -29,6 +29,7 @@
 mod launch;
 mod node;
 mod placeholders;
+mod ports;
 mod postgres;
 mod process;
 mod ready;
@@ -41,9 +42,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use launch::free_port;
 pub use placeholders::bin_dir;
 pub(crate) use placeholders::expand_env;
+pub use ports::free_port;
 pub use running::RunningTarget;
 pub use spec::{
     ClusterSpec, HaproxySpec, LaunchSpec, PostgresSpec, Ready, RedisSpec, ServiceSpec, TargetsFile,

@@ -3,7 +3,7 @@
 //! seed commands, its log, and how it is spawned (and waited for), stopped and killed by pid.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 
 use super::placeholders::{bin_dir, fill};
+use super::ports::PortReservation;
 use super::ready::{self, Probe, Waited};
 use super::spec::LaunchSpec;
 use super::{TargetError, process};
@@ -31,11 +32,12 @@ pub(super) struct Node {
 pub(super) struct Launched {
     /// For messages: the target, and the node in a cluster.
     pub name: String,
-    /// Empty unless a cluster's.
-    pub node: String,
     pub spec: LaunchSpec,
     pub cwd: PathBuf,
-    pub port: u16,
+    /// Its port, held while the launch runs: no other launch is given it.
+    pub port: PortReservation,
+    /// Where the process's stdout and stderr go, kept after the run.
+    pub log: PathBuf,
     pub secret: String,
     /// Shared by a cluster's nodes and services; removed when the last holder is gone.
     pub workdir: Arc<tempfile::TempDir>,
@@ -47,7 +49,7 @@ pub(super) struct Launched {
 impl Launched {
     fn fill(&self, text: &str) -> String {
         let own = text
-            .replace("{port}", &self.port.to_string())
+            .replace("{port}", &self.port.port().to_string())
             .replace("{secret}", &self.secret)
             .replace("{workdir}", &self.workdir.path().display().to_string())
             .replace("{bin_dir}", &bin_dir().display().to_string());
@@ -86,14 +88,8 @@ impl Launched {
         Ok(command)
     }
 
-    pub(super) fn log_path(&self) -> PathBuf {
-        if self.node.is_empty() {
-            self.workdir.path().join("server.log")
-        } else {
-            self.workdir
-                .path()
-                .join(format!("server-{}.log", self.node))
-        }
+    pub(super) fn log_path(&self) -> &Path {
+        &self.log
     }
 
     pub(super) async fn seed(&self, sql: &str) -> Result<(), TargetError> {
@@ -149,11 +145,10 @@ impl Launched {
             .spawn()
             .map_err(|e| self.cannot_run("command", &self.spec.command, e))?;
         self.child = Some(child);
-        let log = self.log_path();
         let waited = Waited {
             name: &self.name,
-            port: self.port,
-            log: &log,
+            port: self.port.port(),
+            log: &self.log,
         };
         let probe = Probe::Http(self.spec.ready.clone());
         ready::wait(&mut self.child, waited, &probe, READY_TIMEOUT).await

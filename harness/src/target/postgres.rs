@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use tokio::process::Command;
 
 use super::TargetError;
-use super::launch::free_port;
+use super::ports::{self, PortReservation};
 use super::placeholders::bin_dir;
 use super::ready::Probe;
 use super::service::Service;
@@ -53,7 +53,8 @@ pub(super) async fn launch(
     let data = dir.path().join("data");
     let template = template(&bin, owner).await?;
     run("cp", Command::new("cp").arg("-a").arg(&template).arg(&data)).await?;
-    let port = free_port()?;
+    let reservation = PortReservation::new()?;
+    let port = reservation.port();
     let argv = vec![
         bin.join("postgres").display().to_string(),
         "-D".into(),
@@ -74,8 +75,8 @@ pub(super) async fn launch(
         argv,
         Vec::new(),
         dir.path().to_path_buf(),
-        port,
-        dir.path().join("server.log"),
+        reservation,
+        ports::log_file("postgres")?,
         Probe::Postgres,
     )
     .with_stop_signal(libc::SIGINT)

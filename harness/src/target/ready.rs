@@ -1,6 +1,9 @@
 //! Readiness: the one wait every launched process goes through (a server node, redis-server,
 //! PostgreSQL, HAProxy, a spec's service). Until the timeout, it asks the process's port the way its
-//! [`Probe`] says, every 50 ms; a child that exits first fails at once, with the end of its log.
+//! [`Probe`] says, every 50 ms; a child that exits first fails at once, with its exit code and
+//! the end of its log. An answer counts only while the child is alive and, where `/proc` tells,
+//! when the listening socket is the child's own (or a descendant's): another launch's server on
+//! the same port must not pass for this one.
 //! HTTP is asked with one `reqwest` client, also for a cluster's `/health` ([`get_json`]).
 
 use std::path::Path;
@@ -10,8 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Child;
 
-use super::TargetError;
 use super::spec::Ready;
+use super::{TargetError, ports};
 
 /// How long one question may take before it counts as unanswered.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -53,16 +56,10 @@ pub(super) async fn wait(
         if let Some(running) = child.as_mut()
             && let Ok(Some(status)) = running.try_wait()
         {
-            return Err(TargetError::Launch {
-                name: waited.name.to_owned(),
-                detail: format!(
-                    "exited with {status} before it was ready\n{}",
-                    log_tail(waited.log)
-                ),
-            });
+            return Err(exited_early(&waited, status));
         }
         match tokio::time::timeout(ATTEMPT_TIMEOUT, answers(&http, waited.port, probe)).await {
-            Ok(Ok(())) => return Ok(()),
+            Ok(Ok(())) => return answered_by_own(child, &waited),
             Ok(Err(answer)) => last_answer = answer,
             Err(_) => last_answer = format!("no answer within {ATTEMPT_TIMEOUT:?}"),
         }
@@ -77,6 +74,53 @@ pub(super) async fn wait(
         port: waited.port,
         timeout,
         log: format!("{asked}\n{}", log_tail(waited.log)),
+    })
+}
+
+/// The launch error of a child that exited before it was ready: its exit code (or signal), its
+/// log file and the log's last lines.
+pub(super) fn exited_early(waited: &Waited<'_>, status: std::process::ExitStatus) -> TargetError {
+    use std::os::unix::process::ExitStatusExt;
+    let how = match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(signal)) => format!("signal {signal}"),
+        (None, None) => status.to_string(),
+    };
+    TargetError::Launch {
+        name: waited.name.to_owned(),
+        detail: format!(
+            "it exited with {how} before it was ready on port {}\n{}",
+            waited.port,
+            log_tail(waited.log)
+        ),
+    }
+}
+
+/// After an answer on the port: `Ok` if the child is still running and the port's listener is
+/// its own (or `/proc` cannot tell); an error naming who answered otherwise.
+fn answered_by_own(child: &mut Option<Child>, waited: &Waited<'_>) -> Result<(), TargetError> {
+    let Some(running) = child.as_mut() else {
+        return Ok(());
+    };
+    if let Ok(Some(status)) = running.try_wait() {
+        return Err(exited_early(waited, status));
+    }
+    let Some(pid) = running.id() else {
+        return Ok(());
+    };
+    let listeners = ports::listener_pids(waited.port);
+    if listeners.is_empty() || !listeners.is_disjoint(&ports::process_tree(pid)) {
+        return Ok(());
+    }
+    let mut others: Vec<u32> = listeners.into_iter().collect();
+    others.sort_unstable();
+    Err(TargetError::Launch {
+        name: waited.name.to_owned(),
+        detail: format!(
+            "port {} is answered by another process (pid {others:?}), not by this launch's (pid {pid})\n{}",
+            waited.port,
+            log_tail(waited.log)
+        ),
     })
 }
 
@@ -180,9 +224,46 @@ pub(super) async fn get_json(
     Ok(response.json().await.unwrap_or(serde_json::Value::Null))
 }
 
-/// The last 20 lines of a log file (empty when it cannot be read).
+/// The log file's path and its last 20 lines (which may be none).
 pub(super) fn log_tail(path: &Path) -> String {
     let log = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
+    let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+    if tail.is_empty() {
+        format!("log {} (empty)", path.display())
+    } else {
+        format!("log {}, last lines:\n{tail}", path.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_early_exit_names_the_code_the_port_the_log_and_its_last_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("server.log");
+        let lines: String = (1..=30).map(|n| format!("line {n}\n")).collect();
+        std::fs::write(&log, lines).expect("write log");
+        let status = std::process::Command::new("sh")
+            .args(["-c", "exit 98"])
+            .status()
+            .expect("sh runs");
+        let waited = Waited {
+            name: "app",
+            port: 4321,
+            log: &log,
+        };
+        let message = exited_early(&waited, status).to_string();
+        assert!(
+            message.starts_with(
+                "cannot start app: it exited with exit code 98 before it was ready on port 4321"
+            ),
+            "{message}"
+        );
+        assert!(message.contains(&format!("log {}, last lines:\nline 11\n", log.display())));
+        assert!(message.ends_with("line 30"), "{message}");
+        assert!(!message.contains("line 10\n"), "{message}");
+    }
 }

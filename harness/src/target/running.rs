@@ -48,6 +48,18 @@ impl RunningTarget {
             .and_then(|child| child.try_wait().ok().flatten())
     }
 
+    /// A launched server's (the first node's) log file; `None` for a URL target.
+    pub fn log_path(&self) -> Option<std::path::PathBuf> {
+        Some(
+            self.nodes
+                .first()?
+                .process
+                .as_ref()?
+                .log_path()
+                .to_path_buf(),
+        )
+    }
+
     /// A launched server's (the first node's) output, stdout and stderr, from byte `offset` on,
     /// and the offset to read from next time; `None` for a URL target or if the log cannot be
     /// read.
@@ -147,7 +159,7 @@ impl RunningTarget {
     /// The base URL of a service launched with the target (`services:` in its spec).
     pub fn service_url(&self, name: &str) -> Result<String, TargetError> {
         match self.services.get(name) {
-            Some(service) => Ok(format!("http://127.0.0.1:{}", service.port)),
+            Some(service) => Ok(format!("http://127.0.0.1:{}", service.port())),
             None => Err(TargetError::Unsupported(format!(
                 "target {} launches no service {name:?} (`services` in its launch spec{})",
                 self.name,
@@ -167,7 +179,7 @@ impl RunningTarget {
     pub fn haproxy_addr(&self) -> Result<SocketAddr, TargetError> {
         self.haproxy
             .as_ref()
-            .map(|h| SocketAddr::from(([127, 0, 0, 1], h.port)))
+            .map(|h| SocketAddr::from(([127, 0, 0, 1], h.port())))
             .ok_or_else(|| {
                 TargetError::Unsupported(format!(
                     "target {} has no HAProxy (`cluster.haproxy` in its launch spec)",

@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 
 use super::TargetError;
+use super::ports::PortReservation;
 use super::process;
 use super::ready::{self, Probe, Waited};
 
@@ -29,7 +30,8 @@ pub(super) struct Service {
     argv: Vec<String>,
     env: Vec<(String, String)>,
     cwd: PathBuf,
-    pub port: u16,
+    /// Its port, held while the launch runs: no other launch is given it.
+    port: PortReservation,
     log: PathBuf,
     probe: Probe,
     /// The signal that asks for a quick, clean exit.
@@ -46,7 +48,7 @@ impl Service {
         argv: Vec<String>,
         env: Vec<(String, String)>,
         cwd: PathBuf,
-        port: u16,
+        reservation: PortReservation,
         log: PathBuf,
         probe: Probe,
     ) -> Self {
@@ -55,7 +57,7 @@ impl Service {
             argv,
             env,
             cwd,
-            port,
+            port: reservation,
             log,
             probe,
             stop_signal: libc::SIGTERM,
@@ -75,6 +77,10 @@ impl Service {
     pub fn run_as(mut self, owner: Option<(u32, u32)>) -> Self {
         self.run_as = owner;
         self
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port.port()
     }
 
     pub fn running(&self) -> bool {
@@ -134,7 +140,7 @@ impl Service {
         self.frozen = false;
         let waited = Waited {
             name: &self.label,
-            port: self.port,
+            port: self.port(),
             log: &self.log,
         };
         let result = ready::wait(&mut self.child, waited, &self.probe, READY_TIMEOUT).await;

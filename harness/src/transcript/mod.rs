@@ -37,6 +37,8 @@ use redact::Redactor;
 pub struct HttpExchange {
     pub method: String,
     pub path: String,
+    /// What the request sent: a JSON body, or a raw body as a string unless it is JSON.
+    pub request_body: Option<Value>,
     pub status: u16,
     pub body: Value,
     /// When the request was sent, since the scenario started (reports only).
@@ -188,9 +190,14 @@ pub fn render_timed(recording: &Recording) -> (String, Vec<TimedLine>) {
     if !recording.http.is_empty() {
         let _ = writeln!(out, "http");
         for exchange in &recording.http {
+            let sent = exchange
+                .request_body
+                .as_ref()
+                .map(|body| format!(" {}", redactor.request_body(body)))
+                .unwrap_or_default();
             let body = redactor.json(&exchange.body);
             let line = format!(
-                "{} {} -> {} {}",
+                "{} {}{sent} -> {} {}",
                 exchange.method, exchange.path, exchange.status, body
             );
             let _ = writeln!(out, "  {line}");
@@ -462,6 +469,7 @@ mod tests {
             http: vec![HttpExchange {
                 method: "GET".into(),
                 path: "/x".into(),
+                request_body: None,
                 status: 200,
                 body: json!({}),
                 at: Duration::from_millis(20),
@@ -521,6 +529,7 @@ mod tests {
             http: vec![HttpExchange {
                 method: "GET".into(),
                 path: "/x".into(),
+                request_body: None,
                 status: 200,
                 body: json!([uuid]),
                 at: Duration::ZERO,
@@ -531,6 +540,41 @@ mod tests {
         assert_eq!(
             render(&recording),
             "client alice\n  connect / sid=<sid:1>\n  event / n [{\"again\":\"<uuid:1>\",\"at\":\"<time>\",\"id\":\"<uuid:1>\"}]\n  reconnect\nhttp\n  GET /x -> 200 [\"<uuid:1>\"]\n"
+        );
+    }
+
+    #[test]
+    fn request_bodies_are_shown_with_their_secrets_out() {
+        let uuid = "0b9e1f3c-7d1a-4c55-9a53-0f1e2d3c4b5a";
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln";
+        let exchange = |request_body: Option<Value>, status| HttpExchange {
+            method: "POST".into(),
+            path: "/api/login".into(),
+            request_body,
+            status,
+            body: json!({"error": "bad request"}),
+            at: Duration::ZERO,
+        };
+        let recording = Recording {
+            http: vec![
+                exchange(Some(json!({"user": "alice", "password": "hunter2"})), 400),
+                exchange(
+                    Some(json!({"user": "alice", "apiKey": 7, "note": jwt, "id": uuid})),
+                    400,
+                ),
+                exchange(Some(Value::String("{\"user\":".into())), 400),
+                exchange(None, 400),
+            ],
+            ..Recording::default()
+        };
+        let text = render(&recording);
+        assert_eq!(
+            text,
+            "http\n  POST /api/login {\"password\":\"<secret>\",\"user\":\"alice\"} -> 400 {\"error\":\"bad request\"}\n  POST /api/login {\"apiKey\":\"<secret>\",\"id\":\"<uuid:1>\",\"note\":\"<jwt>\",\"user\":\"alice\"} -> 400 {\"error\":\"bad request\"}\n  POST /api/login \"{\\\"user\\\":\" -> 400 {\"error\":\"bad request\"}\n  POST /api/login -> 400 {\"error\":\"bad request\"}\n"
+        );
+        assert!(
+            !text.contains("hunter2") && !text.contains("c2ln"),
+            "{text}"
         );
     }
 }

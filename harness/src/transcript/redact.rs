@@ -1,12 +1,14 @@
 //! Redaction: values that differ between runs become numbered placeholders (`<session:1>`,
 //! `<sid:1>`, `<uuid:1>`), times become `<time>`, and numbers are written the one way JSON means
-//! them, so the same server behaviour always renders the same transcript text.
+//! them, so the same server behaviour always renders the same transcript text. A request body
+//! keeps no secret: a value under a secret-looking key is `<secret>`, a JWT `<jwt>`.
 
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
 use crate::matcher::{is_rfc3339, is_uuid};
+use crate::record::secrets::{is_jwt, is_secret_key};
 
 #[derive(Default)]
 pub(super) struct Redactor {
@@ -55,8 +57,33 @@ impl Redactor {
         }
     }
 
+    /// A body the scenario sent, secrets out, then redacted as any payload.
+    pub(super) fn request_body(&mut self, body: &Value) -> Value {
+        self.json(&without_secrets(body))
+    }
+
     pub(super) fn args(&mut self, args: &[Value]) -> String {
         self.json(&Value::Array(args.to_vec())).to_string()
+    }
+}
+
+fn without_secrets(value: &Value) -> Value {
+    match value {
+        Value::String(text) if is_jwt(text) => Value::String("<jwt>".to_owned()),
+        Value::Array(items) => Value::Array(items.iter().map(without_secrets).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, item)| {
+                    let item = if is_secret_key(key) && !item.is_null() {
+                        Value::String("<secret>".to_owned())
+                    } else {
+                        without_secrets(item)
+                    };
+                    (key.clone(), item)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 

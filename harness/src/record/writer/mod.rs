@@ -1,5 +1,5 @@
 //! From facts to a scenario file: one `connect` per client (its first namespace with its
-//! transport, query and auth; later namespaces as further `connect`s), `emit` with `ack`,
+//! transport, query, auth and the Engine.IO path when it is not `/socket.io/`; later namespaces as further `connect`s), `emit` with `ack`,
 //! `expect` for every event received, `disconnect`, and `http` for API calls, in the order the
 //! proxy saw them. The runner waits at each `expect`, so the order a client saw things in is the
 //! order the replay checks, and no `sleep` is needed. Secrets go through [`Vault`], run-dependent
@@ -30,15 +30,18 @@ pub struct Written {
 }
 
 /// Writes `recording` as a scenario named `name`; `now` (seconds since the epoch) anchors the
-/// tokens' relative times; `header` is the comment at the top of the file.
+/// tokens' relative times; `header` is the comment at the top of the file; `engine_path` is the
+/// Engine.IO path the sessions used (`/socket.io/`, `/rt/`).
 pub fn write(
     recording: &Recording,
     name: &str,
     now: i64,
     header: &str,
+    engine_path: &str,
 ) -> Result<Written, WriteError> {
     let mut writer = Writer {
         recording,
+        engine_path: connect_path(engine_path),
         vault: Vault::new(now),
         inference: Inference::default(),
         steps: Vec::new(),
@@ -69,8 +72,17 @@ pub fn write(
     })
 }
 
+/// The `path:` of a client's first `connect`: `None` for the default `/socket.io/`; written with
+/// a trailing slash, as the clients use it.
+fn connect_path(engine_path: &str) -> Option<String> {
+    let trimmed = engine_path.trim_end_matches('/');
+    (trimmed != "/socket.io").then(|| format!("{trimmed}/"))
+}
+
 struct Writer<'a> {
     recording: &'a Recording,
+    /// The `path:` of each client's first `connect`, when it is not the default.
+    engine_path: Option<String>,
     vault: Vault,
     inference: Inference,
     steps: Vec<Step>,
@@ -258,6 +270,7 @@ impl Writer<'_> {
             query,
             headers,
             auth,
+            path: self.engine_path.clone().filter(|_| first),
             ..ConnectStep::new(name)
         }));
     }

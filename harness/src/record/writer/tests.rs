@@ -126,6 +126,7 @@ fn no_secret_of_the_session_reaches_the_file_and_it_parses_back() {
         "recorded",
         1_900_000_000,
         "a header",
+        "/socket.io/",
     )
     .expect("writes");
     let yaml = &written.yaml;
@@ -247,4 +248,31 @@ fn no_secret_of_the_session_reaches_the_file_and_it_parses_back() {
         (leave.client.as_str(), leave.namespace.as_deref()),
         ("user-1", None)
     );
+}
+
+#[test]
+fn an_engine_path_other_than_the_default_is_on_each_clients_first_connect() {
+    let (alice, admin) = (
+        jwt(json!({ "userId": "user-1" })),
+        jwt(json!({ "userId": "admin-1" })),
+    );
+    let recording = recording(&alice, &admin);
+    let paths = |engine_path: &str| -> Vec<Option<String>> {
+        let written =
+            write(&recording, "recorded", 1_900_000_000, "h", engine_path).expect("writes");
+        let file = crate::scenario::parse_str("recorded.yaml", &written.yaml).expect("parses");
+        file.scenarios[0]
+            .steps
+            .iter()
+            .filter_map(|step| match &step.value {
+                Step::Connect(connect) => Some(connect.path.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let rt = Some("/rt/".to_owned());
+    // Two clients, the first of them also on a second namespace (one engine session).
+    assert_eq!(paths("/rt"), [rt.clone(), None, rt.clone()]);
+    assert_eq!(paths("/rt/"), [rt.clone(), None, rt]);
+    assert_eq!(paths("/socket.io/"), [None, None, None]);
 }
