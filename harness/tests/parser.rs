@@ -8,9 +8,15 @@ use sio_harness::scenario::{Step, load_file, parse_str};
 #[test]
 fn every_shipped_scenario_file_parses() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let files =
-        sio_harness::suite::discover(&[dir.clone(), dir.join("cluster")]).expect("scenarios dirs");
-    assert!(files.len() >= 12, "{files:?}");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let files = sio_harness::suite::discover(&[
+        dir.clone(),
+        dir.join("cluster"),
+        examples.join("chat/scenarios"),
+        examples.join("market/scenarios"),
+    ])
+    .expect("scenarios dirs");
+    assert!(files.len() >= 20, "{files:?}");
     for file in files {
         let parsed = load_file(&file).unwrap_or_else(|e| panic!("{e}"));
         assert!(!parsed.scenarios.is_empty());

@@ -1,6 +1,7 @@
 //! `connect`: a new client behind its own proxy (to a node, or through HAProxy), or one more
 //! namespace of a client that is there; then the wait for the answer the step expects.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{Cause, Family, Runner, Slot};
@@ -68,6 +69,7 @@ impl Family for ConnectStep {
                     proxy,
                     via_balancer: step.via.is_some(),
                     taken_by: Vec::new(),
+                    matched: HashMap::new(),
                 },
             ));
         }

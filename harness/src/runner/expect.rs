@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{Cause, Family, Runner};
 use crate::client::Observed;
 use crate::matcher::{self, select};
-use crate::scenario::{EventMatch, ExpectNoneStep, ExpectStep, Order};
+use crate::scenario::{ConnectErrorMatch, EventMatch, ExpectNoneStep, ExpectStep, Order};
 use crate::transcript;
 
 impl Family for ExpectStep {
@@ -79,17 +79,8 @@ async fn expect(runner: &mut Runner<'_>, name: &str, step: &ExpectStep) -> Resul
     })?;
     match (&seen.what, &step.connect_error, &step.disconnect) {
         (Observed::ConnectError { message, data, .. }, Some(want), _) => {
-            if let Some(expected) = &want.message
-                && expected != message
-            {
-                return Err(Cause::Unmet(format!(
-                    "connect_error message: expected {expected:?}, got {message:?}"
-                )));
-            }
-            if let Some(expected) = &want.data {
-                matcher::check(expected, data.as_ref().unwrap_or(&Value::Null), false)
-                    .map_err(|m| Cause::Unmet(format!("connect_error data: {m}")))?;
-            }
+            let shape = check_connect_error(want, message, data.as_ref())?;
+            runner.slot(name)?.matched_last(shape);
         }
         (Observed::Disconnect { reason, .. }, _, Some(want)) => {
             if let Some(expected) = &want.reason
@@ -177,6 +168,7 @@ async fn expect_events(
         if let Some(args) = args {
             matcher::check(args, &got, spec.partial)
                 .map_err(|m| Cause::Unmet(format!("event {event:?} args {m}\n  got: {got}")))?;
+            runner.slot(name)?.matched_last(args.clone());
         }
         for (var, path) in &spec.capture {
             let value = select(&got, path)
@@ -188,6 +180,31 @@ async fn expect_events(
         runner.vars.set(var, value);
     }
     Ok(())
+}
+
+/// Checks a refusal against what a step expects of it (`message` and `data`, matchers allowed);
+/// gives what it was matched against, `{message, data}` as the transcript writes the refusal.
+pub(super) fn check_connect_error(
+    want: &ConnectErrorMatch,
+    message: &str,
+    data: Option<&Value>,
+) -> Result<Value, Cause> {
+    let mut shape = serde_json::Map::new();
+    if let Some(expected) = &want.message {
+        let expected = Value::String(expected.clone());
+        matcher::check(&expected, &Value::String(message.to_owned()), false).map_err(|_| {
+            Cause::Unmet(format!(
+                "connect_error message: expected {expected}, got {message:?}"
+            ))
+        })?;
+        shape.insert("message".into(), expected);
+    }
+    if let Some(expected) = &want.data {
+        matcher::check(expected, data.unwrap_or(&Value::Null), false)
+            .map_err(|m| Cause::Unmet(format!("connect_error data: {m}")))?;
+        shape.insert("data".into(), expected.clone());
+    }
+    Ok(Value::Object(shape))
 }
 
 fn describe_args(args: Option<&Value>) -> String {

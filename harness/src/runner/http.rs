@@ -58,6 +58,11 @@ impl Family for HttpStep {
                         },
                         status: answer.status,
                         body: answer.body.clone(),
+                        expected_body: step
+                            .expect_body
+                            .as_ref()
+                            .map(|b| runner.render(b))
+                            .transpose()?,
                         at: sent_at,
                     });
                     outcome.map_err(|e| failed(e.to_string()))?;

@@ -34,6 +34,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
+use crate::transcript::Redaction;
+
 pub use cluster::{ClusterStep, MoveStep, RedisAction, ServerAction, ServerStep, check_node_name};
 pub use connect::{ConnectOutcome, ConnectStep, EmitSpec, Reconnection, ReconnectionPolicy, Via};
 pub use cut::{ClientRef, CutMode, CutStep};
@@ -82,6 +84,9 @@ pub struct Scenario {
     /// depending on timing.
     #[serde(default)]
     pub merge_transport_reasons: bool,
+    /// How transcripts write what no step matches (a path or a pattern, and a replacement).
+    #[serde(default)]
+    pub redact: Vec<Spanned<Redaction>>,
     pub steps: Vec<Spanned<Step>>,
     /// Line of the scenario in its file, set by the parser.
     #[serde(skip)]

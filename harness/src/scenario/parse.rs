@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Millis, Scenario, ScenarioFile, Step, TokenSpec};
+use crate::transcript::Redaction;
 
 /// A top-level document: one scenario inline, or a list.
 #[derive(Debug, Deserialize)]
@@ -36,6 +37,8 @@ struct Document {
     record_reconnect_attempts: bool,
     #[serde(default)]
     merge_transport_reasons: bool,
+    #[serde(default)]
+    redact: Vec<Spanned<Redaction>>,
     #[serde(default)]
     steps: Option<Vec<Spanned<Step>>>,
 }
@@ -169,6 +172,7 @@ fn scenarios_of(file: &str, source: &str, document: Document) -> Result<Vec<Scen
                         scenario.timeout = scenario.timeout.or(document.timeout);
                         scenario.record_reconnect_attempts |= document.record_reconnect_attempts;
                         scenario.merge_transport_reasons |= document.merge_transport_reasons;
+                        scenario.redact.extend(document.redact.iter().cloned());
                         scenario
                     },
                 )
@@ -186,6 +190,7 @@ fn scenarios_of(file: &str, source: &str, document: Document) -> Result<Vec<Scen
                 timeout: document.timeout,
                 record_reconnect_attempts: document.record_reconnect_attempts,
                 merge_transport_reasons: document.merge_transport_reasons,
+                redact: document.redact,
                 steps,
                 line: 1,
             }])
@@ -222,6 +227,17 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
             let (line, column) = key_position(source, name).unwrap_or((scenario.line, 1));
             return Err(ParseError::at(file, source, line, column, message));
         }
+    }
+    for rule in &scenario.redact {
+        rule.value.check().map_err(|message| {
+            ParseError::at(
+                file,
+                source,
+                rule.referenced.line(),
+                rule.referenced.column(),
+                message,
+            )
+        })?;
     }
     let mut clients = Clients::default();
     for step in &scenario.steps {
