@@ -42,7 +42,7 @@ impl Family for ConnectStep {
             }?;
             let proxy = Proxy::start(upstream).await.map_err(Cause::Proxy)?;
             let mut options = ClientOptions::new(format!("http://{}", proxy.addr));
-            options.endpoint.transport = step.transport;
+            options.endpoint.transport = step.transport.unwrap_or_default();
             options.endpoint.timeout = runner.scaled(Some(Duration::from_secs(5)));
             if let Some(path) = &step.path {
                 options.endpoint.path = path.clone();

@@ -21,10 +21,12 @@ pub struct ConnectStep {
     /// Through the cluster's load balancer instead of to one node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<Via>,
-    #[serde(default = "root_namespace", skip_serializing_if = "is_root")]
+    /// Default: the file's `defaults`, else `/` ([`super::defaults`]).
+    #[serde(default, skip_serializing_if = "is_root")]
     pub namespace: String,
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub transport: TransportKind,
+    /// Default: the file's `defaults`, else websocket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<TransportKind>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub query: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -53,7 +55,7 @@ impl ConnectStep {
             node: None,
             via: None,
             namespace: root_namespace(),
-            transport: TransportKind::default(),
+            transport: None,
             query: BTreeMap::new(),
             headers: BTreeMap::new(),
             auth: None,

@@ -17,6 +17,7 @@
 pub mod cluster;
 pub mod connect;
 pub mod cut;
+pub mod defaults;
 pub mod disconnect;
 pub mod duration;
 pub mod emit;
@@ -39,6 +40,7 @@ use crate::transcript::Redaction;
 pub use cluster::{ClusterStep, MoveStep, RedisAction, ServerAction, ServerStep, check_node_name};
 pub use connect::{ConnectOutcome, ConnectStep, EmitSpec, Reconnection, ReconnectionPolicy, Via};
 pub use cut::{ClientRef, CutMode, CutStep};
+pub use defaults::Defaults;
 pub use disconnect::DisconnectStep;
 pub use duration::{Millis, SignedMillis, format_duration, parse_duration_ms};
 pub use emit::{AckExpectation, AckStep, EmitStep};
@@ -173,9 +175,9 @@ pub fn root_namespace() -> String {
     "/".to_owned()
 }
 
-/// Whether a namespace is the default one, left out when written.
+/// Whether a namespace is the default one (or not set yet), left out when written.
 fn is_root(nsp: &str) -> bool {
-    nsp == "/"
+    nsp == "/" || nsp.is_empty()
 }
 
 /// Whether a value is its type's default, left out when written.

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Millis, Scenario, ScenarioFile, Step, TokenSpec};
+use super::{Defaults, Millis, Scenario, ScenarioFile, Step, TokenSpec, defaults};
 use crate::transcript::Redaction;
 
 /// A top-level document: one scenario inline, or a list.
@@ -39,6 +39,9 @@ struct Document {
     merge_transport_reasons: bool,
     #[serde(default)]
     redact: Vec<Spanned<Redaction>>,
+    /// `namespace`, `path` and `transport` for every `connect` that does not say.
+    #[serde(default)]
+    defaults: Defaults,
     #[serde(default)]
     steps: Option<Vec<Spanned<Step>>>,
 }
@@ -110,9 +113,17 @@ pub fn parse_str(file: &str, source: &str) -> Result<ScenarioFile, ParseError> {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
         ParseError::at(file, source, line, column, serde_message(&e.to_string()))
     })?;
-    let scenarios = scenarios_of(file, source, document)?;
+    let file_defaults = document.defaults.clone();
+    let mut scenarios = scenarios_of(file, source, document)?;
     let mut names = BTreeSet::new();
-    for scenario in &scenarios {
+    for scenario in &mut scenarios {
+        let steps = scenario.steps.iter_mut().map(|s| &mut s.value);
+        defaults::apply(steps, &file_defaults).map_err(|(index, message)| {
+            let (line, column) = scenario.steps.get(index).map_or((scenario.line, 1), |s| {
+                (s.referenced.line(), s.referenced.column())
+            });
+            ParseError::at(file, source, line, column, message)
+        })?;
         if !names.insert(scenario.name.clone()) {
             return Err(ParseError::at(
                 file,
