@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use super::expect::check_connect_error;
 use super::{Cause, Family, Runner, Slot};
 use crate::client::{Client, ClientOptions, Command, NamespaceOptions, Observed, ReconnectPolicy};
 use crate::proxy::Proxy;
@@ -70,27 +71,41 @@ impl Family for ConnectStep {
                     via_balancer: step.via.is_some(),
                     taken_by: Vec::new(),
                     matched: HashMap::new(),
+                    refusal: None,
                 },
             ));
         }
         let timeout = runner.scaled(step.timeout.map(|m| m.0));
         let nsp = step.namespace.clone();
-        let outcome = step.expect;
-        if outcome == ConnectOutcome::Nothing {
-            return Ok(());
-        }
+        let outcome = &step.expect;
+        let wanted = match outcome {
+            ConnectOutcome::Nothing => return Ok(()),
+            ConnectOutcome::Connect => "connect",
+            ConnectOutcome::ConnectError | ConnectOutcome::Refused(_) => "connect_error",
+        };
         let answer = |o: &Observed| matches!(o, Observed::Connect { nsp: n, .. } | Observed::ConnectError { nsp: n, .. } if *n == nsp);
         let slot = runner.slot(&step.client)?;
         let seen = slot.client.wait_for(timeout, answer).await;
         match (outcome, seen.map(|o| o.what)) {
             (ConnectOutcome::Connect, Some(Observed::Connect { .. })) => Ok(()),
-            (ConnectOutcome::ConnectError, Some(Observed::ConnectError { .. })) => Ok(()),
+            (_, Some(Observed::ConnectError { message, data, .. }))
+                if outcome.expects_refusal() =>
+            {
+                let slot = runner.slot(&step.client)?;
+                // A following `expect: {connect_error: ...}` may still look at this refusal.
+                slot.refusal = slot.client.taken().last().map(|t| (nsp.clone(), t.index));
+                if let ConnectOutcome::Refused(want) = outcome {
+                    let shape = check_connect_error(want, &message, data.as_ref())?;
+                    slot.matched_last(shape);
+                }
+                Ok(())
+            }
             (_, Some(other)) => Err(Cause::Unmet(format!(
-                "expected {outcome:?} on {nsp}, got: {}",
+                "expected {wanted} on {nsp}, got: {}",
                 transcript::describe(&other)
             ))),
             (_, None) => Err(Cause::Unmet(format!(
-                "expected {outcome:?} on {nsp} within {timeout:?}, nothing came{}",
+                "expected {wanted} on {nsp} within {timeout:?}, nothing came{}",
                 runner.taken_earlier(&step.client, answer)
             ))),
         }

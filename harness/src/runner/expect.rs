@@ -70,7 +70,18 @@ async fn expect(runner: &mut Runner<'_>, name: &str, step: &ExpectStep) -> Resul
     // Reconnects belong to the whole client, not to a namespace.
     let wanted = |o: &Observed| kind(o) && o.nsp().is_none_or(|n| n == nsp);
     let slot = runner.slot(name)?;
-    let seen = slot.client.wait_for(timeout, wanted).await;
+    // The refusal a `connect` step took is still there for the first `expect` of it.
+    let from_connect = match slot.refusal.take() {
+        Some((refused, index)) if step.connect_error.is_some() && refused == nsp => Some(index),
+        kept => {
+            slot.refusal = kept;
+            None
+        }
+    };
+    let seen = match from_connect {
+        Some(index) => slot.client.history().get(index).cloned(),
+        None => slot.client.wait_for(timeout, wanted).await,
+    };
     let seen = seen.ok_or_else(|| {
         Cause::Unmet(format!(
             "expected {what} on {nsp} within {timeout:?}{}",
@@ -80,7 +91,13 @@ async fn expect(runner: &mut Runner<'_>, name: &str, step: &ExpectStep) -> Resul
     match (&seen.what, &step.connect_error, &step.disconnect) {
         (Observed::ConnectError { message, data, .. }, Some(want), _) => {
             let shape = check_connect_error(want, message, data.as_ref())?;
-            runner.slot(name)?.matched_last(shape);
+            let slot = runner.slot(name)?;
+            match from_connect {
+                Some(index) => {
+                    slot.matched.insert(index, shape);
+                }
+                None => slot.matched_last(shape),
+            }
         }
         (Observed::Disconnect { reason, .. }, _, Some(want)) => {
             if let Some(expected) = &want.reason

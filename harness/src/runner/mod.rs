@@ -83,6 +83,9 @@ struct Slot {
     /// What a step matched each taken observation against, by history index (for the
     /// transcript: what a matcher matched is written as the matcher).
     matched: HashMap<usize, Value>,
+    /// The refusal (namespace, history index) a `connect` step took and no `expect` has looked
+    /// at yet: the next `expect: {connect_error: ...}` on that namespace checks it.
+    refusal: Option<(String, usize)>,
 }
 
 impl Slot {
