@@ -188,8 +188,15 @@ async fn expect_events(
             runner.slot(name)?.matched_last(args.clone());
         }
         for (var, path) in &spec.capture {
-            let value = select(&got, path)
-                .ok_or_else(|| Cause::Unmet(format!("capture {var:?}: no {path:?} in {got}")))?;
+            // `0.at` and `args.0.at` are the same path: into the event's arguments.
+            let into_args = path.strip_prefix("args.").unwrap_or(path);
+            let value = select(&got, into_args).ok_or_else(|| {
+                Cause::Unmet(format!(
+                    "capture {var:?}: no {path:?} in the arguments {got}: a path is the \
+                     argument's index, then keys and indices, dotted (`0.at`, `args.0.at`, \
+                     `1.items.2.id`)"
+                ))
+            })?;
             captured.push((var.clone(), value.clone()));
         }
     }

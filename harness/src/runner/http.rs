@@ -73,7 +73,10 @@ impl Family for HttpStep {
         let exchange = json!({ "status": answer.status, "body": answer.body });
         for (var, selector) in &step.capture {
             let value = select(&exchange, selector).ok_or_else(|| {
-                Cause::Unmet(format!("capture {var:?}: no {selector:?} in {exchange}"))
+                Cause::Unmet(format!(
+                    "capture {var:?}: no {selector:?} in {exchange}: a path starts at `status` \
+                     or `body`, then keys and indices, dotted (`body.id`, `body.items.0.id`)"
+                ))
             })?;
             runner.vars.set(var.clone(), value.clone());
         }
