@@ -108,6 +108,11 @@ async fn expect(runner: &mut Runner<'_>, name: &str, step: &ExpectStep) -> Resul
                 )));
             }
         }
+        // The reconnect is complete once the server has answered the acks `on_connect` asked.
+        (Observed::Reconnect { .. }, _, _) => {
+            let since = runner.slot(name)?.client.taken().last().map(|t| t.index);
+            super::connect::on_connect_acks(runner, name, None, since.unwrap_or(0)).await?;
+        }
         _ => {}
     }
     Ok(())

@@ -86,6 +86,8 @@ struct Slot {
     /// The refusal (namespace, history index) a `connect` step took and no `expect` has looked
     /// at yet: the next `expect: {connect_error: ...}` on that namespace checks it.
     refusal: Option<(String, usize)>,
+    /// The `on_connect` emits that ask for an ack, of every namespace the client connected.
+    on_connect_acks: Vec<connect::OnConnectAck>,
 }
 
 impl Slot {

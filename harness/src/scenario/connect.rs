@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::emit::AckExpectation;
 use super::expect::ConnectErrorMatch;
 use super::parse::Clients;
 use super::{Millis, check_node_name, is_default, is_root, root_namespace};
@@ -183,11 +184,14 @@ pub struct ReconnectionPolicy {
     pub randomization: Option<f64>,
 }
 
-/// An event emitted on every (re)connect.
+/// An event emitted on every (re)connect; with `ack`, the connect (or the awaited reconnect)
+/// completes only once the server has answered it.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmitSpec {
     pub event: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<AckExpectation>,
 }

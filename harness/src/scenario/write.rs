@@ -139,6 +139,10 @@ mod tests {
                 on_connect: vec![EmitSpec {
                     event: "subscribe:status".into(),
                     args: vec![json!([1, "two"])],
+                    ack: Some(AckExpectation {
+                        timeout: Some(ms(500)),
+                        args: Some(vec![json!({"ok": true})]),
+                    }),
                 }],
                 expect: ConnectOutcome::ConnectError,
                 timeout: Some(ms(1500)),
