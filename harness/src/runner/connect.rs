@@ -141,8 +141,9 @@ impl Family for ConnectStep {
                 Ok(())
             }
             (_, Some(other)) => Err(Cause::Unmet(format!(
-                "expected {wanted} on {nsp}, got: {}",
-                transcript::describe(&other)
+                "expected {wanted} on {nsp}, got: {}{}",
+                transcript::describe(&other),
+                handshake_hint(&other, step.path.as_deref())
             ))),
             (_, None) => Err(Cause::Unmet(format!(
                 "expected {wanted} on {nsp} within {timeout:?}, nothing came{}",
@@ -246,6 +247,23 @@ pub(super) async fn on_connect_acks(
         }
     }
     Ok(())
+}
+
+/// For a refusal that is the transport's, not the server's: the likeliest cause, a path the
+/// server does not serve Engine.IO on.
+fn handshake_hint(seen: &Observed, path: Option<&str>) -> String {
+    match seen {
+        Observed::ConnectError { message, .. }
+            if message == "websocket error" || message == "xhr poll error" =>
+        {
+            format!(
+                "\n  (the Engine.IO handshake failed: does the server serve Socket.IO on {}? \
+                 If not, set `path:` on the connect, or `defaults: {{path: ...}}` in the file)",
+                path.unwrap_or("/socket.io/")
+            )
+        }
+        _ => String::new(),
+    }
 }
 
 fn reconnect_policy(reconnection: Option<&Reconnection>) -> ReconnectPolicy {
