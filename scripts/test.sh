@@ -145,6 +145,10 @@ stage_suites() {
   step "chat example (official socket.io 4.8): npm ci, its suite on a server launched per scenario"
   (cd examples/chat && npm ci --no-audit --no-fund)
   "$bin/sio-harness" run --target chat "${chat[@]}" --report-junit target/scenarios-chat.xml
+  step "market example (official socket.io 4.8, path /rt/, namespace /market, JWT scopes): npm ci, its suite"
+  (cd examples/market && npm ci --no-audit --no-fund)
+  "$bin/sio-harness" run --target market --targets-file examples/market/scenarios/targets.yaml \
+    --snapshots examples/market/snapshots examples/market/scenarios --report-junit target/scenarios-market.xml
   (
     chat_port=$(free_port)
     CHAT_TEST_RESET=1 PORT=$chat_port node examples/chat/server.js > target/chat-url.log 2>&1 &
@@ -218,7 +222,11 @@ stage_flake() {
   "$bin/sio-harness" run --target rust-cluster scenarios/cluster --repeat 3 --jobs 2 --report-junit target/repeat-rust-cluster.xml
   "$bin/sio-harness" run --target node-cluster scenarios/cluster --repeat 3 --jobs 2 --report-junit target/repeat-node-cluster.xml
   "$bin/sio-harness" run --target rust-kuma scenarios/kuma --repeat 5 --jobs 2 --report-junit target/repeat-rust-kuma.xml
-  counted_reports+=(target/repeat-{rust,node,rust-cluster,node-cluster,rust-kuma}.xml)
+  # Quotes stamped with Date.now(), matched with $integer or redacted: 20 runs, 8 at a time, alike.
+  (cd examples/market && npm ci --no-audit --no-fund)
+  "$bin/sio-harness" run --target market --targets-file examples/market/scenarios/targets.yaml \
+    examples/market/scenarios/{quotes,reconnect}.yaml --repeat 20 --jobs 8 --report-junit target/repeat-market.xml
+  counted_reports+=(target/repeat-{rust,node,rust-cluster,node-cluster,rust-kuma,market}.xml)
 }
 
 stage_load() {

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::request::{HttpRequest, RequestBody};
+use crate::transcript::Redaction;
 
 /// How long one hook may take before the scenario is given up.
 const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -181,6 +182,9 @@ pub struct Hooks {
     pub reset: Option<Hook>,
     pub after: Option<Hook>,
     pub dir: PathBuf,
+    /// Not a hook but the other thing a targets file adds to each scenario run: how its
+    /// transcripts are redacted (`redact`).
+    pub redact: Vec<Redaction>,
 }
 
 impl Hooks {
@@ -250,6 +254,7 @@ mod tests {
                 "echo nope >&2; exit 3".into(),
             ])),
             dir: PathBuf::from("."),
+            redact: Vec::new(),
         };
         hooks
             .before_scenario("http://x")

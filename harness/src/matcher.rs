@@ -34,9 +34,7 @@ fn fail(path: &str, message: String) -> Result<(), Mismatch> {
 
 fn check_at(path: &str, expected: &Value, actual: &Value, partial: bool) -> Result<(), Mismatch> {
     match (expected, actual) {
-        (Value::String(pattern), _) if pattern.starts_with('$') && !pattern.starts_with("$$") => {
-            check_matcher(path, pattern, actual)
-        }
+        (Value::String(pattern), _) if is_matcher(pattern) => check_matcher(path, pattern, actual),
         (Value::String(literal), Value::String(got)) if literal.starts_with("$$") => {
             if literal[1..] == *got {
                 Ok(())
@@ -107,6 +105,11 @@ fn check_matcher(path: &str, pattern: &str, actual: &Value) -> Result<(), Mismat
     } else {
         fail(path, format!("expected {pattern}, got {actual}"))
     }
+}
+
+/// Whether an expected string is a matcher (`$integer`, `$regex:...`) rather than a literal.
+pub fn is_matcher(expected: &str) -> bool {
+    expected.starts_with('$') && !expected.starts_with("$$")
 }
 
 pub fn is_rfc3339(text: &str) -> bool {

@@ -270,7 +270,9 @@ async fn run_one(
         running.shutdown().await;
         return result(Outcome::TargetFailed(error.to_string()), None);
     }
-    let mut run = runner::run(file, scenario, &mut running, &options.settings).await;
+    let mut settings = options.settings.clone();
+    settings.redactions.extend(hooks.redact.iter().cloned());
+    let mut run = runner::run(file, scenario, &mut running, &settings).await;
     let after = hooks.after_scenario(&running.base_url).await;
     running.shutdown().await;
     if let Some(failure) = run.failure.take() {

@@ -150,6 +150,7 @@ async fn hooks_run_around_every_scenario() {
             "echo \"$SIO_TARGET_URL\" >> after.log".into(),
         ])),
         dir: dir.path().to_path_buf(),
+        redact: Vec::new(),
     };
     let results = suite::run(
         std::slice::from_ref(&file),

@@ -8,9 +8,15 @@ use sio_harness::scenario::{Step, load_file, parse_str};
 #[test]
 fn every_shipped_scenario_file_parses() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let files =
-        sio_harness::suite::discover(&[dir.clone(), dir.join("cluster")]).expect("scenarios dirs");
-    assert!(files.len() >= 12, "{files:?}");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let files = sio_harness::suite::discover(&[
+        dir.clone(),
+        dir.join("cluster"),
+        examples.join("chat/scenarios"),
+        examples.join("market/scenarios"),
+    ])
+    .expect("scenarios dirs");
+    assert!(files.len() >= 20, "{files:?}");
     for file in files {
         let parsed = load_file(&file).unwrap_or_else(|e| panic!("{e}"));
         assert!(!parsed.scenarios.is_empty());
@@ -136,4 +142,35 @@ fn network_steps_give_the_conditions_they_write() {
     assert_eq!(network[0].seed, Some(7));
     assert_eq!(network[1].conditions().loss_ppm, 10_000);
     assert!(network[2].conditions().is_clean() && network[3].conditions().is_clean());
+}
+
+#[test]
+fn steps_default_to_the_namespace_their_client_connected_and_files_set_connect_defaults() {
+    use sio_harness::transport::TransportKind;
+    let source = "defaults: { namespace: /market, path: /rt/, transport: polling }\nscenarios:\n  - name: defaults\n    steps:\n      - connect: { client: alice }\n      - connect: { client: bob, namespace: /, transport: websocket }\n      - connect: { client: bob, namespace: /admin }\n      - emit: { client: alice, event: subscribe }\n      - expect: { client: alice, disconnect: {} }\n      - emit: { client: bob, event: ping }\n      - ack: { client: alice, id: 1 }\n";
+    let file = parse_str("defaults.yaml", source).expect("parses");
+    let steps: Vec<&Step> = file.scenarios[0].steps.iter().map(|s| &s.value).collect();
+    let Step::Connect(alice) = steps[0] else {
+        panic!("{steps:?}")
+    };
+    assert_eq!(
+        (
+            alice.namespace.as_str(),
+            alice.path.as_deref(),
+            alice.transport
+        ),
+        ("/market", Some("/rt/"), Some(TransportKind::Polling))
+    );
+    let Step::Connect(bob) = steps[1] else {
+        panic!("{steps:?}")
+    };
+    assert_eq!(
+        (bob.namespace.as_str(), bob.transport),
+        ("/", Some(TransportKind::Websocket))
+    );
+    assert!(matches!(steps[3], Step::Emit(e) if e.namespace == "/market"));
+    assert!(matches!(steps[4], Step::Expect(e) if e.namespace == "/market"));
+    // Bob connected `/` and `/admin`: `/` stays the default, as it always was.
+    assert!(matches!(steps[5], Step::Emit(e) if e.namespace == "/"));
+    assert!(matches!(steps[6], Step::Ack(a) if a.namespace == "/market"));
 }

@@ -74,9 +74,10 @@ steps:
 "#;
 
 const TAKEN_TWICE: &str = r#"
-name: a refusal awaited twice
+name: a refusal awaited three times
 steps:
   - connect: { client: alice, expect: connect_error }
+  - expect: { client: alice, connect_error: { message: go away }, timeout: 300ms }
   - expect: { client: alice, connect_error: { message: go away }, timeout: 300ms }
 "#;
 
@@ -258,7 +259,9 @@ async fn a_failure_names_the_step_that_took_the_awaited_observation() {
     let Outcome::Failed(failure) = &results[0].outcome else {
         panic!("expected a failure, got {:?}", results[0].outcome);
     };
-    assert_eq!((failure.index, failure.line), (1, 5));
+    // The first `expect` checks the refusal the connect step waited for; the second waits for
+    // another one.
+    assert_eq!((failure.index, failure.line), (2, 6));
     assert!(
         failure
             .message

@@ -159,7 +159,7 @@ async fn reconnects_after_a_restart_and_resends_on_connect_emits() {
         randomization: 0.0,
         ..ReconnectPolicy::default()
     };
-    options.namespaces[0].on_connect = vec![("echo".into(), vec![json!("hello again")])];
+    options.namespaces[0].on_connect = vec![("echo".into(), vec![json!("hello again")], None)];
     let mut client = Client::connect(options);
     connected(&mut client, "/").await;
     expect(&mut client, "first on_connect emit", |o| {

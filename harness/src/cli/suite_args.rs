@@ -56,6 +56,7 @@ impl Common {
         RunSettings {
             timeout_scale: self.timeout_scale,
             vars,
+            ..RunSettings::default()
         }
     }
 

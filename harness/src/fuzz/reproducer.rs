@@ -107,7 +107,7 @@ fn draft(failure: &Failure<'_>, cases: &[Case]) -> Draft {
         steps.push(DraftStep {
             comment,
             step: Step::Connect(ConnectStep {
-                transport,
+                transport: (transport != TransportKind::default()).then_some(transport),
                 auth,
                 expect,
                 ..ConnectStep::new(&client)

@@ -208,7 +208,7 @@ async fn cycle(
         endpoint,
         namespaces: vec![NamespaceOptions {
             auth: Some(json!({ "token": token })),
-            on_connect: vec![("subscribe:status".to_owned(), Vec::new())],
+            on_connect: vec![("subscribe:status".to_owned(), Vec::new(), None)],
             ..NamespaceOptions::new("/")
         }],
         reconnect: ReconnectPolicy {

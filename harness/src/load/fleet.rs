@@ -91,8 +91,8 @@ impl Fleet {
                 namespaces: vec![NamespaceOptions {
                     auth: Some(json!({ "token": token })),
                     on_connect: vec![
-                        ("subscribe:status".to_owned(), Vec::new()),
-                        ("subscribe:notifications".to_owned(), Vec::new()),
+                        ("subscribe:status".to_owned(), Vec::new(), None),
+                        ("subscribe:notifications".to_owned(), Vec::new(), None),
                     ],
                     ..NamespaceOptions::new("/")
                 }],

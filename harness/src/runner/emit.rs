@@ -40,8 +40,10 @@ impl Family for EmitStep {
             match reply.map(|o| o.what) {
                 Some(Observed::Ack { args, .. }) => {
                     if let Some(expected) = &expected_ack {
-                        matcher::check(&Value::Array(expected.clone()), &Value::Array(args), false)
+                        let expected = Value::Array(expected.clone());
+                        matcher::check(&expected, &Value::Array(args), false)
                             .map_err(|m| Cause::Unmet(format!("ack of {event:?}: {m}")))?;
+                        runner.slot(&step.client)?.matched_last(expected);
                     }
                 }
                 Some(other) => {

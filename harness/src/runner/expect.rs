@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{Cause, Family, Runner};
 use crate::client::Observed;
 use crate::matcher::{self, select};
-use crate::scenario::{EventMatch, ExpectNoneStep, ExpectStep, Order};
+use crate::scenario::{ConnectErrorMatch, EventMatch, ExpectNoneStep, ExpectStep, Order};
 use crate::transcript;
 
 impl Family for ExpectStep {
@@ -70,7 +70,18 @@ async fn expect(runner: &mut Runner<'_>, name: &str, step: &ExpectStep) -> Resul
     // Reconnects belong to the whole client, not to a namespace.
     let wanted = |o: &Observed| kind(o) && o.nsp().is_none_or(|n| n == nsp);
     let slot = runner.slot(name)?;
-    let seen = slot.client.wait_for(timeout, wanted).await;
+    // The refusal a `connect` step took is still there for the first `expect` of it.
+    let from_connect = match slot.refusal.take() {
+        Some((refused, index)) if step.connect_error.is_some() && refused == nsp => Some(index),
+        kept => {
+            slot.refusal = kept;
+            None
+        }
+    };
+    let seen = match from_connect {
+        Some(index) => slot.client.history().get(index).cloned(),
+        None => slot.client.wait_for(timeout, wanted).await,
+    };
     let seen = seen.ok_or_else(|| {
         Cause::Unmet(format!(
             "expected {what} on {nsp} within {timeout:?}{}",
@@ -79,16 +90,13 @@ async fn expect(runner: &mut Runner<'_>, name: &str, step: &ExpectStep) -> Resul
     })?;
     match (&seen.what, &step.connect_error, &step.disconnect) {
         (Observed::ConnectError { message, data, .. }, Some(want), _) => {
-            if let Some(expected) = &want.message
-                && expected != message
-            {
-                return Err(Cause::Unmet(format!(
-                    "connect_error message: expected {expected:?}, got {message:?}"
-                )));
-            }
-            if let Some(expected) = &want.data {
-                matcher::check(expected, data.as_ref().unwrap_or(&Value::Null), false)
-                    .map_err(|m| Cause::Unmet(format!("connect_error data: {m}")))?;
+            let shape = check_connect_error(want, message, data.as_ref())?;
+            let slot = runner.slot(name)?;
+            match from_connect {
+                Some(index) => {
+                    slot.matched.insert(index, shape);
+                }
+                None => slot.matched_last(shape),
             }
         }
         (Observed::Disconnect { reason, .. }, _, Some(want)) => {
@@ -99,6 +107,11 @@ async fn expect(runner: &mut Runner<'_>, name: &str, step: &ExpectStep) -> Resul
                     "disconnect reason: expected {expected:?}, got {reason:?}"
                 )));
             }
+        }
+        // The reconnect is complete once the server has answered the acks `on_connect` asked.
+        (Observed::Reconnect { .. }, _, _) => {
+            let since = runner.slot(name)?.client.taken().last().map(|t| t.index);
+            super::connect::on_connect_acks(runner, name, None, since.unwrap_or(0)).await?;
         }
         _ => {}
     }
@@ -177,10 +190,18 @@ async fn expect_events(
         if let Some(args) = args {
             matcher::check(args, &got, spec.partial)
                 .map_err(|m| Cause::Unmet(format!("event {event:?} args {m}\n  got: {got}")))?;
+            runner.slot(name)?.matched_last(args.clone());
         }
         for (var, path) in &spec.capture {
-            let value = select(&got, path)
-                .ok_or_else(|| Cause::Unmet(format!("capture {var:?}: no {path:?} in {got}")))?;
+            // `0.at` and `args.0.at` are the same path: into the event's arguments.
+            let into_args = path.strip_prefix("args.").unwrap_or(path);
+            let value = select(&got, into_args).ok_or_else(|| {
+                Cause::Unmet(format!(
+                    "capture {var:?}: no {path:?} in the arguments {got}: a path is the \
+                     argument's index, then keys and indices, dotted (`0.at`, `args.0.at`, \
+                     `1.items.2.id`)"
+                ))
+            })?;
             captured.push((var.clone(), value.clone()));
         }
     }
@@ -188,6 +209,31 @@ async fn expect_events(
         runner.vars.set(var, value);
     }
     Ok(())
+}
+
+/// Checks a refusal against what a step expects of it (`message` and `data`, matchers allowed);
+/// gives what it was matched against, `{message, data}` as the transcript writes the refusal.
+pub(super) fn check_connect_error(
+    want: &ConnectErrorMatch,
+    message: &str,
+    data: Option<&Value>,
+) -> Result<Value, Cause> {
+    let mut shape = serde_json::Map::new();
+    if let Some(expected) = &want.message {
+        let expected = Value::String(expected.clone());
+        matcher::check(&expected, &Value::String(message.to_owned()), false).map_err(|_| {
+            Cause::Unmet(format!(
+                "connect_error message: expected {expected}, got {message:?}"
+            ))
+        })?;
+        shape.insert("message".into(), expected);
+    }
+    if let Some(expected) = &want.data {
+        matcher::check(expected, data.unwrap_or(&Value::Null), false)
+            .map_err(|m| Cause::Unmet(format!("connect_error data: {m}")))?;
+        shape.insert("data".into(), expected.clone());
+    }
+    Ok(Value::Object(shape))
 }
 
 fn describe_args(args: Option<&Value>) -> String {

@@ -65,6 +65,11 @@ impl Family for HttpStep {
                         request_body: sent,
                         status: answer.status,
                         body: answer.body.clone(),
+                        expected_body: step
+                            .expect_body
+                            .as_ref()
+                            .map(|b| runner.render(b))
+                            .transpose()?,
                         at: sent_at,
                     });
                     outcome.map_err(|e| failed(e.to_string()))?;
@@ -75,7 +80,10 @@ impl Family for HttpStep {
         let exchange = json!({ "status": answer.status, "body": answer.body });
         for (var, selector) in &step.capture {
             let value = select(&exchange, selector).ok_or_else(|| {
-                Cause::Unmet(format!("capture {var:?}: no {selector:?} in {exchange}"))
+                Cause::Unmet(format!(
+                    "capture {var:?}: no {selector:?} in {exchange}: a path starts at `status` \
+                     or `body`, then keys and indices, dotted (`body.id`, `body.items.0.id`)"
+                ))
             })?;
             runner.vars.set(var.clone(), value.clone());
         }

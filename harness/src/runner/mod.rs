@@ -24,7 +24,7 @@ mod raw;
 mod sleep;
 mod tokens;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -35,7 +35,7 @@ use crate::proxy::Proxy;
 use crate::scenario::{Scenario, ScenarioFile, Step};
 use crate::target::RunningTarget;
 use crate::template::Vars;
-use crate::transcript::{self, ClientRecording, HttpExchange, Recording, TimedLine};
+use crate::transcript::{self, ClientRecording, HttpExchange, Recording, Redaction, TimedLine};
 
 pub use error::{Cause, StepError};
 pub use failure::StepFailure;
@@ -51,6 +51,9 @@ pub struct RunSettings {
     pub timeout_scale: f64,
     /// `--var k=v`, visible to every scenario.
     pub vars: BTreeMap<String, Value>,
+    /// The target's transcript redactions (its targets file's `redact`), besides each
+    /// scenario file's own.
+    pub redactions: Vec<Redaction>,
 }
 
 impl Default for RunSettings {
@@ -58,6 +61,7 @@ impl Default for RunSettings {
         Self {
             timeout_scale: 1.0,
             vars: BTreeMap::new(),
+            redactions: Vec::new(),
         }
     }
 }
@@ -77,6 +81,23 @@ struct Slot {
     via_balancer: bool,
     /// The step that took each entry of `client.taken()`, up to the current step.
     taken_by: Vec<usize>,
+    /// What a step matched each taken observation against, by history index (for the
+    /// transcript: what a matcher matched is written as the matcher).
+    matched: HashMap<usize, Value>,
+    /// The refusal (namespace, history index) a `connect` step took and no `expect` has looked
+    /// at yet: the next `expect: {connect_error: ...}` on that namespace checks it.
+    refusal: Option<(String, usize)>,
+    /// The `on_connect` emits that ask for an ack, of every namespace the client connected.
+    on_connect_acks: Vec<connect::OnConnectAck>,
+}
+
+impl Slot {
+    /// Notes that the observation the client's last wait took was matched against `shape`.
+    fn matched_last(&mut self, shape: Value) {
+        if let Some(taken) = self.client.taken().last() {
+            self.matched.insert(taken.index, shape);
+        }
+    }
 }
 
 struct Runner<'a> {
@@ -293,6 +314,7 @@ impl Runner<'_> {
                 name,
                 observations,
                 taken: slot.client.taken().to_vec(),
+                matched: slot.matched,
                 step_commands,
                 started: started.saturating_duration_since(self.started),
             });
@@ -302,6 +324,10 @@ impl Runner<'_> {
             http: self.http,
             record_reconnect_attempts: self.scenario.record_reconnect_attempts,
             merge_transport_reasons: self.scenario.merge_transport_reasons,
+            redactions: (self.scenario.redact.iter().map(|rule| &rule.value))
+                .chain(&self.settings.redactions)
+                .cloned()
+                .collect(),
         }
     }
 }

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::emit::AckExpectation;
+use super::expect::ConnectErrorMatch;
 use super::parse::Clients;
 use super::{Millis, check_node_name, is_default, is_root, root_namespace};
 use crate::transport::TransportKind;
@@ -21,10 +23,12 @@ pub struct ConnectStep {
     /// Through the cluster's load balancer instead of to one node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<Via>,
-    #[serde(default = "root_namespace", skip_serializing_if = "is_root")]
+    /// Default: the file's `defaults`, else `/` ([`super::defaults`]).
+    #[serde(default, skip_serializing_if = "is_root")]
     pub namespace: String,
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub transport: TransportKind,
+    /// Default: the file's `defaults`, else websocket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<TransportKind>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub query: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -53,7 +57,7 @@ impl ConnectStep {
             node: None,
             via: None,
             namespace: root_namespace(),
-            transport: TransportKind::default(),
+            transport: None,
             query: BTreeMap::new(),
             headers: BTreeMap::new(),
             auth: None,
@@ -83,15 +87,73 @@ impl ConnectStep {
     }
 }
 
-/// What `connect` waits for before the next step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// What `connect` waits for before the next step: `connect`, `connect_error`, `nothing`, or
+/// `{connect_error: {message, data}}` (the refusal, its payload matched, matchers allowed).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum ConnectOutcome {
     #[default]
     Connect,
     ConnectError,
+    /// A refusal whose payload must match.
+    Refused(ConnectErrorMatch),
     /// Do not wait.
     Nothing,
+}
+
+impl ConnectOutcome {
+    pub fn expects_refusal(&self) -> bool {
+        matches!(
+            self,
+            ConnectOutcome::ConnectError | ConnectOutcome::Refused(_)
+        )
+    }
+}
+
+/// The two spellings of [`ConnectOutcome`] in YAML.
+#[derive(Deserialize, Serialize)]
+#[serde(untagged)]
+enum OutcomeForm {
+    Word(OutcomeWord),
+    Refused { connect_error: ConnectErrorMatch },
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum OutcomeWord {
+    Connect,
+    ConnectError,
+    Nothing,
+}
+
+impl<'de> Deserialize<'de> for ConnectOutcome {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let form = OutcomeForm::deserialize(deserializer).map_err(|_| {
+            serde::de::Error::custom(
+                "a connect's `expect` is connect, connect_error, nothing, or \
+                 {connect_error: {message, data}}",
+            )
+        })?;
+        Ok(match form {
+            OutcomeForm::Word(OutcomeWord::Connect) => ConnectOutcome::Connect,
+            OutcomeForm::Word(OutcomeWord::ConnectError) => ConnectOutcome::ConnectError,
+            OutcomeForm::Word(OutcomeWord::Nothing) => ConnectOutcome::Nothing,
+            OutcomeForm::Refused { connect_error } => ConnectOutcome::Refused(connect_error),
+        })
+    }
+}
+
+impl Serialize for ConnectOutcome {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ConnectOutcome::Connect => OutcomeForm::Word(OutcomeWord::Connect),
+            ConnectOutcome::ConnectError => OutcomeForm::Word(OutcomeWord::ConnectError),
+            ConnectOutcome::Nothing => OutcomeForm::Word(OutcomeWord::Nothing),
+            ConnectOutcome::Refused(connect_error) => OutcomeForm::Refused {
+                connect_error: connect_error.clone(),
+            },
+        }
+        .serialize(serializer)
+    }
 }
 
 /// What a client connects through, instead of straight to a node.
@@ -122,11 +184,14 @@ pub struct ReconnectionPolicy {
     pub randomization: Option<f64>,
 }
 
-/// An event emitted on every (re)connect.
+/// An event emitted on every (re)connect; with `ack`, the connect (or the awaited reconnect)
+/// completes only once the server has answered it.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmitSpec {
     pub event: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<AckExpectation>,
 }

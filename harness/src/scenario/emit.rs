@@ -5,13 +5,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::parse::Clients;
-use super::{Millis, is_root, root_namespace};
+use super::{Millis, root_namespace};
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmitStep {
     pub client: String,
-    #[serde(default = "root_namespace", skip_serializing_if = "is_root")]
+    /// Default: the one namespace the client connected, else `/` ([`super::defaults`]); left
+    /// out when written where that default gives it back.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub namespace: String,
     pub event: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -56,7 +58,9 @@ pub struct AckExpectation {
 #[serde(deny_unknown_fields)]
 pub struct AckStep {
     pub client: String,
-    #[serde(default = "root_namespace", skip_serializing_if = "is_root")]
+    /// Default: the one namespace the client connected, else `/` ([`super::defaults`]); left
+    /// out when written where that default gives it back.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub namespace: String,
     /// The server's ack id, usually `{{captured}}`.
     pub id: Value,

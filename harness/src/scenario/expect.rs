@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::parse::Clients;
-use super::{Millis, is_default, is_root, root_namespace};
+use super::{Millis, is_default, root_namespace};
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -18,7 +18,9 @@ pub struct ExpectStep {
     /// The same expectation for each of these clients.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<String>,
-    #[serde(default = "root_namespace", skip_serializing_if = "is_root")]
+    /// Default: the one namespace the client connected, else `/` ([`super::defaults`]); left
+    /// out when written where that default gives it back.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub namespace: String,
     /// One event (with `args`, `partial`, `capture`, `count`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod connect;
 pub mod cut;
 pub mod database;
+pub mod defaults;
 pub mod disconnect;
 pub mod duration;
 pub mod emit;
@@ -35,10 +36,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
+use crate::transcript::Redaction;
+
 pub use cluster::{ClusterStep, MoveStep, RedisAction, ServerAction, ServerStep, check_node_name};
 pub use connect::{ConnectOutcome, ConnectStep, EmitSpec, Reconnection, ReconnectionPolicy, Via};
 pub use cut::{ClientRef, CutMode, CutStep};
 pub use database::DatabaseAction;
+pub use defaults::Defaults;
 pub use disconnect::DisconnectStep;
 pub use duration::{Millis, SignedMillis, format_duration, parse_duration_ms};
 pub use emit::{AckExpectation, AckStep, EmitStep};
@@ -84,6 +88,9 @@ pub struct Scenario {
     /// depending on timing.
     #[serde(default)]
     pub merge_transport_reasons: bool,
+    /// How transcripts write what no step matches (a path or a pattern, and a replacement).
+    #[serde(default)]
+    pub redact: Vec<Spanned<Redaction>>,
     pub steps: Vec<Spanned<Step>>,
     /// Line of the scenario in its file, set by the parser.
     #[serde(skip)]
@@ -172,9 +179,9 @@ pub fn root_namespace() -> String {
     "/".to_owned()
 }
 
-/// Whether a namespace is the default one, left out when written.
+/// Whether a namespace is the default one (or not set yet), left out when written.
 fn is_root(nsp: &str) -> bool {
-    nsp == "/"
+    nsp == "/" || nsp.is_empty()
 }
 
 /// Whether a value is its type's default, left out when written.

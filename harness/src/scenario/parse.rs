@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Millis, Scenario, ScenarioFile, Step, TokenSpec};
+use super::{Defaults, Millis, Scenario, ScenarioFile, Step, TokenSpec, defaults};
+use crate::transcript::Redaction;
 
 /// A top-level document: one scenario inline, or a list.
 #[derive(Debug, Deserialize)]
@@ -36,6 +37,11 @@ struct Document {
     record_reconnect_attempts: bool,
     #[serde(default)]
     merge_transport_reasons: bool,
+    #[serde(default)]
+    redact: Vec<Spanned<Redaction>>,
+    /// `namespace`, `path` and `transport` for every `connect` that does not say.
+    #[serde(default)]
+    defaults: Defaults,
     #[serde(default)]
     steps: Option<Vec<Spanned<Step>>>,
 }
@@ -107,9 +113,17 @@ pub fn parse_str(file: &str, source: &str) -> Result<ScenarioFile, ParseError> {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
         ParseError::at(file, source, line, column, serde_message(&e.to_string()))
     })?;
-    let scenarios = scenarios_of(file, source, document)?;
+    let file_defaults = document.defaults.clone();
+    let mut scenarios = scenarios_of(file, source, document)?;
     let mut names = BTreeSet::new();
-    for scenario in &scenarios {
+    for scenario in &mut scenarios {
+        let steps = scenario.steps.iter_mut().map(|s| &mut s.value);
+        defaults::apply(steps, &file_defaults).map_err(|(index, message)| {
+            let (line, column) = scenario.steps.get(index).map_or((scenario.line, 1), |s| {
+                (s.referenced.line(), s.referenced.column())
+            });
+            ParseError::at(file, source, line, column, message)
+        })?;
         if !names.insert(scenario.name.clone()) {
             return Err(ParseError::at(
                 file,
@@ -169,6 +183,7 @@ fn scenarios_of(file: &str, source: &str, document: Document) -> Result<Vec<Scen
                         scenario.timeout = scenario.timeout.or(document.timeout);
                         scenario.record_reconnect_attempts |= document.record_reconnect_attempts;
                         scenario.merge_transport_reasons |= document.merge_transport_reasons;
+                        scenario.redact.extend(document.redact.iter().cloned());
                         scenario
                     },
                 )
@@ -186,6 +201,7 @@ fn scenarios_of(file: &str, source: &str, document: Document) -> Result<Vec<Scen
                 timeout: document.timeout,
                 record_reconnect_attempts: document.record_reconnect_attempts,
                 merge_transport_reasons: document.merge_transport_reasons,
+                redact: document.redact,
                 steps,
                 line: 1,
             }])
@@ -222,6 +238,17 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
             let (line, column) = key_position(source, name).unwrap_or((scenario.line, 1));
             return Err(ParseError::at(file, source, line, column, message));
         }
+    }
+    for rule in &scenario.redact {
+        rule.value.check().map_err(|message| {
+            ParseError::at(
+                file,
+                source,
+                rule.referenced.line(),
+                rule.referenced.column(),
+                message,
+            )
+        })?;
     }
     let mut clients = Clients::default();
     for step in &scenario.steps {

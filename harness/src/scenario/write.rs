@@ -68,10 +68,12 @@ impl Draft {
             merge_transport_reasons: self.merge_transport_reasons,
         })?);
         yaml.push_str("steps:\n");
-        for step in &self.steps {
-            yaml.push_str(&comment_lines(&step.comment));
+        let mut steps: Vec<Step> = self.steps.iter().map(|s| s.step.clone()).collect();
+        super::defaults::elide(&mut steps);
+        for (step, draft) in steps.iter().zip(&self.steps) {
+            yaml.push_str(&comment_lines(&draft.comment));
             // A one-item list lays the step out as it would be inside the whole `steps` list.
-            yaml.push_str(&serde_saphyr::to_string(&[&step.step])?);
+            yaml.push_str(&serde_saphyr::to_string(&[step])?);
         }
         Ok(yaml)
     }
@@ -123,7 +125,7 @@ mod tests {
             Step::Connect(ConnectStep {
                 node: Some("b".into()),
                 namespace: "/admin".into(),
-                transport: TransportKind::Upgrade,
+                transport: Some(TransportKind::Upgrade),
                 query: [("room".into(), "lobby".into())].into(),
                 headers: [("x-a".into(), "1".into())].into(),
                 auth: Some(json!({"token": "{{alice}}", "n": 1.5, "none": null})),
@@ -137,6 +139,10 @@ mod tests {
                 on_connect: vec![EmitSpec {
                     event: "subscribe:status".into(),
                     args: vec![json!([1, "two"])],
+                    ack: Some(AckExpectation {
+                        timeout: Some(ms(500)),
+                        args: Some(vec![json!({"ok": true})]),
+                    }),
                 }],
                 expect: ConnectOutcome::ConnectError,
                 timeout: Some(ms(1500)),

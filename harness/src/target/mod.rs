@@ -112,13 +112,19 @@ impl Target {
         })?;
         let file: TargetsFile = serde_saphyr::from_str(&text)
             .map_err(|e| TargetError::Config(format!("{}: {e}", targets_file.display())))?;
-        let spec = file.targets.get(name).cloned().ok_or_else(|| {
+        let mut spec = file.targets.get(name).cloned().ok_or_else(|| {
             TargetError::Config(format!(
                 "no target {name:?} in {} (known: {})",
                 targets_file.display(),
                 file.targets.keys().cloned().collect::<Vec<_>>().join(", ")
             ))
         })?;
+        spec.redact.extend(file.redact);
+        for rule in &spec.redact {
+            rule.check().map_err(|message| {
+                TargetError::Config(format!("{}: {message}", targets_file.display()))
+            })?;
+        }
         let base = targets_file
             .parent()
             .unwrap_or(Path::new("."))
@@ -137,6 +143,7 @@ impl Target {
                     reset: spec.reset,
                     after: spec.after,
                     dir: base,
+                    redact: spec.redact,
                 }),
             });
         }
@@ -201,6 +208,7 @@ impl Target {
                 reset: spec.reset.clone(),
                 after: spec.after.clone(),
                 dir: base.clone(),
+                redact: spec.redact.clone(),
             },
         }
     }

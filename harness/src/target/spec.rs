@@ -10,12 +10,16 @@ use serde::Deserialize;
 use super::TargetError;
 use crate::hooks::Hook;
 use crate::scenario::check_node_name;
+use crate::transcript::Redaction;
 
 /// `targets.yaml`: named launch specs, and named URL targets (`url:`) with their hooks.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetsFile {
     pub targets: BTreeMap<String, LaunchSpec>,
+    /// Transcript redactions for every target of the file (each target may add its own).
+    #[serde(default)]
+    pub redact: Vec<Redaction>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +62,9 @@ pub struct LaunchSpec {
     /// Processes started before the server, by name (`{service:NAME}`).
     #[serde(default)]
     pub services: BTreeMap<String, ServiceSpec>,
+    /// Transcript redactions for scenarios run against this target.
+    #[serde(default)]
+    pub redact: Vec<Redaction>,
 }
 
 /// When a launched server is ready: its path answers 200, and when `json` is given, its body

@@ -14,8 +14,9 @@
 //! Values that differ between runs are replaced by placeholders numbered in order of first
 //! appearance within one transcript, so the same value keeps the same placeholder: socket and
 //! Engine.IO session ids (`<session:1>`, `<sid:1>`) and UUIDs (`<uuid:1>`). RFC 3339 times all
-//! become `<time>`. Reconnect attempt counts depend on timing and are left out unless a
-//! scenario asks for them.
+//! become `<time>`. A value a step matched with a matcher is written as the matcher, and the
+//! scenario's and the target's [`Redaction`]s apply ([`redact`]). Reconnect attempt counts
+//! depend on timing and are left out unless a scenario asks for them.
 //!
 //! Reports also want to know *when* each line happened (a timeline): [`render_timed`] gives the
 //! same lines, with the same placeholders, each with its time since the scenario started, on the
@@ -30,7 +31,8 @@ use serde_json::Value;
 mod redact;
 
 use crate::client::{Observation, Observed, Taken};
-use redact::Redactor;
+pub use redact::Redaction;
+use redact::{Redactor, Site};
 
 /// One HTTP exchange of a scenario.
 #[derive(Debug, Clone)]
@@ -41,6 +43,8 @@ pub struct HttpExchange {
     pub request_body: Option<Value>,
     pub status: u16,
     pub body: Value,
+    /// What the step expected of the body (`expect_body`), matchers and all.
+    pub expected_body: Option<Value>,
     /// When the request was sent, since the scenario started (reports only).
     pub at: Duration,
 }
@@ -52,6 +56,9 @@ pub struct ClientRecording {
     pub observations: Vec<Observation>,
     /// What the steps took, in order ([`crate::client::Client::taken`]).
     pub taken: Vec<Taken>,
+    /// What a step matched an observation against, by its index in `observations` (an event's or
+    /// an ack's arguments, a connect error's `{message, data}`): written with its matchers.
+    pub matched: HashMap<usize, Value>,
     /// Commands the steps sent; the runner's own closing commands are numbered from here.
     pub step_commands: u64,
     /// When the client started, since the scenario started: its observations' times count
@@ -60,8 +67,8 @@ pub struct ClientRecording {
 }
 
 impl ClientRecording {
-    /// The observations in transcript order (see the module's documentation).
-    pub fn ordered(&self) -> Vec<&Observation> {
+    /// The indices into `observations` in transcript order (see the module's documentation).
+    pub fn ordered(&self) -> Vec<usize> {
         // Units: a commanded observation alone, or a receipt with the reactive sends after it.
         struct Unit {
             first: usize,
@@ -107,15 +114,14 @@ impl ClientRecording {
         commanded.sort_by_key(|&(number, index)| (number, index));
         let mut ordered = Vec::with_capacity(self.observations.len());
         let mut pending = receipts.iter().peekable();
-        let observation = |index: usize| self.observations.get(index);
         for (number, index) in commanded {
             while let Some(unit) = pending.next_if(|u| u.anchor.unwrap_or(0) <= number) {
-                ordered.extend((unit.first..unit.first + unit.len).filter_map(observation));
+                ordered.extend(unit.first..unit.first + unit.len);
             }
-            ordered.extend(observation(index));
+            ordered.push(index);
         }
         for unit in pending {
-            ordered.extend((unit.first..unit.first + unit.len).filter_map(observation));
+            ordered.extend(unit.first..unit.first + unit.len);
         }
         ordered
     }
@@ -129,6 +135,8 @@ pub struct Recording {
     pub http: Vec<HttpExchange>,
     pub record_reconnect_attempts: bool,
     pub merge_transport_reasons: bool,
+    /// The scenario file's and the target's redactions.
+    pub redactions: Vec<Redaction>,
 }
 
 /// Which way a timed line went, seen from the client (or the scenario's HTTP caller).
@@ -170,13 +178,29 @@ pub fn render_timed(recording: &Recording) -> (String, Vec<TimedLine>) {
             _ => None,
         })
         .collect();
-    let mut redactor = Redactor::new(known_ids);
+    let mut redactor = Redactor::new(known_ids, recording.redactions.clone());
     let mut out = String::new();
     let mut timed = Vec::new();
     for client in &recording.clients {
         let _ = writeln!(out, "client {}", client.name);
-        for observation in client.ordered() {
-            if let Some(line) = line(&mut redactor, &observation.what, recording) {
+        // The event each ack answers, for redactions by path (`order.ack.0.at`).
+        let mut acked: HashMap<(&str, u64), &str> = HashMap::new();
+        for index in client.ordered() {
+            let Some(observation) = client.observations.get(index) else {
+                continue;
+            };
+            if let Observed::Emit {
+                nsp,
+                event,
+                ack_id: Some(id),
+                ..
+            } = &observation.what
+            {
+                acked.insert((nsp, *id), event);
+            }
+            let shape = client.matched.get(&index);
+            if let Some(line) = line(&mut redactor, &observation.what, shape, &acked, recording) {
+                let line = redactor.line(line);
                 let _ = writeln!(out, "  {line}");
                 timed.push(TimedLine {
                     client: Some(client.name.clone()),
@@ -195,11 +219,12 @@ pub fn render_timed(recording: &Recording) -> (String, Vec<TimedLine>) {
                 .as_ref()
                 .map(|body| format!(" {}", redactor.request_body(body)))
                 .unwrap_or_default();
-            let body = redactor.json(&exchange.body);
-            let line = format!(
+            let body = redactor.by_path(Site::HttpBody, exchange.body.clone());
+            let body = redactor.shaped(&body, exchange.expected_body.as_ref());
+            let line = redactor.line(format!(
                 "{} {}{sent} -> {} {}",
                 exchange.method, exchange.path, exchange.status, body
-            );
+            ));
             let _ = writeln!(out, "  {line}");
             timed.push(TimedLine {
                 client: None,
@@ -234,7 +259,15 @@ fn flow(what: &Observed) -> Flow {
     }
 }
 
-fn line(redactor: &mut Redactor, what: &Observed, recording: &Recording) -> Option<String> {
+/// One observation's transcript line; `shape` is what a step matched it against, `acked` the
+/// event each of the client's acks answers.
+fn line(
+    redactor: &mut Redactor,
+    what: &Observed,
+    shape: Option<&Value>,
+    acked: &HashMap<(&str, u64), &str>,
+    recording: &Recording,
+) -> Option<String> {
     let attempts = recording.record_reconnect_attempts;
     Some(match what {
         Observed::Open {
@@ -259,7 +292,7 @@ fn line(redactor: &mut Redactor, what: &Observed, recording: &Recording) -> Opti
             if let (Some(data), Some(map)) = (data, payload.as_object_mut()) {
                 map.insert("data".into(), data.clone());
             }
-            format!("connect_error {nsp} {}", redactor.json(&payload))
+            format!("connect_error {nsp} {}", redactor.shaped(&payload, shape))
         }
         Observed::Event {
             nsp,
@@ -269,7 +302,7 @@ fn line(redactor: &mut Redactor, what: &Observed, recording: &Recording) -> Opti
         } => {
             format!(
                 "event {nsp} {event} {}{}",
-                redactor.args(args),
+                redactor.args(Site::Args(event), args, shape),
                 ack_suffix(*ack_id)
             )
         }
@@ -281,13 +314,20 @@ fn line(redactor: &mut Redactor, what: &Observed, recording: &Recording) -> Opti
         } => {
             format!(
                 "emit {nsp} {event} {}{}",
-                redactor.args(args),
+                redactor.args(Site::Args(event), args, shape),
                 ack_suffix(*ack_id)
             )
         }
-        Observed::Ack { nsp, id, args } => format!("ack {nsp} {id} {}", redactor.args(args)),
+        Observed::Ack { nsp, id, args } => {
+            let event = acked.get(&(nsp.as_str(), *id)).copied().unwrap_or_default();
+            let args = redactor.args(Site::Ack(event), args, shape);
+            format!("ack {nsp} {id} {args}")
+        }
         Observed::AckSent { nsp, id, args } => {
-            format!("ack_sent {nsp} {id} {}", redactor.args(args))
+            format!(
+                "ack_sent {nsp} {id} {}",
+                redactor.json(&Value::Array(args.clone()))
+            )
         }
         Observed::AckError { nsp, id, message } => format!("ack_error {nsp} {id} {message}"),
         Observed::Disconnect { nsp, reason }
@@ -325,7 +365,14 @@ pub fn describe(observed: &Observed) -> String {
         record_reconnect_attempts: true,
         ..Recording::default()
     };
-    line(&mut Redactor::default(), observed, &everything).unwrap_or_else(|| format!("{observed:?}"))
+    line(
+        &mut Redactor::default(),
+        observed,
+        None,
+        &HashMap::new(),
+        &everything,
+    )
+    .unwrap_or_else(|| format!("{observed:?}"))
 }
 
 #[cfg(test)]
@@ -472,6 +519,7 @@ mod tests {
                 request_body: None,
                 status: 200,
                 body: json!({}),
+                expected_body: None,
                 at: Duration::from_millis(20),
             }],
             ..Recording::default()
@@ -500,6 +548,75 @@ mod tests {
         );
         // The times are on the side: the text has none.
         assert!(!text.contains("12") && !text.contains("30"), "{text}");
+    }
+
+    #[test]
+    fn what_steps_matched_with_matchers_and_what_the_rules_name_are_stable() {
+        let rules: Vec<Redaction> = serde_json::from_value(json!([
+            {"path": "welcome.args.0.serverTime", "with": "<ms>"},
+            {"path": "order.ack.0.at"},
+        ]))
+        .expect("rules");
+        let run = |stamp: u64| {
+            let emit = Observation {
+                command: Some(0),
+                ..at(Observed::Emit {
+                    nsp: "/market".into(),
+                    event: "order".into(),
+                    args: vec![json!({"qty": 1})],
+                    ack_id: Some(0),
+                })
+            };
+            let observations = vec![
+                at(Observed::Event {
+                    nsp: "/market".into(),
+                    event: "welcome".into(),
+                    args: vec![json!({"serverTime": stamp})],
+                    ack_id: None,
+                }),
+                at(Observed::Event {
+                    nsp: "/market".into(),
+                    event: "quote".into(),
+                    args: vec![json!({"at": stamp + 1, "price": 101.5})],
+                    ack_id: None,
+                }),
+                emit,
+                at(Observed::Ack {
+                    nsp: "/market".into(),
+                    id: 0,
+                    args: vec![json!({"at": stamp + 2, "ok": true})],
+                }),
+            ];
+            render(&Recording {
+                clients: vec![ClientRecording {
+                    name: "alice".into(),
+                    observations,
+                    taken: vec![Taken {
+                        index: 1,
+                        commands_sent: 0,
+                    }],
+                    matched: HashMap::from([(1, json!([{"at": "$integer", "price": 101.5}]))]),
+                    step_commands: 1,
+                    ..ClientRecording::default()
+                }],
+                http: vec![HttpExchange {
+                    method: "GET".into(),
+                    path: "/clock".into(),
+                    status: 200,
+                    body: json!({"now": stamp}),
+                    expected_body: Some(json!({"now": "$number"})),
+                    at: Duration::ZERO,
+                }],
+                redactions: rules.clone(),
+                ..Recording::default()
+            })
+        };
+        let text = run(1_796_581_393_775);
+        assert_eq!(text, run(1_796_581_399_999));
+        assert_eq!(
+            text,
+            "client alice\n  event /market welcome [{\"serverTime\":\"<ms>\"}]\n  event /market quote [{\"at\":\"$integer\",\"price\":101.5}]\n  emit /market order [{\"qty\":1}] ack=0\n  ack /market 0 [{\"at\":\"<redacted>\",\"ok\":true}]\nhttp\n  GET /clock -> 200 {\"now\":\"$number\"}\n"
+        );
     }
 
     #[test]
@@ -532,10 +649,10 @@ mod tests {
                 request_body: None,
                 status: 200,
                 body: json!([uuid]),
+                expected_body: None,
                 at: Duration::ZERO,
             }],
-            record_reconnect_attempts: false,
-            merge_transport_reasons: false,
+            ..Recording::default()
         };
         assert_eq!(
             render(&recording),

@@ -173,7 +173,7 @@ async fn clients_that_subscribe_the_moment_they_connect_are_never_missed() {
             options.namespaces = vec![NamespaceOptions {
                 auth: Some(json!({ "token": server.token(if i % 2 == 0 { "user-1" } else { "user-2" }) })),
                 // As the seed's browser client does in its `connect` listener.
-                on_connect: vec![("subscribe:notifications".into(), vec![]), ("subscribe:status".into(), vec![])],
+                on_connect: vec![("subscribe:notifications".into(), vec![], None), ("subscribe:status".into(), vec![], None)],
                 ..NamespaceOptions::new("/")
             }];
             Client::connect(options)

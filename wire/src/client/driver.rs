@@ -464,8 +464,8 @@ impl Driver {
                     self.send_event(link, index, emit.event, emit.args, emit.ack_timeout);
                 }
                 self.cause = None;
-                for (event, args) in on_connect {
-                    self.send_event(link, index, event, args, None);
+                for (event, args, ack_timeout) in on_connect {
+                    self.send_event(link, index, event, args, ack_timeout);
                 }
                 None
             }

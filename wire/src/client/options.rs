@@ -52,8 +52,9 @@ impl ReconnectPolicy {
 pub struct NamespaceOptions {
     pub nsp: String,
     pub auth: Option<Value>,
-    /// Emitted, in order, each time the namespace connects (the browser client re-subscribes so).
-    pub on_connect: Vec<(String, Vec<Value>)>,
+    /// Emitted, in order, each time the namespace connects (the browser client re-subscribes so):
+    /// event, arguments, and how long to wait for an ack when one is asked for.
+    pub on_connect: Vec<(String, Vec<Value>, Option<Duration>)>,
 }
 
 impl NamespaceOptions {

@@ -266,7 +266,7 @@ impl Writer<'_> {
             .insert((client, nsp.to_owned()), self.steps.len());
         self.steps.push(Step::Connect(ConnectStep {
             namespace: nsp.to_owned(),
-            transport,
+            transport: (transport != TransportKind::default()).then_some(transport),
             query,
             headers,
             auth,

@@ -226,7 +226,7 @@ fn no_secret_of_the_session_reaches_the_file_and_it_parses_back() {
         unreachable!()
     };
     assert_eq!(second.client, "client-2");
-    assert_eq!(second.transport, TransportKind::Upgrade);
+    assert_eq!(second.transport, Some(TransportKind::Upgrade));
     assert_eq!(
         second.headers.get("authorization").map(String::as_str),
         Some("Bearer {{user-1}}")

@@ -285,11 +285,7 @@ impl Model<'_> {
         }
         let mut connect = ConnectStep {
             auth: Some(json!({"token": format!("{{{{{}}}}}", token_name(credential))})),
-            transport: if polling {
-                TransportKind::Polling
-            } else {
-                TransportKind::Websocket
-            },
+            transport: polling.then_some(TransportKind::Polling),
             ..ConnectStep::new(client_name(client))
         };
         let state = match credential {
