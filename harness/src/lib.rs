@@ -59,6 +59,7 @@ pub mod report;
 pub mod request;
 pub mod runner;
 pub mod scenario;
+pub mod schema;
 pub mod snapshot;
 pub mod suite;
 pub mod target;

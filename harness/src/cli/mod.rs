@@ -18,6 +18,7 @@ mod load;
 mod man;
 mod record;
 mod run;
+mod schema;
 mod storm;
 mod suite_args;
 
@@ -81,6 +82,8 @@ enum Command {
     Completions(completions::CompletionsArgs),
     /// Write the manual pages (one per subcommand) into a folder.
     Man(man::ManArgs),
+    /// Print the JSON Schema of scenario files or targets files (for editors and validators).
+    Schema(schema::SchemaArgs),
 }
 
 /// Parses the command line, runs the subcommand, and prints why it stopped, if it did.
@@ -110,6 +113,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Init(args) => init::run(&args),
         Command::Completions(args) => Ok(completions::run(&args)),
         Command::Man(args) => man::run(&args),
+        Command::Schema(args) => Ok(schema::run(&args)),
     }
 }
 

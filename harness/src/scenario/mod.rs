@@ -30,6 +30,7 @@ pub mod write;
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_saphyr::Spanned;
@@ -59,7 +60,7 @@ pub struct ScenarioFile {
 }
 
 /// One scenario.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub name: String,
@@ -82,6 +83,7 @@ pub struct Scenario {
     /// depending on timing.
     #[serde(default)]
     pub merge_transport_reasons: bool,
+    #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
     /// Line of the scenario in its file, set by the parser.
     #[serde(skip)]
@@ -89,7 +91,7 @@ pub struct Scenario {
 }
 
 /// One step. YAML: a map with exactly one of these keys.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
     Connect(ConnectStep),

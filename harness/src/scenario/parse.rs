@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde_saphyr::Spanned;
 
 use std::collections::BTreeMap;
@@ -16,11 +17,12 @@ use serde_json::Value;
 
 use super::{Millis, Scenario, ScenarioFile, Step, TokenSpec};
 
-/// A top-level document: one scenario inline, or a list.
-#[derive(Debug, Deserialize)]
+/// A scenario file: one scenario inline, or a list.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Document {
     #[serde(default)]
+    #[schemars(with = "Option<Vec<Scenario>>")]
     scenarios: Option<Vec<Spanned<Scenario>>>,
     #[serde(default)]
     name: Option<String>,
@@ -37,6 +39,7 @@ struct Document {
     #[serde(default)]
     merge_transport_reasons: bool,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<Step>>")]
     steps: Option<Vec<Spanned<Step>>>,
 }
 
@@ -91,6 +94,12 @@ impl ParseError {
             source_line,
         }
     }
+}
+
+/// The JSON Schema of a scenario file, generated from the types this parser reads (editors
+/// validate and complete with it; `harness/schema/scenario.schema.json` is this, committed).
+pub fn schema() -> schemars::Schema {
+    schemars::schema_for!(Document)
 }
 
 /// Reads and parses a scenario file.

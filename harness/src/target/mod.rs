@@ -42,7 +42,10 @@ pub use launch::free_port;
 pub use placeholders::bin_dir;
 pub(crate) use placeholders::expand_env;
 pub use running::RunningTarget;
-pub use spec::{ClusterSpec, HaproxySpec, LaunchSpec, Ready, RedisSpec, ServiceSpec, TargetsFile};
+pub use spec::{
+    ClusterSpec, HaproxySpec, LaunchSpec, Ready, RedisSpec, ServiceSpec, TargetsFile,
+    schema as targets_schema,
+};
 
 use crate::hooks::{Hook, Hooks};
 use node::Node;

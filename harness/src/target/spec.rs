@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::TargetError;
@@ -12,13 +13,13 @@ use crate::hooks::Hook;
 use crate::scenario::check_node_name;
 
 /// `targets.yaml`: named launch specs, and named URL targets (`url:`) with their hooks.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetsFile {
     pub targets: BTreeMap<String, LaunchSpec>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LaunchSpec {
     /// Program and arguments (a launch spec); or, instead, `url` (a server you run).
@@ -62,7 +63,7 @@ pub struct LaunchSpec {
 
 /// When a launched server is ready: its path answers 200, and when `json` is given, its body
 /// matches it (a partial match, matchers allowed: `{kuma: {state: ok}}`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Ready {
     Path(String),
@@ -89,7 +90,7 @@ impl Ready {
 /// A process launched with the target, before the server: `{port}` in its command and
 /// environment is its own free port; ready when `ready` (an HTTP path) answers 2xx, or, without
 /// one, when the port accepts a connection.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     pub command: Vec<String>,
@@ -100,7 +101,7 @@ pub struct ServiceSpec {
 }
 
 /// A cluster: named nodes, a redis-server for them, optionally HAProxy in front.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSpec {
     /// Node names, e.g. `[a, b]`; the first is the default node of `connect` and `http`.
@@ -112,7 +113,7 @@ pub struct ClusterSpec {
 }
 
 /// A redis-server started on a free loopback port, without persistence; `{redis_url}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSpec {
     #[serde(default = "default_redis_program")]
@@ -121,7 +122,7 @@ pub struct RedisSpec {
 
 /// HAProxy from a config file that reads its addresses from the environment: `LB_BIND`
 /// (`127.0.0.1:PORT`) and `NODE_<NAME>` per node (`NODE_A=127.0.0.1:PORT`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HaproxySpec {
     /// The config, relative to `cwd`.
@@ -136,6 +137,12 @@ fn default_redis_program() -> String {
 
 fn default_haproxy_program() -> String {
     "/usr/sbin/haproxy".to_owned()
+}
+
+/// The JSON Schema of a targets file, generated from the types it is read into (committed as
+/// `harness/schema/targets.schema.json`).
+pub fn schema() -> schemars::Schema {
+    schemars::schema_for!(TargetsFile)
 }
 
 impl LaunchSpec {
