@@ -160,3 +160,27 @@ fn a_misspelt_key_is_named_by_the_schema_and_by_check() {
         sio_harness::target::Target::resolve("local", &targets, None).expect_err("a misspelt key");
     assert!(error.to_string().contains("`rest`"), "{error}");
 }
+
+/// What an editor does with a folder `init` wrote: reads the modeline's schema beside the file
+/// and validates the file with it.
+#[test]
+fn init_writes_files_valid_under_the_schemas_their_modelines_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    sio_harness::init::write(dir.path()).expect("init writes");
+    for file in ["example.yaml", "targets.yaml"] {
+        let path = dir.path().join(file);
+        let text = std::fs::read_to_string(&path).expect("read");
+        let named = text
+            .lines()
+            .next()
+            .and_then(|line| line.strip_prefix("# yaml-language-server: $schema="))
+            .unwrap_or_else(|| panic!("{file} has no modeline"));
+        let schema: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(named)).expect("the named schema exists"),
+        )
+        .expect("JSON");
+        let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+        let errors = schema_errors(&validator, &yaml(&path));
+        assert!(errors.is_empty(), "{file}:\n{}", errors.join("\n"));
+    }
+}
