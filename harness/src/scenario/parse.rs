@@ -20,6 +20,7 @@ use super::{Millis, Scenario, ScenarioFile, Step, TokenSpec};
 /// A scenario file: one scenario inline, or a list.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "sio-harness scenario file")]
 struct Document {
     #[serde(default)]
     #[schemars(with = "Option<Vec<Scenario>>")]

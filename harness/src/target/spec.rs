@@ -15,6 +15,7 @@ use crate::scenario::check_node_name;
 /// `targets.yaml`: named launch specs, and named URL targets (`url:`) with their hooks.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "sio-harness targets file")]
 pub struct TargetsFile {
     pub targets: BTreeMap<String, LaunchSpec>,
 }
