@@ -3,8 +3,9 @@
 # again changes nothing). `bash scripts/setup.sh [GROUP...]`, no group: all of them.
 #
 #   toolchain   a C compiler, make, python3 (better-sqlite3 builds from source when no prebuilt
-#               binary fits) and OpenSSL's headers (rust_socketio, the server tests' independent
-#               Rust client, builds native-tls against them)
+#               binary fits), OpenSSL's headers (rust_socketio, the server tests' independent
+#               Rust client, builds native-tls against them) and groff (man pages, rendered in
+#               the harness's tests)
 #   node        node and npm (the Node original, the dashboard page, the chat example)
 #   cluster     redis-server and HAProxy (tests and the cluster suites start their own on free
 #               loopback ports)
@@ -33,6 +34,10 @@ need_toolchain() {
   fi
   if ! pkg-config --exists openssl 2>/dev/null; then
     install libssl-dev pkg-config
+  fi
+  # groff renders the harness's man pages in its tests (harness/tests/cli.rs).
+  if ! command -v groff >/dev/null; then
+    install groff-base
   fi
   cargo --version
 }

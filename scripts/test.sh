@@ -6,11 +6,11 @@
 #   unit      the cargo tests: server (SQLite, PostgreSQL, clusters with redis-server, a real
 #             Prometheus scraping both servers' /metrics), wire client (also against the official
 #             Node socket.io), harness
-#   suites    the scenario suites: both servers on SQLite and on PostgreSQL, the cluster suite (two
-#             nodes of each server, redis-server, their own PostgreSQL, HAProxy; Redis and database
-#             outages), the Uptime Kuma feed's suite, the chat
-#             example (official socket.io 4.8), URL targets with hooks and {{run.id}}, `init`, and
-#             the diff of the Node original against the Rust port
+#   suites    `cargo install` of the harness into a temporary root; the scenario suites: both
+#             servers on SQLite and on PostgreSQL, the cluster suite (two nodes of each server,
+#             redis-server, their own PostgreSQL, HAProxy; Redis and database outages), the Uptime
+#             Kuma feed's suite, the chat and market examples (official socket.io 4.8), URL targets
+#             with hooks and {{run.id}}, `init`, and the diff of the Node original against the Rust port
 #   browsers  the Node original's node:test (the browser SocketClient against both servers), the
 #             dashboard page in Chromium against both servers, the harness's HTML reports opened
 #             in Chromium, and a dashboard session recorded by `sio-harness record`, replayed green
@@ -116,6 +116,16 @@ stage_suites() {
   start_postgresql
   node_original
   build_binaries
+  step "cargo install --locked --path harness: a working sio-harness in a temporary root"
+  # --debug with this target directory reuses the build above (seconds, not a release build).
+  (
+    install_root=$(mktemp -d)
+    trap 'rm -rf "$install_root"' EXIT
+    CARGO_TARGET_DIR=$(realpath "${CARGO_TARGET_DIR:-target}") \
+      cargo install --debug --locked --quiet --path harness --root "$install_root"
+    "$install_root/bin/sio-harness" --version
+    "$install_root/bin/sio-harness" check scenarios/transports.yaml
+  )
   step "scenario suite against the Rust server"
   "$bin/sio-harness" run --target rust --report-junit target/scenarios-rust.xml
   step "scenario suite against the Node original"

@@ -1,8 +1,12 @@
 //! `sio-harness init [DIR]`: a starter scenarios folder for someone else's server. It runs green
 //! against any server that accepts a connection (set `vars.auth` to what its handshake wants),
-//! and never overwrites a file: everything is checked before anything is written.
+//! and never overwrites a file: everything is checked before anything is written. The JSON
+//! Schemas go beside the YAML files, which name them relatively in a `yaml-language-server`
+//! modeline: an editor validates and completes keys in a fresh folder, whatever the repository.
 
 use std::path::{Path, PathBuf};
+
+use crate::schema::SchemaKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -15,7 +19,8 @@ pub enum InitError {
     },
 }
 
-const TARGETS: &str = r#"# Where `sio-harness run --target NAME` connects (a URL works too: --target http://host:port).
+const TARGETS: &str = r#"# yaml-language-server: $schema=./targets.schema.json
+# Where `sio-harness run --target NAME` connects (a URL works too: --target http://host:port).
 targets:
   local:
     # A server you run yourself. Scenarios run one after another against it (keep --jobs 1).
@@ -31,7 +36,8 @@ targets:
     ready: /health                  # an HTTP path that answers 200 once the server is up
 "#;
 
-const EXAMPLE: &str = r#"# A scenario: one client connects, emits, and expects. The first run records every client's
+const EXAMPLE: &str = r#"# yaml-language-server: $schema=./scenario.schema.json
+# A scenario: one client connects, emits, and expects. The first run records every client's
 # transcript as a snapshot (pass --update to accept it); later runs fail when it changes.
 name: a client connects, emits and leaves
 vars:
@@ -56,17 +62,20 @@ fn readme(dir: &Path) -> String {
     format!(
         "Socket.IO scenarios for sio-harness: `targets.yaml` says where the server is, `example.yaml` is one to copy.\n\
          Run `sio-harness run --target local --targets-file {dir}/targets.yaml --snapshots {dir}/snapshots --update {dir}`, then without `--update`.\n\
-         Every key (steps, matchers, tokens, hooks, `{{{{run.id}}}}`) is in the harness's README.md.\n"
+         Every key (steps, matchers, tokens, hooks, `{{{{run.id}}}}`) is in the harness's README.md; the `*.schema.json` files let an editor check and complete them.\n"
     )
 }
 
 /// Writes the starter into `dir` (created if needed) and returns the files written.
 pub fn write(dir: &Path) -> Result<Vec<PathBuf>, InitError> {
-    let files = [
+    let mut files = vec![
         (dir.join("targets.yaml"), TARGETS.to_owned()),
         (dir.join("example.yaml"), EXAMPLE.to_owned()),
         (dir.join("README.md"), readme(dir)),
     ];
+    for kind in SchemaKind::ALL {
+        files.push((dir.join(kind.file_name()), kind.generate()));
+    }
     if let Some((path, _)) = files.iter().find(|(path, _)| path.exists()) {
         return Err(InitError::Exists(path.clone()));
     }
@@ -101,7 +110,18 @@ mod tests {
         let temp = tempfile::tempdir().expect("tempdir");
         let dir = temp.path().join("starter");
         let written = write(&dir).expect("writes");
-        assert_eq!(written.len(), 3);
+        assert_eq!(written.len(), 5);
+        // Each YAML file names, on its first line, a schema written beside it.
+        for (file, schema) in [
+            ("targets.yaml", "targets.schema.json"),
+            ("example.yaml", "scenario.schema.json"),
+        ] {
+            let text = std::fs::read_to_string(dir.join(file)).expect("read");
+            let first = text.lines().next().unwrap_or_default();
+            assert_eq!(first, format!("# yaml-language-server: $schema=./{schema}"));
+            let written = std::fs::read_to_string(dir.join(schema)).expect("schema");
+            serde_json::from_str::<serde_json::Value>(&written).expect("JSON");
+        }
         let scenario = crate::scenario::load_file(&dir.join("example.yaml")).expect("parses");
         assert_eq!(scenario.scenarios.len(), 1);
         let readme = std::fs::read_to_string(dir.join("README.md")).expect("readme");

@@ -14,6 +14,8 @@
 //!   the [`runner`], `--jobs` at a time and `--repeat` times.
 //! - [`hooks`] run before and after each scenario (a target's `reset`), for servers the
 //!   harness does not launch; [`init`] writes a starter folder for someone else's server.
+//! - [`schema`] generates the JSON Schemas of scenario and targets files from the parser's own
+//!   types (`schemars` derives beside the `Deserialize` ones), for editors and validators.
 //! - [`runner`] executes the steps, one file per step family with its `run`, dispatched from
 //!   one place; a failing step is a typed error with its line and column, rendered into the
 //!   report in `runner::failure`; tokens are minted or fetched in `runner::tokens`. Steps,
@@ -62,6 +64,7 @@ pub mod report;
 pub mod request;
 pub mod runner;
 pub mod scenario;
+pub mod schema;
 pub mod snapshot;
 pub mod suite;
 pub mod target;

@@ -1,6 +1,6 @@
 //! `sio-harness` command line: `run`, `diff`, `check`, `init`, the load modes (`storm`,
-//! `fanout`, `churn`), `exhaust`, `fuzz` and `record`; each subcommand lives in its own file
-//! under `cli/`.
+//! `fanout`, `churn`), `exhaust`, `fuzz`, `record`, `schema` for editors, and `completions` and `man`
+//! for shells and packagers; each subcommand lives in its own file under `cli/`.
 
 mod cli;
 

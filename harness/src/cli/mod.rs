@@ -7,6 +7,7 @@
 
 mod check;
 mod churn;
+mod completions;
 mod diff;
 mod error;
 mod exhaust;
@@ -14,8 +15,10 @@ mod fanout;
 mod fuzz;
 mod init;
 mod load;
+mod man;
 mod record;
 mod run;
+mod schema;
 mod storm;
 mod suite_args;
 
@@ -75,6 +78,12 @@ enum Command {
     /// Write a starter scenarios folder (targets, an example scenario, a README); never
     /// overwrites a file.
     Init(init::InitArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions(completions::CompletionsArgs),
+    /// Write the manual pages (one per subcommand) into a folder.
+    Man(man::ManArgs),
+    /// Print the JSON Schema of scenario files or targets files (for editors and validators).
+    Schema(schema::SchemaArgs),
 }
 
 /// Parses the command line, runs the subcommand, and prints why it stopped, if it did.
@@ -102,6 +111,9 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::LoadUsers { count } => Ok(load::print_users(count)),
         Command::LoadWorker => load::serve_worker().await,
         Command::Init(args) => init::run(&args),
+        Command::Completions(args) => Ok(completions::run(&args)),
+        Command::Man(args) => man::run(&args),
+        Command::Schema(args) => Ok(schema::run(&args)),
     }
 }
 

@@ -2,8 +2,10 @@
 //! redis stopped, killed, frozen or started (`redis`), clients failed over to another node
 //! (`move`), and the wait until every node is connected to redis again (`cluster: ready`).
 
+use std::borrow::Cow;
 use std::fmt;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
@@ -11,7 +13,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use super::Millis;
 use super::parse::Clients;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ServerAction {
     /// SIGTERM, then wait for the exit.
@@ -66,6 +68,28 @@ impl<'de> Deserialize<'de> for ServerStep {
     }
 }
 
+impl JsonSchema for ServerStep {
+    fn schema_name() -> Cow<'static, str> {
+        "ServerStep".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let action = generator.subschema_for::<ServerAction>();
+        json_schema!({
+            "description": "An action on the target's only server, or `{ ACTION: NODE }` on a cluster's node.",
+            "anyOf": [
+                action,
+                {
+                    "type": "object",
+                    "propertyNames": action,
+                    "additionalProperties": { "type": "string" },
+                    "minProperties": 1,
+                    "maxProperties": 1
+                }
+            ]
+        })
+    }
+}
+
 impl Serialize for ServerStep {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match &self.node {
@@ -80,7 +104,7 @@ impl Serialize for ServerStep {
 }
 
 /// What a `redis` step does to the cluster's redis-server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RedisAction {
     /// SIGTERM, then wait for the exit.
@@ -95,7 +119,7 @@ pub enum RedisAction {
 
 /// Points clients' proxies at another node and resets their connections, as a load balancer
 /// fails over: each reconnects (with its `reconnection` policy) to that node.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoveStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,6 +182,27 @@ impl<'de> Deserialize<'de> for ClusterStep {
             }
         }
         d.deserialize_any(ClusterVisitor)
+    }
+}
+
+impl JsonSchema for ClusterStep {
+    fn schema_name() -> Cow<'static, str> {
+        "ClusterStep".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let timeout = generator.subschema_for::<Millis>();
+        json_schema!({
+            "description": "`ready`, or `{ ready: TIMEOUT }`: wait until every node is connected to redis.",
+            "anyOf": [
+                { "const": "ready" },
+                {
+                    "type": "object",
+                    "properties": { "ready": timeout },
+                    "required": ["ready"],
+                    "additionalProperties": false
+                }
+            ]
+        })
     }
 }
 

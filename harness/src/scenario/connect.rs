@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -13,7 +14,7 @@ use super::parse::Clients;
 use super::{Millis, check_node_name, is_default, is_root, root_namespace};
 use crate::transport::TransportKind;
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectStep {
     pub client: String,
@@ -110,14 +111,14 @@ impl ConnectOutcome {
 }
 
 /// The two spellings of [`ConnectOutcome`] in YAML.
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 enum OutcomeForm {
     Word(OutcomeWord),
     Refused { connect_error: ConnectErrorMatch },
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum OutcomeWord {
     Connect,
@@ -142,6 +143,16 @@ impl<'de> Deserialize<'de> for ConnectOutcome {
     }
 }
 
+/// The schema of the YAML spellings the `Deserialize` impl above reads.
+impl JsonSchema for ConnectOutcome {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ConnectOutcome".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        OutcomeForm::json_schema(generator)
+    }
+}
+
 impl Serialize for ConnectOutcome {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -157,21 +168,21 @@ impl Serialize for ConnectOutcome {
 }
 
 /// What a client connects through, instead of straight to a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Via {
     /// The cluster's HAProxy (the launch spec's `cluster.haproxy`).
     Haproxy,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Reconnection {
     Enabled(bool),
     Policy(ReconnectionPolicy),
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReconnectionPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,7 +197,7 @@ pub struct ReconnectionPolicy {
 
 /// An event emitted on every (re)connect; with `ack`, the connect (or the awaited reconnect)
 /// completes only once the server has answered it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmitSpec {
     pub event: String,

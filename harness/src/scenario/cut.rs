@@ -1,12 +1,13 @@
 //! `cut` (a client's connections reset, or blackholed, at its proxy) and `restore` (its link
 //! back).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::is_default;
 use super::parse::Clients;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CutMode {
     /// Reset every connection of the client, and refuse new ones until `restore`.
@@ -25,7 +26,7 @@ impl From<CutMode> for crate::proxy::Cut {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CutStep {
     pub client: String,
@@ -40,7 +41,7 @@ impl CutStep {
 }
 
 /// `restore: {client: a}`: what a step naming only a client says.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientRef {
     pub client: String,

@@ -1,10 +1,11 @@
 //! `disconnect`: a client leaving one namespace, or closing altogether.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::parse::Clients;
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DisconnectStep {
     pub client: String,

@@ -1,9 +1,11 @@
 //! Durations as a scenario writes them: `250ms`, `2s`, `1m`, `1h`, a number of milliseconds, or
 //! `-1h` where a time may lie in the past (token expiry). Read and written back the same way.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -106,5 +108,35 @@ impl Serialize for Millis {
 impl Serialize for SignedMillis {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format_duration(self.0))
+    }
+}
+
+impl JsonSchema for Millis {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A duration: 250ms, 2s, 1m, 1h, 1d, or a number of milliseconds.",
+            "anyOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": "^\\s*[0-9]+(ms|s|m|h|d)?\\s*$" }
+            ]
+        })
+    }
+}
+
+impl JsonSchema for SignedMillis {
+    fn schema_name() -> Cow<'static, str> {
+        "SignedDuration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A duration that may be negative (in the past): -1h, 30s, or milliseconds.",
+            "anyOf": [
+                { "type": "integer" },
+                { "type": "string", "pattern": "^\\s*-?[0-9]+(ms|s|m|h|d)?\\s*$" }
+            ]
+        })
     }
 }

@@ -32,6 +32,7 @@ pub mod write;
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_saphyr::Spanned;
@@ -65,7 +66,7 @@ pub struct ScenarioFile {
 }
 
 /// One scenario.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub name: String,
@@ -90,7 +91,9 @@ pub struct Scenario {
     pub merge_transport_reasons: bool,
     /// How transcripts write what no step matches (a path or a pattern, and a replacement).
     #[serde(default)]
+    #[schemars(with = "Vec<Redaction>")]
     pub redact: Vec<Spanned<Redaction>>,
+    #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
     /// Line of the scenario in its file, set by the parser.
     #[serde(skip)]
@@ -98,7 +101,7 @@ pub struct Scenario {
 }
 
 /// One step. YAML: a map with exactly one of these keys.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
     Connect(ConnectStep),

@@ -1,9 +1,11 @@
 //! `network`: a client's link shaped (latency, jitter, bandwidth, loss) from this step on, or
 //! made clean again; the values in the units [`crate::shaping`] reads.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -14,7 +16,7 @@ use crate::shaping::{self, Conditions};
 /// both directions of the client's link, for its open and future connections, from this step
 /// on (see [`crate::shaping`] for the model). Unset settings are clean: `network: {client: a}`,
 /// or `reset: true`, gives back a clean link.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkStep {
     pub client: String,
@@ -158,3 +160,37 @@ impl Serialize for Loss {
         s.serialize_str(&format!("{}%", f64::from(self.0) / 10_000.0))
     }
 }
+
+/// The schemas of the shaping values, next to their `Deserialize`: strings with a unit, as
+/// [`crate::shaping`]'s parsers read them.
+macro_rules! text_schema {
+    ($type:ty, $name:literal, $description:literal, $pattern:literal) => {
+        impl JsonSchema for $type {
+            fn schema_name() -> Cow<'static, str> {
+                $name.into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!({ "type": "string", "description": $description, "pattern": $pattern })
+            }
+        }
+    };
+}
+
+text_schema!(
+    LinkDelay,
+    "LinkDelay",
+    "A link delay: 150ms or 2s (at most 60s).",
+    "^\\s*[0-9]+(ms|s)\\s*$"
+);
+text_schema!(
+    Bandwidth,
+    "Bandwidth",
+    "Bits per second: 9600bps, 256kbps or 2mbps.",
+    "^\\s*[0-9]+([bB]|[kK][bB]|[mM][bB])[pP][sS]\\s*$"
+);
+text_schema!(
+    Loss,
+    "Loss",
+    "A percentage from 0% to 100%: \"1%\", \"0.5%\".",
+    "^\\s*[0-9.]+\\s*%\\s*$"
+);

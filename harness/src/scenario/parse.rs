@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde_saphyr::Spanned;
 
 use std::collections::BTreeMap;
@@ -17,11 +18,13 @@ use serde_json::Value;
 use super::{Defaults, Millis, Scenario, ScenarioFile, Step, TokenSpec, defaults};
 use crate::transcript::Redaction;
 
-/// A top-level document: one scenario inline, or a list.
-#[derive(Debug, Deserialize)]
+/// A scenario file: one scenario inline, or a list.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "sio-harness scenario file")]
 struct Document {
     #[serde(default)]
+    #[schemars(with = "Option<Vec<Scenario>>")]
     scenarios: Option<Vec<Spanned<Scenario>>>,
     #[serde(default)]
     name: Option<String>,
@@ -38,11 +41,13 @@ struct Document {
     #[serde(default)]
     merge_transport_reasons: bool,
     #[serde(default)]
+    #[schemars(with = "Vec<Redaction>")]
     redact: Vec<Spanned<Redaction>>,
     /// `namespace`, `path` and `transport` for every `connect` that does not say.
     #[serde(default)]
     defaults: Defaults,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<Step>>")]
     steps: Option<Vec<Spanned<Step>>>,
 }
 
@@ -97,6 +102,12 @@ impl ParseError {
             source_line,
         }
     }
+}
+
+/// The JSON Schema of a scenario file, generated from the types this parser reads (editors
+/// validate and complete with it; `harness/schema/scenario.schema.json` is this, committed).
+pub fn schema() -> schemars::Schema {
+    schemars::schema_for!(Document)
 }
 
 /// Reads and parses a scenario file.

@@ -1,11 +1,12 @@
 //! `raw`: a WebSocket frame the client sends as it is (text, repeated text between a prefix and
 //! a suffix, or base64 bytes as a binary frame), for malformed and oversized input.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::parse::Clients;
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
     pub client: String,

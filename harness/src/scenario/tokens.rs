@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -11,7 +12,7 @@ use super::SignedMillis;
 
 /// A JWT to mint, deliberately bad ones included, or one fetched from the app's own login
 /// endpoint (`http`, which then takes no other key). Strings are templates (`{{run.id}}`).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSpec {
     /// Sets the `userId` claim (the claim our servers read; other apps use `sub` or `claims`).
@@ -67,7 +68,7 @@ pub struct TokenSpec {
 
 /// `tokens: {alice: {http: {method: POST, path: /login, body: {...}, capture: body.token}}}`:
 /// a request to the target, and where the token is in `{status, body}`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     #[serde(default = "default_post", skip_serializing_if = "is_post")]

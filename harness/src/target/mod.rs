@@ -48,6 +48,7 @@ pub use ports::free_port;
 pub use running::RunningTarget;
 pub use spec::{
     ClusterSpec, HaproxySpec, LaunchSpec, PostgresSpec, Ready, RedisSpec, ServiceSpec, TargetsFile,
+    schema as targets_schema,
 };
 
 use crate::hooks::{Hook, Hooks};

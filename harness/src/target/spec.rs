@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::TargetError;
@@ -13,8 +14,9 @@ use crate::scenario::check_node_name;
 use crate::transcript::Redaction;
 
 /// `targets.yaml`: named launch specs, and named URL targets (`url:`) with their hooks.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "sio-harness targets file")]
 pub struct TargetsFile {
     pub targets: BTreeMap<String, LaunchSpec>,
     /// Transcript redactions for every target of the file (each target may add its own).
@@ -22,7 +24,7 @@ pub struct TargetsFile {
     pub redact: Vec<Redaction>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LaunchSpec {
     /// Program and arguments (a launch spec); or, instead, `url` (a server you run).
@@ -69,7 +71,7 @@ pub struct LaunchSpec {
 
 /// When a launched server is ready: its path answers 200, and when `json` is given, its body
 /// matches it (a partial match, matchers allowed: `{kuma: {state: ok}}`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Ready {
     Path(String),
@@ -96,7 +98,7 @@ impl Ready {
 /// A process launched with the target, before the server: `{port}` in its command and
 /// environment is its own free port; ready when `ready` (an HTTP path) answers 2xx, or, without
 /// one, when the port accepts a connection.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     pub command: Vec<String>,
@@ -108,7 +110,7 @@ pub struct ServiceSpec {
 
 /// A cluster: named nodes, a redis-server for them, optionally a PostgreSQL of their own and
 /// HAProxy in front.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSpec {
     /// Node names, e.g. `[a, b]`; the first is the default node of `connect` and `http`.
@@ -122,7 +124,7 @@ pub struct ClusterSpec {
 }
 
 /// A redis-server started on a free loopback port, without persistence; `{redis_url}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSpec {
     #[serde(default = "default_redis_program")]
@@ -132,7 +134,7 @@ pub struct RedisSpec {
 /// A throwaway PostgreSQL cluster of the launch's own (initdb in a temporary directory, trust
 /// authentication, loopback only, a free port), which `database` steps stop and start;
 /// `{postgres_url}` is its server URL without a database (`postgres://postgres@127.0.0.1:PORT`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresSpec {
     /// The directory of `initdb` and `postgres`; default: the newest
@@ -143,7 +145,7 @@ pub struct PostgresSpec {
 
 /// HAProxy from a config file that reads its addresses from the environment: `LB_BIND`
 /// (`127.0.0.1:PORT`) and `NODE_<NAME>` per node (`NODE_A=127.0.0.1:PORT`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HaproxySpec {
     /// The config, relative to `cwd`.
@@ -158,6 +160,12 @@ fn default_redis_program() -> String {
 
 fn default_haproxy_program() -> String {
     "/usr/sbin/haproxy".to_owned()
+}
+
+/// The JSON Schema of a targets file, generated from the types it is read into (committed as
+/// `harness/schema/targets.schema.json`).
+pub fn schema() -> schemars::Schema {
+    schemars::schema_for!(TargetsFile)
 }
 
 impl LaunchSpec {

@@ -19,7 +19,7 @@ use crate::record::secrets::{is_jwt, is_secret_key};
 
 /// What a scenario file or a targets file asks to be written differently in transcripts:
 /// `{path: quote.args.0.at, with: <at>}` or `{pattern: '"serverTime":\d+', with: '"serverTime":0'}`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Redaction {
     /// `EVENT.args.PATH` (an event received or emitted), `EVENT.ack.PATH` (the ack answering an

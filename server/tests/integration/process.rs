@@ -1,4 +1,4 @@
-//! The binary itself: refuses to start without a secret, serves, and exits 0 on SIGTERM.
+//! The binary itself: prints its version, refuses to start without a secret, serves, and exits 0 on SIGTERM.
 
 use std::process::Stdio;
 
@@ -8,6 +8,20 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::common::{BINARY, ServerProcess, WAIT, connected, seeded_database};
+
+#[tokio::test]
+async fn prints_its_crate_version() {
+    let output = Command::new(BINARY)
+        .arg("--version")
+        .output()
+        .await
+        .expect("runs");
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("realtime-server {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
 
 #[tokio::test]
 async fn refuses_to_start_without_a_secret_or_with_a_short_one() {
