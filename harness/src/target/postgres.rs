@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use tokio::process::Command;
 
 use super::TargetError;
-use super::ports::{self, PortReservation};
 use super::placeholders::bin_dir;
+use super::ports::{self, PortReservation};
 use super::ready::Probe;
 use super::service::Service;
 use super::spec::PostgresSpec;

@@ -602,6 +602,7 @@ mod tests {
                 http: vec![HttpExchange {
                     method: "GET".into(),
                     path: "/clock".into(),
+                    request_body: None,
                     status: 200,
                     body: json!({"now": stamp}),
                     expected_body: Some(json!({"now": "$number"})),
@@ -670,6 +671,7 @@ mod tests {
             request_body,
             status,
             body: json!({"error": "bad request"}),
+            expected_body: None,
             at: Duration::ZERO,
         };
         let recording = Recording {
