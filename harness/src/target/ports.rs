@@ -1,5 +1,6 @@
-//! Ports and logs of launched processes. A port is handed out by the kernel (`bind` to port 0)
-//! and then *reserved* in this process until the launch that asked for it is gone, so two
+//! Ports and logs of launched processes. A port is one found free by binding it, picked below
+//! the kernel's ephemeral range ([`picked_from`]), and then *reserved* in this process until the
+//! launch that asked for it is gone, so two
 //! launches running side by side (`--jobs`) never get the same port, even while the first one's
 //! server has not bound it yet. Whether the process that answers on a port is the launch's own
 //! is told by [`listener_pids`], from `/proc` (the pids holding a listening socket on the port).
@@ -8,6 +9,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::net::TcpListener;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,8 +22,18 @@ static RESERVED: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 pub(super) struct PortReservation(u16);
 
 impl PortReservation {
-    /// Asks the kernel for a free port not already reserved here.
+    /// A free port not already reserved here: a random one below the ephemeral range that binds,
+    /// else (a range too small, or every try taken) one the kernel gives for port 0.
     pub fn new() -> std::io::Result<Self> {
+        let range = picked_from();
+        if range.len() >= 1000 {
+            for _ in 0..200 {
+                let port = rand::random_range(range.clone());
+                if is_free(port) && reserved().insert(port) {
+                    return Ok(Self(port));
+                }
+            }
+        }
         loop {
             let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
             if reserved().insert(port) {
@@ -39,6 +51,25 @@ impl Drop for PortReservation {
     fn drop(&mut self) {
         reserved().remove(&self.0);
     }
+}
+
+/// Where ports are picked: from 10000 up to the start of the kernel's ephemeral range
+/// (`ip_local_port_range`, 32768 by default). A port from that range, which `bind` to port 0
+/// would give, is also what every outgoing connection takes: a node stopped by `server: stop`
+/// releases its port, and before `server: start` binds it again, another process's outgoing
+/// connection (each node's database probe opens one a second) may take it (seen as a restarted
+/// node's `EADDRINUSE`). Below the range no outgoing connection can.
+fn picked_from() -> Range<u16> {
+    const LOWEST: u16 = 10_000;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    LOWEST..ephemeral_start.max(LOWEST)
+}
+
+fn is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
 fn reserved() -> std::sync::MutexGuard<'static, BTreeSet<u16>> {
@@ -186,6 +217,19 @@ mod tests {
         assert_eq!(distinct.len(), held.len());
         let first = held[0].port();
         assert!(reserved().contains(&first));
+    }
+
+    #[test]
+    fn ports_are_picked_where_no_outgoing_connection_can_take_them() {
+        let range = picked_from();
+        assert!(
+            range.len() >= 1000,
+            "ephemeral range starts too low here: {range:?}"
+        );
+        for _ in 0..50 {
+            let port = PortReservation::new().expect("a port").port();
+            assert!(range.contains(&port), "{port} is not in {range:?}");
+        }
     }
 
     #[test]
