@@ -132,7 +132,8 @@ test('run: the report shows every scenario, its timeline and a failing snapshot 
   const passing = page.locator('section.scenario').nth(0);
   await expect(passing.locator('table.timeline thead th')).toHaveText(['ms', 'server', 'client alice', 'HTTP']);
   await expect(passing.locator('table.timeline td.from', { hasText: 'event / notification:new' })).toContainText(MARKUP_TITLE);
-  await expect(passing.locator('table.timeline td.to', { hasText: 'POST /api/v1/notifications -> 201' })).toContainText(MARKUP_MESSAGE);
+  // The HTTP line shows the body the step sent (with the markup, as text) and the answer.
+  await expect(passing.locator('table.timeline td.to', { hasText: /POST \/api\/v1\/notifications \{.* -> 201 / })).toContainText(MARKUP_MESSAGE);
 
   // The failing scenario: the snapshot's line removed, this run's added.
   const failing = page.locator('section.scenario.failed');
