@@ -235,7 +235,8 @@ stage_flake() {
   # Quotes stamped with Date.now(), matched with $integer or redacted: 20 runs, 8 at a time, alike.
   (cd examples/market && npm ci --no-audit --no-fund)
   "$bin/sio-harness" run --target market --targets-file examples/market/scenarios/targets.yaml \
-    examples/market/scenarios/{quotes,reconnect}.yaml --repeat 20 --jobs 8 --report-junit target/repeat-market.xml
+    --snapshots examples/market/snapshots examples/market/scenarios/{quotes,reconnect}.yaml \
+    --repeat 20 --jobs 8 --report-junit target/repeat-market.xml
   counted_reports+=(target/repeat-{rust,node,rust-cluster,node-cluster,rust-kuma,market}.xml)
 }
 
