@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::Path;
 
 use schemars::JsonSchema;
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 
 use std::collections::BTreeMap;
 
@@ -250,28 +250,19 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
             return Err(ParseError::at(file, source, line, column, message));
         }
     }
+    let at = |span: &Location, message| {
+        ParseError::at(file, source, span.line(), span.column(), message)
+    };
     for rule in &scenario.redact {
-        rule.value.check().map_err(|message| {
-            ParseError::at(
-                file,
-                source,
-                rule.referenced.line(),
-                rule.referenced.column(),
-                message,
-            )
-        })?;
+        rule.value
+            .check()
+            .map_err(|message| at(&rule.referenced, message))?;
     }
     let mut clients = Clients::default();
     for step in &scenario.steps {
-        step.value.check(&mut clients).map_err(|message| {
-            ParseError::at(
-                file,
-                source,
-                step.referenced.line(),
-                step.referenced.column(),
-                message,
-            )
-        })?;
+        step.value
+            .check(&mut clients)
+            .map_err(|message| at(&step.referenced, message))?;
     }
     Ok(())
 }

@@ -96,15 +96,26 @@ pub(super) struct Redactor {
     /// Socket ids seen in `connect`: a payload that carries one gets its placeholder too.
     known_ids: HashSet<String>,
     rules: Vec<Redaction>,
+    /// The pattern rules, compiled once (rules were checked when their file was read).
+    patterns: Vec<(regex::Regex, String)>,
 }
 
 impl Redactor {
     /// A redactor that also numbers these socket ids where a payload carries them, and applies
     /// these rules.
     pub(super) fn new(known_ids: HashSet<String>, rules: Vec<Redaction>) -> Self {
+        let patterns = rules
+            .iter()
+            .filter_map(|rule| {
+                let regex = regex::Regex::new(rule.pattern.as_ref()?).ok()?;
+                let with = rule.replacement();
+                Some((regex, with.as_str().unwrap_or(REDACTED).to_owned()))
+            })
+            .collect();
         Self {
             known_ids,
             rules,
+            patterns,
             ..Self::default()
         }
     }
@@ -197,17 +208,9 @@ impl Redactor {
 
     /// A finished line with every pattern rule applied.
     pub(super) fn line(&self, line: String) -> String {
-        self.rules
-            .iter()
-            .filter_map(|rule| {
-                let pattern = rule.pattern.as_ref()?;
-                let with = rule.replacement();
-                Some((regex::Regex::new(pattern).ok()?, with))
-            })
-            .fold(line, |line, (regex, with)| {
-                let with = with.as_str().unwrap_or(REDACTED).to_owned();
-                regex.replace_all(&line, with.as_str()).into_owned()
-            })
+        self.patterns.iter().fold(line, |line, (regex, with)| {
+            regex.replace_all(&line, with.as_str()).into_owned()
+        })
     }
 }
 
