@@ -81,6 +81,7 @@ fn cluster_steps_parse_in_their_short_and_long_forms() {
     let server = |action, node: Option<&str>| ServerStep {
         action,
         node: node.map(str::to_owned),
+        start_as: None,
     };
     assert!(matches!(steps[2], Step::Server(s) if *s == server(ServerAction::Restart, None)));
     assert!(matches!(steps[3], Step::Server(s) if *s == server(ServerAction::Kill, Some("b"))));
@@ -113,6 +114,39 @@ fn a_server_step_takes_one_action_at_a_time() {
     let error = parse_str("two.yaml", source).expect_err("two actions");
     assert_eq!(error.line, 3, "{error}");
     assert!(error.message.contains("one action at a time"), "{error}");
+}
+
+#[test]
+fn a_node_is_started_as_another_server_with_as() {
+    use sio_harness::scenario::{ServerAction, ServerStep};
+    let source = "name: swap\nsteps:\n  - server: { stop: b }\n  - server: { start: b, as: rust }\n  - server: { as: node, restart: a }\n";
+    let file = parse_str("swap.yaml", source).expect("parses");
+    let steps: Vec<&Step> = file.scenarios[0].steps.iter().map(|s| &s.value).collect();
+    let start_as = |action, node: &str, server: &str| ServerStep {
+        action,
+        node: Some(node.to_owned()),
+        start_as: Some(server.to_owned()),
+    };
+    assert!(
+        matches!(steps[1], Step::Server(s) if *s == start_as(ServerAction::Start, "b", "rust"))
+    );
+    assert!(
+        matches!(steps[2], Step::Server(s) if *s == start_as(ServerAction::Restart, "a", "node"))
+    );
+
+    for (step, expected) in [
+        (
+            "{ stop: b, as: rust }",
+            "`as: rust` goes with `start` or `restart`, not `stop`",
+        ),
+        ("{ as: rust }", "`server` needs an action"),
+        ("{ start: b, as: Rust }", "as: \"Rust\" is not a node name"),
+    ] {
+        let source = format!("name: bad\nsteps:\n  - server: {step}\n");
+        let error = parse_str("bad.yaml", &source).expect_err(step);
+        assert_eq!(error.line, 3, "{step}: {error}");
+        assert!(error.message.contains(expected), "{step}: {error}");
+    }
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! The steps that act on a cluster: a node stopped, killed or started (`server`), redis stopped,
+//! The steps that act on a cluster: a node stopped, killed or started (`server`, maybe as
+//! another of the cluster's servers), redis stopped,
 //! killed, frozen or started (`redis`), clients failed over to another node (`move`), and the
 //! wait until every node is connected to redis again (`cluster: ready`). Each checks before the
 //! first step that the target has the node or redis it names.
@@ -14,6 +15,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 impl Family for ServerStep {
     fn check_target(&self, runner: &Runner<'_>) -> Result<(), Cause> {
         let target = &*runner.target;
+        if let Some(server) = &self.start_as {
+            target.check_server(server)?;
+        }
         match &self.node {
             Some(node) => Ok(target.check_node(node)?),
             None if target.is_cluster() => Err(Cause::Invalid(
@@ -26,7 +30,7 @@ impl Family for ServerStep {
     async fn run(&self, runner: &mut Runner<'_>) -> Result<(), Cause> {
         runner
             .target
-            .server(self.action, self.node.as_deref())
+            .server(self.action, self.node.as_deref(), self.start_as.as_deref())
             .await
             .map_err(|source| Cause::Server {
                 scenario: runner.scenario.name.clone(),

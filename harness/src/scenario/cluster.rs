@@ -24,16 +24,38 @@ pub enum ServerAction {
     Restart,
 }
 
-/// `server: stop` (the target's only server) or `server: { kill: b }` (a cluster's node).
+/// `server: stop` (the target's only server) or `server: { kill: b }` (a cluster's node);
+/// `server: { start: b, as: rust }` starts a stopped node as another of the cluster's
+/// `servers` (a rolling migration replaces a node by a node of another server).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerStep {
     pub action: ServerAction,
     pub node: Option<String>,
+    /// The server the node runs from this start on (`as`); default: the one it ran.
+    pub start_as: Option<String>,
 }
 
 impl ServerStep {
     pub(super) fn check(&self) -> Result<(), String> {
+        if let Some(server) = &self.start_as {
+            if !matches!(self.action, ServerAction::Start | ServerAction::Restart) {
+                return Err(format!(
+                    "`as: {server}` goes with `start` or `restart`, not `{}`",
+                    action_name(self.action)
+                ));
+            }
+            check_node_name(server).map_err(|e| format!("as: {e}"))?;
+        }
         self.node.as_deref().map_or(Ok(()), check_node_name)
+    }
+}
+
+fn action_name(action: ServerAction) -> &'static str {
+    match action {
+        ServerAction::Stop => "stop",
+        ServerAction::Kill => "kill",
+        ServerAction::Start => "start",
+        ServerAction::Restart => "restart",
     }
 }
 
@@ -47,20 +69,37 @@ impl<'de> Deserialize<'de> for ServerStep {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ServerStep, E> {
                 let action = ServerAction::deserialize(de::value::StrDeserializer::<E>::new(v))?;
-                Ok(ServerStep { action, node: None })
+                Ok(ServerStep {
+                    action,
+                    node: None,
+                    start_as: None,
+                })
             }
             fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<ServerStep, A::Error> {
-                let Some((action, node)) = map.next_entry::<ServerAction, String>()? else {
+                let mut step: Option<(ServerAction, String)> = None;
+                let mut start_as = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "as" {
+                        start_as = Some(map.next_value::<String>()?);
+                        continue;
+                    }
+                    let action = ServerAction::deserialize(
+                        de::value::StrDeserializer::<A::Error>::new(&key),
+                    )?;
+                    if step.is_some() {
+                        return Err(de::Error::custom("`server` takes one action at a time"));
+                    }
+                    step = Some((action, map.next_value::<String>()?));
+                }
+                let Some((action, node)) = step else {
                     return Err(de::Error::custom(
                         "`server` needs an action: { stop: NODE }, { kill: NODE }, { start: NODE } or { restart: NODE }",
                     ));
                 };
-                if map.next_key::<de::IgnoredAny>()?.is_some() {
-                    return Err(de::Error::custom("`server` takes one action at a time"));
-                }
                 Ok(ServerStep {
                     action,
                     node: Some(node),
+                    start_as,
                 })
             }
         }
@@ -75,15 +114,16 @@ impl JsonSchema for ServerStep {
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let action = generator.subschema_for::<ServerAction>();
         json_schema!({
-            "description": "An action on the target's only server, or `{ ACTION: NODE }` on a cluster's node.",
+            "description": "An action on the target's only server, or `{ ACTION: NODE }` on a cluster's node, with `as: SERVER` to start it as another of the cluster's servers.",
             "anyOf": [
                 action,
                 {
                     "type": "object",
-                    "propertyNames": action,
+                    "properties": { "as": { "type": "string" } },
+                    "propertyNames": { "anyOf": [action, { "const": "as" }] },
                     "additionalProperties": { "type": "string" },
                     "minProperties": 1,
-                    "maxProperties": 1
+                    "maxProperties": 2
                 }
             ]
         })
@@ -95,8 +135,11 @@ impl Serialize for ServerStep {
         match &self.node {
             None => self.action.serialize(s),
             Some(node) => {
-                let mut map = s.serialize_map(Some(1))?;
+                let mut map = s.serialize_map(Some(1 + usize::from(self.start_as.is_some())))?;
                 map.serialize_entry(&self.action, node)?;
+                if let Some(server) = &self.start_as {
+                    map.serialize_entry("as", server)?;
+                }
                 map.end()
             }
         }

@@ -219,10 +219,17 @@ mod tests {
             Step::Server(ServerStep {
                 action: ServerAction::Kill,
                 node: Some("b".into()),
+                start_as: None,
+            }),
+            Step::Server(ServerStep {
+                action: ServerAction::Start,
+                node: Some("b".into()),
+                start_as: Some("rust".into()),
             }),
             Step::Server(ServerStep {
                 action: ServerAction::Restart,
                 node: None,
+                start_as: None,
             }),
             Step::Redis(RedisAction::Freeze),
             Step::Database(DatabaseAction::Stop),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::TargetError;
-use super::node::{Launched, Node};
+use super::node::{Launched, Node, Server};
 use super::placeholders::{bin_dir, fill};
 use super::ports::{self, PortReservation};
 use super::postgres;
@@ -57,10 +57,17 @@ pub(super) async fn launch(
         Some(postgres_spec) => Some(postgres::launch(postgres_spec, &mut shared).await?),
         None => None,
     };
+    let servers: BTreeMap<String, Server> = cluster
+        .map(|c| &c.servers)
+        .into_iter()
+        .flatten()
+        .map(|(name, server)| (name.clone(), Server::named(name, server, base, &cwd)))
+        .collect();
     let launch = NodeLaunch {
         target: name,
         spec,
         cwd: &cwd,
+        servers: &servers,
         workdir: &workdir,
         secret: random_secret(),
         shared: &shared,
@@ -87,6 +94,7 @@ pub(super) async fn launch(
         postgres,
         haproxy,
         services,
+        servers,
     };
     if running.redis.is_some() {
         running.wait_cluster_ready(CLUSTER_READY_TIMEOUT).await?;
@@ -185,6 +193,8 @@ struct NodeLaunch<'a> {
     target: &'a str,
     spec: &'a LaunchSpec,
     cwd: &'a Path,
+    /// The cluster's `servers`, resolved.
+    servers: &'a BTreeMap<String, Server>,
     workdir: &'a Arc<tempfile::TempDir>,
     secret: String,
     /// `{launch_id}`, `{service:NAME}`, `{redis_url}`, `{postgres_url}`.
@@ -233,6 +243,15 @@ impl NodeLaunch<'_> {
         if self.cluster {
             placeholders.push(("{node}".to_owned(), node.to_owned()));
         }
+        // `LaunchSpec::check` made sure a node's server is one of `servers`.
+        let server = self
+            .spec
+            .cluster
+            .as_ref()
+            .and_then(|c| c.node_servers.get(node))
+            .and_then(|name| self.servers.get(name))
+            .cloned()
+            .unwrap_or_else(|| Server::own(self.spec, self.cwd));
         Ok(Node {
             name: node.to_owned(),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
@@ -241,6 +260,7 @@ impl NodeLaunch<'_> {
                 name,
                 spec: self.spec.clone(),
                 cwd: self.cwd.to_path_buf(),
+                server,
                 port: reservation,
                 log,
                 secret: self.secret.clone(),

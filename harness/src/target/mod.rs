@@ -47,8 +47,8 @@ pub(crate) use placeholders::expand_env;
 pub use ports::free_port;
 pub use running::RunningTarget;
 pub use spec::{
-    ClusterSpec, HaproxySpec, LaunchSpec, PostgresSpec, Ready, RedisSpec, ServiceSpec, TargetsFile,
-    schema as targets_schema,
+    ClusterSpec, HaproxySpec, LaunchSpec, PostgresSpec, Ready, RedisSpec, ServerSpec, ServiceSpec,
+    TargetsFile, schema as targets_schema,
 };
 
 use crate::hooks::{Hook, Hooks};
@@ -259,6 +259,7 @@ impl Target {
                     postgres: None,
                     haproxy: None,
                     services: BTreeMap::new(),
+                    servers: BTreeMap::new(),
                 })
             }
             Target::Launch { name, spec, base } => {
@@ -308,6 +309,74 @@ mod tests {
                 spec.env["PING_INTERVAL_MS"], "1000",
                 "the settings of the single targets"
             );
+        }
+    }
+
+    #[test]
+    fn the_mixed_cluster_runs_node_a_as_the_node_original_and_node_b_as_the_rust_server() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/targets.yaml");
+        let Ok(Target::Launch { spec, .. }) = Target::resolve("mixed-cluster", &file, None) else {
+            panic!("mixed-cluster does not resolve to a launch spec");
+        };
+        assert_eq!(
+            spec.command,
+            ["node", "dist/src/index.js"],
+            "node a: the spec's own"
+        );
+        let cluster = spec.cluster.as_ref().expect("a cluster");
+        assert_eq!(cluster.nodes, ["a", "b"]);
+        assert_eq!(
+            cluster.node_servers.get("b").map(String::as_str),
+            Some("rust")
+        );
+        assert!(!cluster.node_servers.contains_key("a"));
+        let rust = &cluster.servers["rust"];
+        assert_eq!(rust.command[0], "{bin_dir}/realtime-server");
+        assert_eq!(
+            rust.env["REDIS_ADAPTER"], "socket.io",
+            "Node's adapter protocol"
+        );
+        assert_eq!(spec.env["REDIS_URL"], "{redis_url}", "one redis for both");
+        // Every cluster target may start a node as either server (scenarios/migration).
+        for name in ["rust-cluster", "node-cluster", "mixed-cluster"] {
+            let Ok(Target::Launch { spec, .. }) = Target::resolve(name, &file, None) else {
+                panic!("{name} does not resolve");
+            };
+            let servers = &spec.cluster.as_ref().expect("a cluster").servers;
+            assert_eq!(
+                servers.keys().collect::<Vec<_>>(),
+                ["node", "rust"],
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cluster_spec_naming_a_server_it_does_not_have_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("targets.yaml");
+        for (cluster, expected) in [
+            (
+                "{ nodes: [a, b], node_servers: { b: rust } }",
+                "gives node b the server \"rust\", which is not in `cluster.servers` (none)",
+            ),
+            (
+                "{ nodes: [a], servers: { rust: { command: [y] } }, node_servers: { c: rust } }",
+                "`node_servers` names \"c\", which is not in `cluster.nodes`",
+            ),
+            (
+                "{ nodes: [a], servers: { rust: { command: [] } } }",
+                "server rust has an empty `command`",
+            ),
+            (
+                "{ nodes: [a], servers: { Rust: { command: [y] } } }",
+                "server: \"Rust\" is not a node name",
+            ),
+        ] {
+            let text = format!("targets:\n  c:\n    command: [x]\n    cluster: {cluster}\n");
+            std::fs::write(&file, text).expect("write");
+            let error = Target::resolve("c", &file, None).expect_err("refused");
+            assert!(error.to_string().contains(expected), "{error}");
         }
     }
 

@@ -1,7 +1,9 @@
 //! A node of a running target: where clients reach it, and, when the harness launched it, its
-//! server process ([`Launched`]): the spec's command with its placeholders filled, its setup and
-//! seed commands, its log, and how it is spawned (and waited for), stopped and killed by pid.
+//! server process ([`Launched`]): the [`Server`] it runs (the spec's command, or another of its
+//! cluster's `servers`) with its placeholders filled, the spec's setup and seed commands, its
+//! log, and how it is spawned (and waited for), stopped and killed by pid.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -13,7 +15,7 @@ use tokio::process::{Child, Command};
 use super::placeholders::{bin_dir, fill};
 use super::ports::PortReservation;
 use super::ready::{self, Probe, Waited};
-use super::spec::LaunchSpec;
+use super::spec::{LaunchSpec, ServerSpec};
 use super::{TargetError, process};
 
 /// How long a server may take to become ready after it is spawned.
@@ -28,12 +30,52 @@ pub(super) struct Node {
     pub process: Option<Launched>,
 }
 
+/// What a node's process runs: the spec's own command, or one of its cluster's `servers`.
+#[derive(Debug, Clone)]
+pub(super) struct Server {
+    /// The name in `cluster.servers`; `None` for the spec's own command.
+    pub name: Option<String>,
+    pub command: Vec<String>,
+    pub cwd: PathBuf,
+    /// Added to (or replacing) the spec's `env`.
+    pub env: BTreeMap<String, String>,
+}
+
+impl Server {
+    /// The spec's own command, run in `cwd` (the spec's, resolved).
+    pub fn own(spec: &LaunchSpec, cwd: &Path) -> Self {
+        Server {
+            name: None,
+            command: spec.command.clone(),
+            cwd: cwd.to_path_buf(),
+            env: BTreeMap::new(),
+        }
+    }
+
+    /// Server `name` of a cluster's `servers`; its `cwd` is relative to `base` (the targets
+    /// file's directory), else the spec's `cwd`.
+    pub fn named(name: &str, spec: &ServerSpec, base: &Path, spec_cwd: &Path) -> Self {
+        Server {
+            name: Some(name.to_owned()),
+            command: spec.command.clone(),
+            cwd: spec
+                .cwd
+                .as_ref()
+                .map_or_else(|| spec_cwd.to_path_buf(), |c| base.join(c)),
+            env: spec.env.clone(),
+        }
+    }
+}
+
 /// One server process of a launch spec.
 pub(super) struct Launched {
     /// For messages: the target, and the node in a cluster.
     pub name: String,
     pub spec: LaunchSpec,
+    /// The spec's working directory, where `setup` and `seed` run.
     pub cwd: PathBuf,
+    /// What [`Launched::spawn`] runs.
+    pub server: Server,
     /// Its port, held while the launch runs: no other launch is given it.
     pub port: PortReservation,
     /// Where the process's stdout and stderr go, kept after the run.
@@ -57,12 +99,18 @@ impl Launched {
     }
 
     /// Why `argv` could not be run, with a hint when the program does not exist.
-    fn cannot_run(&self, what: &str, argv: &[String], error: std::io::Error) -> TargetError {
+    fn cannot_run(
+        &self,
+        what: &str,
+        argv: &[String],
+        cwd: &Path,
+        error: std::io::Error,
+    ) -> TargetError {
         let program = argv.first().map(|p| self.fill(p)).unwrap_or_default();
         let detail = if error.kind() == std::io::ErrorKind::NotFound {
             format!(
                 "{what}: {program} not found (cwd {}); build it first, with the same profile and target directory as sio-harness",
-                self.cwd.display()
+                cwd.display()
             )
         } else {
             format!("{what} {argv:?}: {error}")
@@ -73,16 +121,22 @@ impl Launched {
         }
     }
 
-    fn command(&self, argv: &[String]) -> Result<Command, TargetError> {
+    /// `argv` in `cwd` with the spec's environment and `extra_env` over it.
+    fn command(
+        &self,
+        argv: &[String],
+        cwd: &Path,
+        extra_env: &BTreeMap<String, String>,
+    ) -> Result<Command, TargetError> {
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| TargetError::Config(format!("target {}: empty command", self.name)))?;
         let mut command = Command::new(self.fill(program));
         command
             .args(args.iter().map(|a| self.fill(a)))
-            .current_dir(&self.cwd)
+            .current_dir(cwd)
             .stdin(Stdio::null());
-        for (key, value) in &self.spec.env {
+        for (key, value) in self.spec.env.iter().chain(extra_env) {
             command.env(key, self.fill(value));
         }
         Ok(command)
@@ -115,10 +169,10 @@ impl Launched {
 
     async fn run_setup(&self, argv: &[String]) -> Result<(), TargetError> {
         let output = self
-            .command(argv)?
+            .command(argv, &self.cwd, &BTreeMap::new())?
             .output()
             .await
-            .map_err(|e| self.cannot_run("setup", argv, e))?;
+            .map_err(|e| self.cannot_run("setup", argv, &self.cwd, e))?;
         if !output.status.success() {
             return Err(TargetError::Launch {
                 name: self.name.clone(),
@@ -136,17 +190,23 @@ impl Launched {
             .create(true)
             .append(true)
             .open(self.log_path())?;
-        let mut command = self.command(&self.spec.command)?;
+        let server = &self.server;
+        let mut command = self.command(&server.command, &server.cwd, &server.env)?;
         command
             .stdout(log.try_clone()?)
             .stderr(log)
             .kill_on_drop(true);
         let child = command
             .spawn()
-            .map_err(|e| self.cannot_run("command", &self.spec.command, e))?;
+            .map_err(|e| self.cannot_run("command", &server.command, &server.cwd, e))?;
         self.child = Some(child);
+        // A node started as another server says which, should it not come up.
+        let name = match &self.server.name {
+            Some(server) => format!("{} (server {server})", self.name),
+            None => self.name.clone(),
+        };
         let waited = Waited {
-            name: &self.name,
+            name: &name,
             port: self.port.port(),
             log: &self.log,
         };

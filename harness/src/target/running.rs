@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::process::Child;
 
 use super::TargetError;
-use super::node::{Launched, Node};
+use super::node::{Launched, Node, Server};
 use super::postgres::Postgres;
 use super::ready;
 use super::service::Service;
@@ -36,6 +36,8 @@ pub struct RunningTarget {
     pub(super) haproxy: Option<Service>,
     /// A spec's `services`, by name.
     pub(super) services: BTreeMap<String, Service>,
+    /// The servers a cluster's node may be started as (`cluster.servers`), by name.
+    pub(super) servers: BTreeMap<String, Server>,
 }
 
 impl RunningTarget {
@@ -263,13 +265,44 @@ impl RunningTarget {
             })
     }
 
-    /// Stops, kills, starts or restarts `node` (a single target's server when `None`).
+    /// Whether `server` names one of the cluster's `servers`, which a node may be started as.
+    pub fn check_server(&self, server: &str) -> Result<(), TargetError> {
+        if self.servers.contains_key(server) {
+            return Ok(());
+        }
+        Err(TargetError::Unsupported(format!(
+            "target {} has no server {server:?} to start a node as (`cluster.servers` in its \
+             launch spec: {})",
+            self.name,
+            if self.servers.is_empty() {
+                "none".to_owned()
+            } else {
+                self.servers.keys().cloned().collect::<Vec<_>>().join(", ")
+            }
+        )))
+    }
+
+    /// Stops, kills, starts or restarts `node` (a single target's server when `None`); a start
+    /// or restart `as` one of the cluster's `servers` runs that server from then on.
     pub async fn server(
         &mut self,
         action: ServerAction,
         node: Option<&str>,
+        start_as: Option<&str>,
     ) -> Result<(), TargetError> {
+        let server = match start_as {
+            Some(name) => {
+                self.check_server(name)?;
+                self.servers.get(name).cloned()
+            }
+            None => None,
+        };
         let launched = self.launched(node)?;
+        if server.is_some() && !matches!(action, ServerAction::Start | ServerAction::Restart) {
+            return Err(TargetError::Unsupported(
+                "`as` goes with `start` or `restart`".into(),
+            ));
+        }
         match action {
             ServerAction::Stop => launched.stop().await,
             ServerAction::Kill => launched.kill().await,
@@ -279,9 +312,13 @@ impl RunningTarget {
                     launched.name
                 )));
             }
-            ServerAction::Start => launched.spawn().await?,
-            ServerAction::Restart => {
-                launched.stop().await;
+            ServerAction::Start | ServerAction::Restart => {
+                if action == ServerAction::Restart {
+                    launched.stop().await;
+                }
+                if let Some(server) = server {
+                    launched.server = server;
+                }
                 launched.spawn().await?;
             }
         }
@@ -290,16 +327,16 @@ impl RunningTarget {
 
     /// SIGTERM and wait for the exit (SIGKILL after 10 s).
     pub async fn stop(&mut self) -> Result<(), TargetError> {
-        self.server(ServerAction::Stop, None).await
+        self.server(ServerAction::Stop, None, None).await
     }
 
     pub async fn kill(&mut self) -> Result<(), TargetError> {
-        self.server(ServerAction::Kill, None).await
+        self.server(ServerAction::Kill, None, None).await
     }
 
     /// Starts the server again on the same port, database and secret.
     pub async fn start(&mut self) -> Result<(), TargetError> {
-        self.server(ServerAction::Start, None).await
+        self.server(ServerAction::Start, None, None).await
     }
 
     /// Stops, kills, freezes or starts (thaws) the cluster's redis-server.

@@ -109,7 +109,9 @@ pub struct ServiceSpec {
 }
 
 /// A cluster: named nodes, a redis-server for them, optionally a PostgreSQL of their own and
-/// HAProxy in front.
+/// HAProxy in front. Every node runs the spec's own `command` unless `node_servers` gives it one
+/// of `servers` (a mixed cluster: a Node node beside a Rust one), and a `server` step may start a
+/// stopped node as another of them (`server: { start: b, as: rust }`, a rolling migration).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSpec {
@@ -121,6 +123,26 @@ pub struct ClusterSpec {
     pub postgres: Option<PostgresSpec>,
     #[serde(default)]
     pub haproxy: Option<HaproxySpec>,
+    /// Other servers a node may run instead of the spec's own `command`, by name.
+    #[serde(default)]
+    pub servers: BTreeMap<String, ServerSpec>,
+    /// The server a node starts with, by node name: one of `servers` (default: the spec's own).
+    #[serde(default)]
+    pub node_servers: BTreeMap<String, String>,
+}
+
+/// A server a cluster's node may run instead of the spec's own: its command, its working
+/// directory (relative to the targets file, as the spec's `cwd` is; default: the spec's), and
+/// environment variables added to (or replacing) the spec's `env`. The spec's `setup` and
+/// `seed` stay as they are: the nodes share one database, whatever server each one runs.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSpec {
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 /// A redis-server started on a free loopback port, without persistence; `{redis_url}`.
@@ -152,6 +174,15 @@ pub struct HaproxySpec {
     pub config: String,
     #[serde(default = "default_haproxy_program")]
     pub program: String,
+}
+
+/// The names of `servers`, for messages.
+pub(super) fn server_list(servers: &BTreeMap<String, ServerSpec>) -> String {
+    if servers.is_empty() {
+        "none".to_owned()
+    } else {
+        servers.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
 }
 
 fn default_redis_program() -> String {
@@ -187,6 +218,26 @@ impl LaunchSpec {
             check_node_name(node).map_err(bad)?;
             if cluster.nodes[..i].contains(node) {
                 return Err(bad(format!("node {node:?} is listed twice")));
+            }
+        }
+        for (server, spec) in &cluster.servers {
+            check_node_name(server).map_err(|e| bad(format!("server: {e}")))?;
+            if spec.command.is_empty() {
+                return Err(bad(format!("server {server} has an empty `command`")));
+            }
+        }
+        for (node, server) in &cluster.node_servers {
+            if !cluster.nodes.contains(node) {
+                return Err(bad(format!(
+                    "`node_servers` names {node:?}, which is not in `cluster.nodes`"
+                )));
+            }
+            if !cluster.servers.contains_key(server) {
+                return Err(bad(format!(
+                    "`node_servers` gives node {node} the server {server:?}, which is not in \
+                     `cluster.servers` ({})",
+                    server_list(&cluster.servers)
+                )));
             }
         }
         Ok(())
