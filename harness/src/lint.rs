@@ -1,6 +1,7 @@
 //! What `check` refuses beyond parsing, because the file alone shows it would fail at run time:
 //! a `{{variable}}` that nothing defines (not the scenario's `vars` or `tokens`, a capture of an
-//! earlier step, a built-in such as `{{run.id}}`, nor a `--var`), an unknown matcher in an
+//! earlier step, a built-in such as `{{run.id}}`, a broadcaster's `{{tick}}` in its own steps,
+//! nor a `--var`), an unknown matcher in an
 //! expectation (`$strng`, with the nearest known one suggested), and an `emit`, `ack` or
 //! `expect` on a namespace its client never connected. Each error points at the line and column
 //! of the mistake, as the parser's do.
@@ -50,8 +51,10 @@ fn check_scenario(
             line: step.referenced.line(),
             column: step.referenced.column(),
         };
+        // `{{tick}}` is a broadcaster's own: each request's number, and what `deliveries` looks for.
+        let own = matches!(keyword.as_str(), "broadcaster" | "deliveries").then_some("tick");
         for name in template_names(&body) {
-            if !defined.contains(head(&name)) {
+            if !defined.contains(head(&name)) && own != Some(head(&name)) {
                 errors.push(at.find(
                     &format!("{{{{{name}"),
                     format!(

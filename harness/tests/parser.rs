@@ -208,3 +208,56 @@ fn steps_default_to_the_namespace_their_client_connected_and_files_set_connect_d
     assert!(matches!(steps[5], Step::Emit(e) if e.namespace == "/"));
     assert!(matches!(steps[6], Step::Ack(a) if a.namespace == "/market"));
 }
+
+#[test]
+fn broadcaster_and_deliveries_mistakes_point_at_the_step() {
+    let broadcaster = "broadcaster: { name: t, every: 100ms, http: { method: POST, path: /n, body: { n: \"{{tick}}\" } } }";
+    let deliveries =
+        "deliveries: { broadcaster: t, clients: [alice], event: n, args: [\"{{tick}}\"] }";
+    let ok = format!(
+        "name: ok\nsteps:\n  - connect: {{ client: alice }}\n  - {broadcaster}\n  - {deliveries}\n"
+    );
+    parse_str("ok.yaml", &ok).expect("parses");
+    for (steps, line, expected) in [
+        (
+            format!("  - {deliveries}\n"),
+            4,
+            "no broadcaster \"t\" is running here (running: none)",
+        ),
+        (
+            format!("  - {broadcaster}\n  - {broadcaster}\n"),
+            5,
+            "broadcaster \"t\" is running already",
+        ),
+        (
+            "  - broadcaster: { name: t, every: 100ms, http: { method: POST, path: /n } }\n"
+                .to_owned(),
+            4,
+            "must carry `{{tick}}`",
+        ),
+        (
+            format!(
+                "  - {broadcaster}\n  - deliveries: {{ broadcaster: t, clients: [alice], event: n, args: [1] }}\n"
+            ),
+            5,
+            "needs `{{tick}}` in `args`",
+        ),
+        (
+            format!(
+                "  - {broadcaster}\n  - deliveries: {{ broadcaster: t, clients: [bob], event: n, args: [\"{{{{tick}}}}\"] }}\n"
+            ),
+            5,
+            "client \"bob\" is not connected",
+        ),
+        (
+            "  - broadcaster: { name: t, every: soon, http: { path: /n } }\n".to_owned(),
+            4,
+            "soon",
+        ),
+    ] {
+        let source = format!("name: bad\nsteps:\n  - connect: {{ client: alice }}\n{steps}");
+        let error = parse_str("bad.yaml", &source).expect_err(expected);
+        assert_eq!(error.line, line, "{expected}: {error}");
+        assert!(error.message.contains(expected), "{expected}: {error}");
+    }
+}

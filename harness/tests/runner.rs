@@ -376,3 +376,109 @@ async fn cluster_steps_on_a_single_server_fail_before_the_first_step_where_they_
     }
     task.abort();
 }
+
+/// A server that broadcasts `tick` with the body of each `POST /tick` to every socket; it drops
+/// the broadcast of tick `drop` (answering 200 all the same), and answers tick `fail` with 500.
+async fn ticking_server(drop: u64, fail: u64) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::Json;
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    let (layer, io) = SocketIo::builder().build_layer();
+    io.ns("/", async |_: SocketRef| {});
+    let post = async move |State(io): State<SocketIo>, Json(body): Json<Value>| {
+        let tick = body["n"].as_u64().unwrap_or_default();
+        if tick == fail {
+            return StatusCode::INTERNAL_SERVER_ERROR;
+        }
+        if tick != drop {
+            let _ = io.emit("tick", &body).await;
+        }
+        StatusCode::OK
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = axum::Router::new()
+        .route("/tick", axum::routing::post(post))
+        .with_state(io)
+        .layer(layer);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
+
+/// Ticks every 20 ms to alice, connected before, and bob, who joins while they run.
+const TICKS: &str = r#"
+name: ticks
+steps:
+  - connect: { client: alice }
+  - broadcaster: { name: ticks, every: 20ms, http: { method: POST, path: /tick, body: { n: "{{tick}}" } } }
+  - sleep: 300ms
+  - connect: { client: bob }
+  - sleep: 300ms
+  - deliveries: { broadcaster: ticks, clients: [alice, bob], event: tick, args: [{ n: "{{tick}}" }], settle: 200ms }
+"#;
+
+#[tokio::test]
+async fn deliveries_count_every_tick_sent_while_each_client_listened() {
+    let (url, task) = ticking_server(0, 0).await;
+    let file = parse_str("ticks.yaml", TICKS).expect("parses");
+    let results = suite::run(std::slice::from_ref(&file), &target(&url), &options(None)).await;
+    assert!(
+        matches!(results[0].outcome, Outcome::Passed),
+        "{:?}",
+        results[0].outcome
+    );
+    // The ticks are counted, not listed: how many ran depends on timing.
+    let transcript = &results[0].transcript;
+    assert!(!transcript.contains("event / tick"), "{transcript}");
+    assert!(
+        transcript.ends_with(
+            "deliveries\n  ticks to alice, bob: tick arrived, each tick sent while the client listened, once\n"
+        ),
+        "{transcript}"
+    );
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_tick_lost_by_the_server_fails_deliveries_naming_it() {
+    let (url, task) = ticking_server(3, 0).await;
+    let file = parse_str("ticks.yaml", TICKS).expect("parses");
+    let results = suite::run(std::slice::from_ref(&file), &target(&url), &options(None)).await;
+    let Outcome::Failed(failure) = &results[0].outcome else {
+        panic!("expected a failure, got {:?}", results[0].outcome);
+    };
+    assert_eq!((failure.keyword, failure.line), ("deliveries", 9));
+    // Alice listened from the start and misses it; bob connected after tick 3, so owed it not.
+    assert!(
+        failure.message.contains("alice: missed ticks 3 of the"),
+        "{}",
+        failure.message
+    );
+    assert!(!failure.message.contains("bob:"), "{}", failure.message);
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_broadcast_request_that_fails_fails_deliveries() {
+    let (url, task) = ticking_server(0, 4).await;
+    let file = parse_str("ticks.yaml", TICKS).expect("parses");
+    let results = suite::run(std::slice::from_ref(&file), &target(&url), &options(None)).await;
+    let Outcome::Failed(failure) = &results[0].outcome else {
+        panic!("expected a failure, got {:?}", results[0].outcome);
+    };
+    assert!(
+        failure
+            .message
+            .contains("broadcaster ticks failed after 3 answered ticks: tick 4: POST"),
+        "{}",
+        failure.message
+    );
+    assert!(
+        failure.message.contains("answered 500"),
+        "{}",
+        failure.message
+    );
+    task.abort();
+}

@@ -1,7 +1,7 @@
 //! `connect`: a new client behind its own proxy (to a node, or through HAProxy), or one more
 //! namespace of a client that is there; then the wait for the answer the step expects.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -104,6 +104,7 @@ impl Family for ConnectStep {
                     matched: HashMap::new(),
                     refusal: None,
                     on_connect_acks: acked,
+                    left_out: HashSet::new(),
                 },
             ));
         }

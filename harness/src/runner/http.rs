@@ -11,6 +11,7 @@ use super::{Cause, Family, Runner};
 use crate::matcher::{self, select};
 use crate::request::{Answer, HttpRequest, RequestBody};
 use crate::scenario::{HttpStep, Via};
+use crate::template::Vars;
 use crate::transcript::HttpExchange;
 
 impl Family for HttpStep {
@@ -93,7 +94,12 @@ impl Family for HttpStep {
 
 /// `step`'s request, its templates filled, to the node, HAProxy or service it names.
 fn request(runner: &Runner<'_>, step: &HttpStep, path: &str) -> Result<HttpRequest, Cause> {
-    let base_url = match (&step.service, step.via) {
+    build_request(&base_url(runner, step)?, &runner.vars, step, path)
+}
+
+/// Where `step` sends its request: the node, HAProxy or service it names.
+pub(super) fn base_url(runner: &Runner<'_>, step: &HttpStep) -> Result<String, Cause> {
+    Ok(match (&step.service, step.via) {
         (Some(service), _) => runner.target.service_url(service),
         (None, Some(Via::Haproxy)) => runner
             .target
@@ -103,15 +109,24 @@ fn request(runner: &Runner<'_>, step: &HttpStep, path: &str) -> Result<HttpReque
             .target
             .node_url(step.node.as_deref())
             .map(str::to_owned),
-    }?;
+    }?)
+}
+
+/// `step`'s request to `base_url`, its templates filled from `vars` (`path` filled already).
+pub(super) fn build_request(
+    base_url: &str,
+    vars: &Vars,
+    step: &HttpStep,
+    path: &str,
+) -> Result<HttpRequest, Cause> {
     let mut request = HttpRequest::new(&step.method, format!("{base_url}{path}"));
-    request.bearer = step.token.as_deref().map(|t| runner.text(t)).transpose()?;
+    request.bearer = step.token.as_deref().map(|t| vars.text(t)).transpose()?;
     for (key, value) in &step.headers {
-        request.headers.push((key.clone(), runner.text(value)?));
+        request.headers.push((key.clone(), vars.text(value)?));
     }
     request.body = match (&step.body, &step.raw_body) {
-        (Some(body), _) => RequestBody::Json(runner.render(body)?),
-        (None, Some(raw)) => RequestBody::RawJson(runner.text(raw)?),
+        (Some(body), _) => RequestBody::Json(vars.value(body)?),
+        (None, Some(raw)) => RequestBody::RawJson(vars.text(raw)?),
         (None, None) => RequestBody::None,
     };
     Ok(request)

@@ -5,10 +5,11 @@
 //! code ([`Runner::dispatch`]); each step family runs in its own file ([`connect`], [`emit`]
 //! (`emit`, `ack`), [`expect`] (`expect`, `expect_none`), [`http`], [`cut`] (`cut`,
 //! `restore`), [`network`], [`cluster`] (`server`, `redis`, `move`, `cluster`), [`database`],
-//! [`disconnect`], [`sleep`], [`raw`]). Tokens are minted or fetched before the first step
+//! [`disconnect`], [`sleep`], [`raw`], [`broadcast`] (`broadcaster`, `deliveries`)). Tokens are minted or fetched before the first step
 //! ([`tokens`]); a failing step gives a typed [`StepError`] with its position ([`error`]),
 //! rendered with what the clients received into a [`StepFailure`] ([`failure`]).
 
+mod broadcast;
 mod cluster;
 mod connect;
 mod cut;
@@ -24,7 +25,7 @@ mod raw;
 mod sleep;
 mod tokens;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -89,6 +90,8 @@ struct Slot {
     refusal: Option<(String, usize)>,
     /// The `on_connect` emits that ask for an ack, of every namespace the client connected.
     on_connect_acks: Vec<connect::OnConnectAck>,
+    /// Observations a `deliveries` step accounted for, left out of the transcript.
+    left_out: HashSet<usize>,
 }
 
 impl Slot {
@@ -113,6 +116,10 @@ struct Runner<'a> {
     clients: Vec<(String, Slot)>,
     http: Vec<HttpExchange>,
     http_client: reqwest::Client,
+    /// Broadcasters started and not yet counted, by name.
+    broadcasters: Vec<(String, broadcast::Broadcaster)>,
+    /// What `deliveries` steps checked, for the transcript.
+    summaries: Vec<String>,
 }
 
 /// What each step family does; its file implements it for its step type.
@@ -152,6 +159,8 @@ pub async fn run(
         clients: Vec::new(),
         http: Vec::new(),
         http_client: reqwest::Client::new(),
+        broadcasters: Vec::new(),
+        summaries: Vec::new(),
     };
     // Unique to this run, for data the scenario creates on a shared server (`{{run.id}}`).
     let run_id = format!("{:012x}", rand::random::<u64>() >> 16);
@@ -217,6 +226,8 @@ impl Runner<'_> {
             Step::Disconnect(step) => self.apply(step, phase).await,
             Step::Sleep(step) => self.apply(step, phase).await,
             Step::Raw(step) => self.apply(step, phase).await,
+            Step::Broadcaster(step) => self.apply(step, phase).await,
+            Step::Deliveries(step) => self.apply(step, phase).await,
         }
     }
 
@@ -289,6 +300,10 @@ impl Runner<'_> {
     /// teardown (another client's departure announced) arriving in a race with this client's own
     /// close: it is left out, or the transcript would depend on timing. Its own close stays.
     async fn finish(self) -> Recording {
+        // A scenario that failed before counting leaves its broadcasters running.
+        for (_, broadcaster) in self.broadcasters {
+            broadcaster.abort();
+        }
         let closing_from = Instant::now();
         let mut clients = Vec::new();
         for (name, mut slot) in self.clients {
@@ -317,11 +332,13 @@ impl Runner<'_> {
                 matched: slot.matched,
                 step_commands,
                 started: started.saturating_duration_since(self.started),
+                left_out: slot.left_out,
             });
         }
         Recording {
             clients,
             http: self.http,
+            summaries: self.summaries,
             record_reconnect_attempts: self.scenario.record_reconnect_attempts,
             merge_transport_reasons: self.scenario.merge_transport_reasons,
             redactions: (self.scenario.redact.iter().map(|rule| &rule.value))

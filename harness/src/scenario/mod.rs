@@ -10,10 +10,12 @@
 //! One file per step family holds its AST, its checks and (through `Serialize`, defaults left
 //! out) how it is written: [`connect`], [`emit`] (`emit`, `ack`), [`expect`] (`expect`,
 //! `expect_none`), [`http`], [`cut`] (`cut`, `restore`), [`network`], [`cluster`] (`server`,
-//! `redis`, `move`, `cluster`), [`database`], [`disconnect`], [`raw`]; `sleep` takes a [`Millis`] from
+//! `redis`, `move`, `cluster`), [`database`], [`disconnect`], [`raw`], [`broadcast`]
+//! (`broadcaster`, `deliveries`); `sleep` takes a [`Millis`] from
 //! [`duration`]. [`tokens`] holds the `tokens:` section. [`Step`] is the single list of what a
 //! file may say; only its methods and the runner's dispatch go through every variant.
 
+pub mod broadcast;
 pub mod cluster;
 pub mod connect;
 pub mod cut;
@@ -39,6 +41,7 @@ use serde_saphyr::Spanned;
 
 use crate::transcript::Redaction;
 
+pub use broadcast::{BroadcasterStep, DeliveriesStep};
 pub use cluster::{ClusterStep, MoveStep, RedisAction, ServerAction, ServerStep, check_node_name};
 pub use connect::{ConnectOutcome, ConnectStep, EmitSpec, Reconnection, ReconnectionPolicy, Via};
 pub use cut::{ClientRef, CutMode, CutStep};
@@ -121,6 +124,8 @@ pub enum Step {
     Disconnect(DisconnectStep),
     Sleep(Millis),
     Raw(RawStep),
+    Broadcaster(BroadcasterStep),
+    Deliveries(DeliveriesStep),
 }
 
 impl Step {
@@ -143,6 +148,8 @@ impl Step {
             Step::Disconnect(_) => "disconnect",
             Step::Sleep(_) => "sleep",
             Step::Raw(_) => "raw",
+            Step::Broadcaster(_) => "broadcaster",
+            Step::Deliveries(_) => "deliveries",
         }
     }
 
@@ -173,6 +180,8 @@ impl Step {
             Step::Network(step) => step.check(clients),
             Step::Disconnect(step) => step.check(clients),
             Step::Raw(step) => step.check(clients),
+            Step::Broadcaster(step) => step.check(clients),
+            Step::Deliveries(step) => step.check(clients),
             Step::Redis(_) | Step::Database(_) | Step::Cluster(_) | Step::Sleep(_) => Ok(()),
         }
     }

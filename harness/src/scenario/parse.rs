@@ -268,13 +268,40 @@ fn check_scenario(file: &str, source: &str, scenario: &Scenario) -> Result<(), P
 }
 
 /// What the checks of one scenario know as they go through its steps: the clients that earlier
-/// steps connected.
+/// steps connected, and the broadcasters started and not yet stopped.
 #[derive(Debug, Default)]
 pub(crate) struct Clients<'a> {
     connected: BTreeSet<&'a str>,
+    broadcasting: BTreeSet<&'a str>,
 }
 
 impl<'a> Clients<'a> {
+    pub(crate) fn start_broadcaster(&mut self, name: &'a str) -> Result<(), String> {
+        if self.broadcasting.insert(name) {
+            Ok(())
+        } else {
+            Err(format!("broadcaster {name:?} is running already"))
+        }
+    }
+
+    pub(crate) fn stop_broadcaster(&mut self, name: &str) -> Result<(), String> {
+        if self.broadcasting.remove(name) {
+            return Ok(());
+        }
+        Err(format!(
+            "no broadcaster {name:?} is running here (running: {})",
+            if self.broadcasting.is_empty() {
+                "none".to_owned()
+            } else {
+                self.broadcasting
+                    .iter()
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ))
+    }
+
     pub(crate) fn connect(&mut self, name: &'a str) {
         self.connected.insert(name);
     }

@@ -22,7 +22,7 @@
 //! same lines, with the same placeholders, each with its time since the scenario started, on the
 //! side: the transcript text itself never carries a time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -64,6 +64,9 @@ pub struct ClientRecording {
     /// When the client started, since the scenario started: its observations' times count
     /// from here.
     pub started: Duration,
+    /// Observations a `deliveries` step counted (indices into `observations`): what a
+    /// broadcaster's traffic did depends on timing, so the count stands for them.
+    pub left_out: HashSet<usize>,
 }
 
 impl ClientRecording {
@@ -133,6 +136,8 @@ pub struct Recording {
     /// Clients in the order the scenario first connected them.
     pub clients: Vec<ClientRecording>,
     pub http: Vec<HttpExchange>,
+    /// What `deliveries` steps checked, one line each, in step order.
+    pub summaries: Vec<String>,
     pub record_reconnect_attempts: bool,
     pub merge_transport_reasons: bool,
     /// The scenario file's and the target's redactions.
@@ -189,6 +194,9 @@ pub fn render_timed(recording: &Recording) -> (String, Vec<TimedLine>) {
             let Some(observation) = client.observations.get(index) else {
                 continue;
             };
+            if client.left_out.contains(&index) {
+                continue;
+            }
             if let Observed::Emit {
                 nsp,
                 event,
@@ -232,6 +240,12 @@ pub fn render_timed(recording: &Recording) -> (String, Vec<TimedLine>) {
                 flow: Flow::ToServer,
                 text: line,
             });
+        }
+    }
+    if !recording.summaries.is_empty() {
+        let _ = writeln!(out, "deliveries");
+        for summary in &recording.summaries {
+            let _ = writeln!(out, "  {summary}");
         }
     }
     // Stable: lines of one client with the same time keep their transcript order.
