@@ -211,7 +211,7 @@ impl CoreAdapter<Emitter> for ClusterAdapter {
 /// The result of [`ClusterAdapter::init`]: ready at once for a local adapter; for Redis, the
 /// subscriptions being set up (awaited, or spawned by socketioxide).
 #[must_use = "await it, or spawn it"]
-pub struct AdapterInit(Option<Pin<Box<dyn Future<Output = Result<(), String>> + Send>>>);
+pub struct AdapterInit(Option<futures_util::future::BoxFuture<'static, Result<(), String>>>);
 
 impl AdapterInit {
     pub(super) fn new(init: impl Future<Output = Result<(), String>> + Send + 'static) -> Self {
