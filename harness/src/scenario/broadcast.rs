@@ -62,7 +62,7 @@ pub struct DeliveriesStep {
     pub listening_from: Option<String>,
     /// How long a broadcast may take to reach a client on another node: a client must have
     /// listened from before a tick was sent until this long after it was answered to owe it,
-    /// and the step waits this long for what is owed (default 1s).
+    /// and the step counts this long after the last tick was answered (default 1s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settle: Option<Millis>,
 }
