@@ -7,8 +7,9 @@
 #             Prometheus scraping both servers' /metrics), wire client (also against the official
 #             Node socket.io), harness
 #   suites    `cargo install` of the harness into a temporary root; the scenario suites: both
-#             servers on SQLite and on PostgreSQL, the cluster suite (two nodes of each server,
-#             redis-server, their own PostgreSQL, HAProxy; Redis and database outages), the Uptime
+#             servers on SQLite and on PostgreSQL, the cluster suite (two nodes of each server, and
+#             a mixed Node + Rust cluster; redis-server, their own PostgreSQL, HAProxy; Redis and
+#             database outages), a rolling migration from Node to Rust and back, the Uptime
 #             Kuma feed's suite, the chat and market examples (official socket.io 4.8), URL targets
 #             with hooks and {{run.id}}, `init`, and the diff of the Node original against the Rust port
 #   browsers  the Node original's node:test (the browser SocketClient against both servers), the
@@ -140,11 +141,15 @@ stage_suites() {
   # pid; deploy/haproxy.cfg is the config it runs.
   "$bin/sio-harness" run --target rust-cluster scenarios/cluster --report-junit target/scenarios-rust-cluster.xml
   "$bin/sio-harness" run --target node-cluster scenarios/cluster --report-junit target/scenarios-node-cluster.xml
+  step "mixed cluster: node a the Node original, node b the Rust server (REDIS_ADAPTER=socket.io), the same suite and snapshots"
+  "$bin/sio-harness" run --target mixed-cluster scenarios/cluster --report-junit target/scenarios-mixed-cluster.xml
+  step "rolling migration: two Node nodes replaced by Rust nodes one at a time and back, broadcasts counted (scenarios/migration)"
+  "$bin/sio-harness" run --target node-cluster scenarios/migration --report-junit target/scenarios-migration.xml
   step "Uptime Kuma feed suite: the Rust server and a fake Kuma launched beside it (scenarios/kuma)"
   # The Node original has no feed.
   build_fake_kuma
   "$bin/sio-harness" run --target rust-kuma scenarios/kuma --report-junit target/scenarios-rust-kuma.xml
-  counted_reports+=(target/scenarios-{rust,node,rust-pg,node-pg,rust-cluster,node-cluster,rust-kuma}.xml)
+  counted_reports+=(target/scenarios-{rust,node,rust-pg,node-pg,rust-cluster,node-cluster,mixed-cluster,migration,rust-kuma}.xml)
   step "diff: Node original against Rust port"
   "$bin/sio-harness" diff --target node --target rust
 
@@ -231,13 +236,16 @@ stage_flake() {
   # freezes redis 10 s).
   "$bin/sio-harness" run --target rust-cluster scenarios/cluster --repeat 3 --jobs 2 --report-junit target/repeat-rust-cluster.xml
   "$bin/sio-harness" run --target node-cluster scenarios/cluster --repeat 3 --jobs 2 --report-junit target/repeat-node-cluster.xml
+  "$bin/sio-harness" run --target mixed-cluster scenarios/cluster --repeat 3 --jobs 2 --report-junit target/repeat-mixed-cluster.xml
+  # The rolling migration (about 25 s a run: four node swaps under a broadcaster), 3 times.
+  "$bin/sio-harness" run --target node-cluster scenarios/migration --repeat 3 --jobs 2 --report-junit target/repeat-migration.xml
   "$bin/sio-harness" run --target rust-kuma scenarios/kuma --repeat 5 --jobs 2 --report-junit target/repeat-rust-kuma.xml
   # Quotes stamped with Date.now(), matched with $integer or redacted: 20 runs, 8 at a time, alike.
   (cd examples/market && npm ci --no-audit --no-fund)
   "$bin/sio-harness" run --target market --targets-file examples/market/scenarios/targets.yaml \
     --snapshots examples/market/snapshots examples/market/scenarios/{quotes,reconnect}.yaml \
     --repeat 20 --jobs 8 --report-junit target/repeat-market.xml
-  counted_reports+=(target/repeat-{rust,node,rust-cluster,node-cluster,rust-kuma,market}.xml)
+  counted_reports+=(target/repeat-{rust,node,rust-cluster,node-cluster,mixed-cluster,migration,rust-kuma,market}.xml)
 }
 
 stage_load() {
