@@ -3,6 +3,7 @@
 // services write each query once, with `?` placeholders, in SQL both databases read alike.
 // Every query passes the availability probe's state (./availability): while the database is
 // known to be down it fails at once with DatabaseUnavailableError.
+import { createHash } from 'crypto';
 import { readdirSync, readFileSync } from 'fs';
 import { join, resolve } from 'path';
 import { DatabaseAvailability, DatabaseUnavailableError } from './availability';
@@ -145,10 +146,49 @@ async function migrate(db: Backend): Promise<void> {
   const dir = join(MIGRATIONS_ROOT, db.kind);
   await db.run('CREATE TABLE IF NOT EXISTS node_migrations (name TEXT PRIMARY KEY NOT NULL)');
   const applied = new Set((await db.all<{ name: string }>('SELECT name FROM node_migrations')).map((row) => row.name));
+  const rust = db.kind === 'postgres' ? await sqlxApplied(db) : new Set<number>();
   const files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort();
   for (const file of files) {
     if (applied.has(file)) continue;
     const escaped = file.replace(/'/g, "''");
-    await db.script(`${readFileSync(join(dir, file), 'utf8')};\nINSERT INTO node_migrations (name) VALUES ('${escaped}');`);
+    const sql = readFileSync(join(dir, file), 'utf8');
+    const version = Number.parseInt(file, 10);
+    if (rust.has(version)) {
+      await db.run('INSERT INTO node_migrations (name) VALUES ($1)', [file]);
+      continue;
+    }
+    await db.script(`${sql};\nINSERT INTO node_migrations (name) VALUES ('${escaped}');`);
+    if (db.kind === 'postgres') await sqlxRecord(db, file, version, sql);
   }
+}
+
+// On PostgreSQL a Node node and a Rust node share one database in a mixed cluster
+// (docs/migration.md). The Rust server applies the same files with sqlx, which keeps its own
+// record in `_sqlx_migrations` (version, description, success, and a SHA-384 checksum of the
+// file that it checks on every start). Each server skips what the other applied and records
+// what it applies in both tables; else the second to start would run every migration again and
+// fail on the first that is not idempotent (`CREATE TABLE leases`).
+const SQLX_TABLE = `CREATE TABLE IF NOT EXISTS _sqlx_migrations (
+  version BIGINT PRIMARY KEY,
+  description TEXT NOT NULL,
+  installed_on TIMESTAMPTZ NOT NULL DEFAULT now(),
+  success BOOLEAN NOT NULL,
+  checksum BYTEA NOT NULL,
+  execution_time BIGINT NOT NULL
+)`;
+
+async function sqlxApplied(db: Backend): Promise<Set<number>> {
+  await db.run(SQLX_TABLE);
+  const rows = await db.all<{ version: string }>('SELECT version FROM _sqlx_migrations WHERE success');
+  return new Set(rows.map((row) => Number(row.version)));
+}
+
+async function sqlxRecord(db: Backend, file: string, version: number, sql: string): Promise<void> {
+  // sqlx's description: the file name after the version, without `.sql`, `_` read as a space.
+  const description = file.replace(/^\d+_/, '').replace(/\.sql$/, '').replace(/_/g, ' ');
+  const checksum = createHash('sha384').update(sql, 'utf8').digest();
+  await db.run(
+    'INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES ($1, $2, true, $3, 0) ON CONFLICT (version) DO NOTHING',
+    [version, description, checksum],
+  );
 }
