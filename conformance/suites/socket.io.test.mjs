@@ -35,10 +35,12 @@
 // - "no handshake is received": upstream leaves the pings unanswered, so the heartbeat closes
 //   the connection after 500 ms whatever the connect timeout does; here the pings are answered,
 //   so only the server's connect timeout (1 s) can close it.
-// - "disconnect from the main namespace": S expects the next message to be a ping (the official
-//   server keeps the Engine.IO connection), X a close (socketioxide closes it when its last
-//   namespace goes). Both are allowed; what both must do, and is checked, is stop serving `/`:
-//   an event sent there afterwards gets no answer.
+// - "disconnect from the main namespace": S expects the next message to be a ping (the Engine.IO
+//   connection outlives its last namespace), X a close, which comes only because X answers no
+//   ping (socketioxide keeps the connection too, and pings it). Here, as S, the connection stays
+//   up, with nothing but pings (answered) for 700 ms. Not checked, because the servers differ and
+//   upstream does not ask: an event sent to `/` after leaving it is ignored by socket.io, while
+//   socketioxide closes the connection (docs/compatibility.md).
 // - Acks the server requests: X expects the id 1 (socketioxide counts from 1 per socket), the
 //   official server counts from 0 per namespace; the id is the server's choice, so the case
 //   reads it and answers with it.
@@ -78,19 +80,23 @@ async function connectMain() {
 }
 
 /**
- * Asserts that `client` gets no message for `ms` but pings (answered) or, if the server closes
- * the connection, an Engine.IO close packet.
+ * Asserts that `client` stays open for `ms` and gets nothing but pings (answered), at least one:
+ * the Engine.IO connection is alive and nothing else is sent on it.
  */
-async function assertSilent(client, ms, why) {
+async function assertOnlyPings(client, ms, why) {
   const until = Date.now() + ms;
-  while (Date.now() < until && !client.closed) {
+  let pings = 0;
+  while (Date.now() < until) {
+    assert.ok(!client.closed, `the connection closed (${why})`);
     await sleep(20);
     while (client.messages.length > 0) {
       const message = client.messages.shift();
-      assert.ok(["1", "2"].includes(message), `${why}, yet got ${JSON.stringify(message)}`);
-      if (message === "2") client.send("3");
+      assert.equal(message, "2", `${why}, yet got ${JSON.stringify(message)}`);
+      client.send("3");
+      pings++;
     }
   }
+  assert.ok(pings > 0, `no ping in ${ms} ms (${why})`);
 }
 
 const PLACEHOLDERS = '{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}';
@@ -145,8 +151,8 @@ describe("Socket.IO protocol", () => {
     it("should disconnect from the main namespace", async () => {
       const client = await connectMain();
       client.send("41");
-      client.send('42["message","after the disconnect"]');
-      await assertSilent(client, 700, "the socket left / and the event must not be served");
+      await assertOnlyPings(client, 700, "after a DISCONNECT from /");
+      client.close();
     });
 
     it("should connect then disconnect from a custom namespace", async () => {
