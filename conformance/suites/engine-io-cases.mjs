@@ -42,14 +42,6 @@ const TIMER_SLACK_MS = 150;
 export function describeEngineIo({ path, echo }) {
   const endpoint = new Endpoint(path);
 
-  /** Opens a websocket and reads its open packet. */
-  async function openWebSocket() {
-    const client = endpoint.connect();
-    const open = await client.next("the open packet");
-    assert.equal(open[0], "0", `not an open packet: ${open}`);
-    return client;
-  }
-
   /**
    * Takes the first ping off a fresh polling session and answers it, so that the next poll
    * waits (engineioxide queues that ping at once; Node's engine.io answers this poll with it
@@ -94,10 +86,8 @@ export function describeEngineIo({ path, echo }) {
 
       describe("WebSocket", () => {
         it("successfully opens a session", async () => {
-          const client = endpoint.connect();
-          const open = await client.next("the open packet");
-          assert.equal(open[0], "0", `not an open packet: ${open}`);
-          assertOpenPacket(JSON.parse(open.slice(1)), []);
+          const client = await endpoint.open();
+          assertOpenPacket(client.openPacket, []);
           client.close();
         });
 
@@ -165,21 +155,21 @@ export function describeEngineIo({ path, echo }) {
 
       describe("WebSocket", () => {
         it("sends and receives a plain text packet", async () => {
-          const client = await openWebSocket();
+          const client = await endpoint.open();
           client.send("4hello");
           assert.equal(await client.nextData("the echo"), "4hello");
           client.close();
         });
 
         it("sends and receives a binary packet", async () => {
-          const client = await openWebSocket();
+          const client = await endpoint.open();
           client.send(Uint8Array.from([1, 2, 3, 4]));
           assert.deepEqual(bytes(await client.nextData("the binary echo")), [1, 2, 3, 4]);
           client.close();
         });
 
         it("closes the session upon invalid packet format", async () => {
-          const client = await openWebSocket();
+          const client = await endpoint.open();
           client.send("abc");
           await client.waitCloseAnsweringPings("an invalid packet");
         });
@@ -207,7 +197,7 @@ export function describeEngineIo({ path, echo }) {
 
       describe("WebSocket", () => {
         it("sends ping/pong packets", async () => {
-          const client = await openWebSocket();
+          const client = await endpoint.open();
           for (let i = 0; i < 3; i++) {
             assert.equal(await client.next("a ping"), "2");
             client.send("3");
@@ -216,7 +206,7 @@ export function describeEngineIo({ path, echo }) {
         });
 
         it("closes the session upon ping timeout", async () => {
-          const client = await openWebSocket();
+          const client = await endpoint.open();
           await client.waitClose("no pong was sent");
         });
       });
@@ -237,7 +227,7 @@ export function describeEngineIo({ path, echo }) {
 
       describe("WebSocket", () => {
         it("forcefully closes the session", async () => {
-          const client = await openWebSocket();
+          const client = await endpoint.open();
           client.send("1");
           // Pings unanswered, as upstream: the official engine.io ignores a close packet on a
           // websocket (its socket handles ping, pong, error and message packets only) and the
@@ -253,6 +243,17 @@ export function describeEngineIo({ path, echo }) {
         const { sid } = await endpoint.openPolling();
         const client = endpoint.connect(`EIO=4&transport=websocket&sid=${sid}`);
         await client.opened;
+        return { sid, client };
+      }
+
+      /** A polling session upgraded to a websocket: probed, and the upgrade packet sent. */
+      async function upgraded() {
+        const { sid, client } = await upgrading();
+        client.send("2probe");
+        assert.equal(await client.next("the probe's answer"), "3probe");
+        client.send("5");
+        // The upgrade packet is the client's last word on polling; let it arrive first.
+        await sleep(50);
         return { sid, client };
       }
 
@@ -304,23 +305,14 @@ export function describeEngineIo({ path, echo }) {
       });
 
       it("ignores HTTP requests with same sid after upgrade", async () => {
-        const { sid, client } = await upgrading();
-        client.send("2probe");
-        assert.equal(await client.next("the probe's answer"), "3probe");
-        client.send("5");
-        // The upgrade packet is the client's last word on it; let it arrive first.
-        await sleep(50);
+        const { sid, client } = await upgraded();
         assert.equal((await endpoint.get(sid)).status, 400);
         await assertEchoes(client);
         client.close();
       });
 
       it("ignores WebSocket connection with same sid after upgrade", async () => {
-        const { sid, client } = await upgrading();
-        client.send("2probe");
-        assert.equal(await client.next("the probe's answer"), "3probe");
-        client.send("5");
-        await sleep(50);
+        const { sid, client } = await upgraded();
         const second = endpoint.connect(`EIO=4&transport=websocket&sid=${sid}`);
         await second.waitClose("the session is already on a websocket");
         assert.deepEqual(second.messages, []);

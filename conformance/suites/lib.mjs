@@ -91,6 +91,15 @@ export class Endpoint {
     }
   }
 
+  /** Opens a websocket on this path and reads its open packet (its fields: `openPacket`). */
+  async open() {
+    const client = this.connect();
+    const open = await client.next("the open packet");
+    assert.equal(open[0], "0", `not an open packet: ${open}`);
+    client.openPacket = JSON.parse(open.slice(1));
+    return client;
+  }
+
   /** Opens a websocket on this path. */
   connect(query) {
     return new Client(this.wsUrl(query));

@@ -54,14 +54,6 @@ describeEngineIo({ path: "/socket.io/", echo: false });
 
 const endpoint = new Endpoint("/socket.io/");
 
-/** A websocket past its Engine.IO open packet. */
-async function openWebSocket() {
-  const client = endpoint.connect();
-  const open = await client.next("the open packet");
-  assert.equal(open[0], "0", `not an open packet: ${open}`);
-  return client;
-}
-
 /** Asserts a CONNECT answer for `prefix` (`40` or `40/custom,`): exactly `{"sid": string}`. */
 function assertConnected(packet, prefix) {
   assert.ok(packet.startsWith(prefix), `expected a CONNECT for ${prefix}, got ${packet}`);
@@ -72,7 +64,7 @@ function assertConnected(packet, prefix) {
 
 /** A websocket connected to `/`, past its `auth` event. */
 async function connectMain() {
-  const client = await openWebSocket();
+  const client = await endpoint.open();
   client.send("40");
   assertConnected(await client.nextData("the CONNECT answer"), "40");
   assert.equal(await client.nextData("the auth event"), '42["auth",{}]');
@@ -105,7 +97,7 @@ describe("Socket.IO protocol", () => {
   describe("connect", () => {
     /** Sends `packet` and asserts the CONNECT answer and the auth event echoing `auth`. */
     async function assertConnects(packet, prefix, eventPrefix, auth) {
-      const client = await openWebSocket();
+      const client = await endpoint.open();
       client.send(packet);
       assertConnected(await client.nextData("the CONNECT answer"), prefix);
       assert.equal(await client.nextData("the auth event"), `${eventPrefix}["auth",${auth}]`);
@@ -129,20 +121,20 @@ describe("Socket.IO protocol", () => {
     });
 
     it("should disallow connection to an unknown namespace", async () => {
-      const client = await openWebSocket();
+      const client = await endpoint.open();
       client.send("40/random");
       assert.equal(await client.nextData("the CONNECT_ERROR"), '44/random,{"message":"Invalid namespace"}');
       client.close();
     });
 
     it("should disallow connection with an invalid handshake", async () => {
-      const client = await openWebSocket();
+      const client = await endpoint.open();
       client.send("4abc");
       await client.waitCloseAnsweringPings("an invalid packet");
     });
 
     it("should close the connection if no handshake is received", async () => {
-      const client = await openWebSocket();
+      const client = await endpoint.open();
       await client.waitCloseAnsweringPings("no CONNECT within the connect timeout");
     });
   });
