@@ -1,6 +1,7 @@
 //! `conformance-server`: the server the protocol conformance suites (`conformance/suites/`) run
 //! against, configured as socketioxide's end-to-end servers are for the upstream
-//! engine.io-protocol and socket.io-protocol test suites (see conformance/README.md).
+//! engine.io-protocol and socket.io-protocol test suites (docs/compatibility.md, "Protocol
+//! conformance suites").
 //!
 //! `conformance-server engine-io` is an engineioxide echo server on `/engine.io/`;
 //! `conformance-server socket-io` a socketioxide server on `/socket.io/` with the namespaces `/`

@@ -12,7 +12,9 @@
 //   packet, having never opened or with a 400 answer).
 // - Where a case waits for the server to close the connection because of what the client sent,
 //   the pings are answered meanwhile: upstream leaves them unanswered, so the heartbeat would
-//   close the connection 500 ms later even if the server ignored the packet under test.
+//   close the connection 500 ms later even if the server ignored the packet under test. Except
+//   the client's close packet over websocket, which the official engine.io ignores (the
+//   connection ends at its ping timeout): that case keeps upstream's form.
 // - When a server sends its first ping is its own: engineioxide sends one at once, Node's
 //   engine.io after one interval. Outside the heartbeat cases, pings are answered and skipped
 //   (socketioxide's copies of the suites wait for that first ping explicitly instead), so a
@@ -105,7 +107,7 @@ export function describeEngineIo({ path, echo }) {
 
     describe("message", { skip: !echo && "the server under test has no echo" }, () => {
       describe("HTTP long-polling", () => {
-        /** Pushes `payload`, then polls it back unchanged. */
+        /** Pushes `packets` in one payload, then polls them back unchanged. */
         async function roundTrip(packets) {
           const { sid } = await endpoint.openPolling();
           const push = await endpoint.post(sid, packets.join(SEPARATOR));
@@ -137,8 +139,8 @@ export function describeEngineIo({ path, echo }) {
 
         it("closes the session upon duplicate poll requests", async () => {
           const { sid } = await endpoint.openPolling();
-          // The first poll must be pending when the second comes: drain a ping a server may
-          // have queued at once, so that the first poll waits.
+          // The first poll must be pending when the second comes, not answered with the first
+          // ping at once.
           await takeFirstPing(sid);
           const [first, second] = await Promise.all([
             endpoint.get(sid),
