@@ -443,6 +443,10 @@ impl SocketIoAdapter {
             else {
                 return Err(WireError::Shape("a broadcast is [uid, packet, opts]"));
             };
+            // Options that are not a map would otherwise read as "every socket".
+            if !packet.is_map() || !opts.is_map() {
+                return Err(WireError::Shape("a broadcast's packet and opts are maps"));
+            }
             if uid.as_str() == Some(self.uid.as_str()) {
                 return Ok(());
             }
