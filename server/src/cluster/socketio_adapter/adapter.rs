@@ -246,11 +246,7 @@ impl CoreAdapter<Emitter> for SocketIoAdapter {
         opts: BroadcastOptions,
         rooms: impl RoomParam,
     ) -> Result<(), Self::Error> {
-        let rooms: Vec<Room> = rooms.into_room_iter().collect();
-        if self.reaches_here(&opts) {
-            self.local.add_sockets(opts.clone(), rooms.clone());
-        }
-        self.publish_room_change(kind::REMOTE_JOIN, &opts, &rooms)
+        self.change_rooms(RoomChange::Join, opts, rooms.into_room_iter().collect())
             .await;
         Ok(())
     }
@@ -260,11 +256,7 @@ impl CoreAdapter<Emitter> for SocketIoAdapter {
         opts: BroadcastOptions,
         rooms: impl RoomParam,
     ) -> Result<(), Self::Error> {
-        let rooms: Vec<Room> = rooms.into_room_iter().collect();
-        if self.reaches_here(&opts) {
-            self.local.del_sockets(opts.clone(), rooms.clone());
-        }
-        self.publish_room_change(kind::REMOTE_LEAVE, &opts, &rooms)
+        self.change_rooms(RoomChange::Leave, opts, rooms.into_room_iter().collect())
             .await;
         Ok(())
     }
@@ -365,11 +357,22 @@ impl SocketIoAdapter {
         sid
     }
 
-    async fn publish_room_change(&self, kind: u64, opts: &BroadcastOptions, rooms: &[Room]) {
-        if self.reaches_elsewhere(opts) {
+    /// Joins or leaves here at once, and tells the other nodes (type 2 or 3).
+    async fn change_rooms(&self, change: RoomChange, opts: BroadcastOptions, rooms: Vec<Room>) {
+        if self.reaches_elsewhere(&opts) {
             let fields =
-                json!({ "opts": msgpack_json(&self.outgoing(opts, None)), "rooms": rooms });
+                json!({ "opts": msgpack_json(&self.outgoing(&opts, None)), "rooms": rooms });
+            let kind = match change {
+                RoomChange::Join => kind::REMOTE_JOIN,
+                RoomChange::Leave => kind::REMOTE_LEAVE,
+            };
             self.publish_request(kind, None, fields).await;
+        }
+        if self.reaches_here(&opts) {
+            match change {
+                RoomChange::Join => self.local.add_sockets(opts, rooms),
+                RoomChange::Leave => self.local.del_sockets(opts, rooms),
+            }
         }
     }
 
@@ -646,6 +649,11 @@ impl SocketIoAdapter {
             let _ = waiting.send(answer);
         }
     }
+}
+
+enum RoomChange {
+    Join,
+    Leave,
 }
 
 /// Node's `opts` as JSON, for requests sent as JSON.
