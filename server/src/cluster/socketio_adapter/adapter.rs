@@ -88,7 +88,7 @@ pub struct SocketIoAdapter {
     /// socket.io's ids (20 characters) do not fit socketioxide's 16-character [`Sid`]: a Node
     /// socket fetched here gets a made-up one, remembered so that acting on it (disconnect,
     /// join, emit) reaches the real socket. Bounded: forgotten all at once past [`FOREIGN_IDS`].
-    foreign_ids: Mutex<HashMap<Sid, String>>,
+    foreign_ids: Mutex<ForeignIds>,
 }
 
 impl DefinedAdapter for SocketIoAdapter {}
@@ -109,7 +109,7 @@ impl CoreAdapter<Emitter> for SocketIoAdapter {
             elsewhere: Uid::new(),
             channels,
             pending: Pending::default(),
-            foreign_ids: Mutex::new(HashMap::new()),
+            foreign_ids: Mutex::new(ForeignIds::default()),
         }
     }
 
@@ -329,7 +329,7 @@ impl SocketIoAdapter {
     fn outgoing(&self, opts: &BroadcastOptions, timeout_ms: Option<u64>) -> Msg {
         if targets_one_socket(opts)
             && let Some(sid) = opts.sid
-            && let Some(real) = lock(&self.foreign_ids).get(&sid).cloned()
+            && let Some(real) = lock(&self.foreign_ids).real.get(&sid).cloned()
         {
             let mut opts = opts.clone();
             opts.sid = None;
@@ -346,14 +346,15 @@ impl SocketIoAdapter {
             return sid;
         }
         let mut ids = lock(&self.foreign_ids);
-        if let Some((sid, _)) = ids.iter().find(|(_, real)| real.as_str() == id) {
+        if let Some(sid) = ids.made_up.get(id) {
             return *sid;
         }
-        if ids.len() >= FOREIGN_IDS {
-            ids.clear();
+        if ids.real.len() >= FOREIGN_IDS {
+            *ids = ForeignIds::default();
         }
         let sid = Sid::new();
-        ids.insert(sid, id.to_owned());
+        ids.real.insert(sid, id.to_owned());
+        ids.made_up.insert(id.to_owned(), sid);
         sid
     }
 
@@ -649,6 +650,13 @@ impl SocketIoAdapter {
             let _ = waiting.send(answer);
         }
     }
+}
+
+/// Made-up ids of other nodes' sockets, both ways.
+#[derive(Default)]
+struct ForeignIds {
+    real: HashMap<Sid, String>,
+    made_up: HashMap<String, Sid>,
 }
 
 enum RoomChange {
