@@ -360,3 +360,61 @@ fn hex(text: &str) -> Vec<u8> {
         .map(|at| u8::from_str_radix(&text[at..at + 2], 16).expect("hex"))
         .collect()
 }
+
+#[tokio::test]
+async fn requests_node_no_longer_sends_are_still_answered_as_node_answers_them() {
+    use futures_util::StreamExt;
+
+    let redis = RedisProcess::start().await;
+    let rust = node(&redis, AdapterKind::SocketIo).await;
+    link_state(&rust, "connected").await;
+    let mut on_rust = status_subscriber(&rust, "user-1").await;
+    let sid = sid_of(&on_rust);
+
+    let client = redis::Client::open(redis.url_text()).expect("url");
+    let mut responses = client.get_async_pubsub().await.expect("redis");
+    responses
+        .subscribe("socket.io-response#/#")
+        .await
+        .expect("subscribed");
+    let mut responses = responses.into_on_message();
+    let mut publisher = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let mut ask = async |request: Value| -> Value {
+        redis::cmd("PUBLISH")
+            .arg("socket.io-request#/#")
+            .arg(request.to_string())
+            .query_async::<i64>(&mut publisher)
+            .await
+            .expect("published");
+        let message = tokio::time::timeout(WAIT, responses.next())
+            .await
+            .expect("answered in time")
+            .expect("a message");
+        serde_json::from_slice(message.get_payload_bytes()).expect("a JSON answer")
+    };
+
+    // Type 0 (removed in 8.0, still answered): the ids of the sockets in the rooms.
+    let answer = ask(
+        json!({"uid": "RUSTab", "requestId": "man-00", "type": 0, "rooms": ["status-updates"]}),
+    )
+    .await;
+    assert_eq!(answer, json!({"requestId": "man-00", "sockets": [sid]}));
+    // Type 1: every room here, the sockets' own included.
+    let answer = ask(json!({"uid": "RUSTab", "requestId": "man-01", "type": 1})).await;
+    let rooms = answer["rooms"].as_array().expect("rooms");
+    assert!(
+        rooms.contains(&json!("status-updates")) && rooms.contains(&json!(sid)),
+        "{answer}"
+    );
+    // Type 2 in 7.x's form: one socket, one room, answered by the socket's node.
+    let answer = ask(json!({"uid": "RUSTab", "requestId": "man-02", "type": 2, "sid": sid, "room": "legacy-room"})).await;
+    assert_eq!(answer, json!({"requestId": "man-02"}));
+    rust.sockets()
+        .emit_to_room("legacy-room", "joined", &"yes")
+        .await
+        .expect("emit");
+    assert_eq!(event(&mut on_rust, "joined").await[0], "yes");
+}
