@@ -46,6 +46,7 @@ fn broadcast(c: &mut Criterion) {
             heartbeat: Heartbeat::default(),
             connect_timeout: realtime_server::app::DEFAULT_CONNECT_TIMEOUT,
             redis_url: None,
+            redis_adapter: Default::default(),
             trusted_proxies: Default::default(),
             metrics_token: None,
         })

@@ -24,7 +24,7 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::auth::{Authenticator, JwtSecret};
 use crate::client_addr::{self, TrustedProxies};
-use crate::cluster::{Cluster, ClusterAdapter, ClusterError, Io, RedisUrl};
+use crate::cluster::{AdapterKind, Cluster, ClusterAdapter, ClusterError, Io, RedisUrl};
 use crate::handlers;
 use crate::health::{self, HealthState};
 use crate::http_api::{self, ApiState};
@@ -61,6 +61,8 @@ pub struct ServerConfig {
     pub connect_timeout: Duration,
     /// Share rooms and broadcasts with other processes through this Redis (see [`crate::cluster`]).
     pub redis_url: Option<RedisUrl>,
+    /// The protocol spoken on Redis (see [`crate::cluster::AdapterKind`]).
+    pub redis_adapter: AdapterKind,
     /// Proxies whose `X-Forwarded-For` names the client in the logs (see [`crate::client_addr`]).
     pub trusted_proxies: TrustedProxies,
     /// The bearer token `GET /metrics` requires; `None`: open (see [`crate::metrics`]).
@@ -177,7 +179,7 @@ impl Server {
             metrics: Metrics::default(),
         };
 
-        let cluster = Cluster::start(config.redis_url.as_ref())?;
+        let cluster = Cluster::start(config.redis_url.as_ref(), config.redis_adapter)?;
         let (socket_layer, io) = SocketIo::builder()
             .ping_interval(config.heartbeat.interval)
             .ping_timeout(config.heartbeat.timeout)

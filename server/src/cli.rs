@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::app::{DEFAULT_CONNECT_TIMEOUT, Heartbeat};
 use crate::client_addr::TrustedProxies;
+use crate::cluster::AdapterKind;
 use crate::kuma::{KumaConfig, KumaConfigError};
 use crate::metrics::MetricsToken;
 use crate::rate_limit::RateQuota;
@@ -242,6 +243,10 @@ pub struct ServeArgs {
     /// `redis://[:password@]host:port[/db]`. Unset: one process.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// The protocol spoken on Redis: `socketioxide` (Rust nodes only), or `socket.io`
+    /// (@socket.io/redis-adapter 8.x's: Rust and Node nodes in one cluster). All nodes must agree.
+    #[arg(long, env = "REDIS_ADAPTER", value_enum, default_value_t = AdapterKind::Socketioxide)]
+    pub redis_adapter: AdapterKind,
     /// Same as the `demo` command.
     #[arg(long)]
     pub demo: bool,

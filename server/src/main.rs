@@ -7,7 +7,7 @@ use realtime_server::auth::JwtSecret;
 use realtime_server::cli::{
     Cli, Command, DatabaseArgs, DbCommand, KumaArgs, NetworkArgs, ServeArgs, UserCommand,
 };
-use realtime_server::cluster::RedisUrl;
+use realtime_server::cluster::{AdapterKind, RedisUrl};
 use realtime_server::kuma::KumaConfig;
 use realtime_server::logging::{self, Secrets};
 use realtime_server::store::{Store, StoreSettings};
@@ -165,6 +165,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         heartbeat: args.network.heartbeat(),
         connect_timeout: args.network.connect_timeout(),
         redis_url: args.redis_url.clone().map(RedisUrl::new),
+        redis_adapter: args.redis_adapter,
         trusted_proxies: args.network.trusted_proxies.clone(),
         metrics_token: args.network.metrics_token(),
     };
@@ -191,6 +192,7 @@ async fn run_demo(network: NetworkArgs, kuma: KumaArgs) -> Result<()> {
         heartbeat: network.heartbeat(),
         connect_timeout: network.connect_timeout(),
         redis_url: None,
+        redis_adapter: AdapterKind::default(),
         trusted_proxies: network.trusted_proxies.clone(),
         metrics_token: network.metrics_token(),
     };

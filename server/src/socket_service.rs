@@ -48,6 +48,12 @@ impl SocketService {
         Self { io, metrics }
     }
 
+    /// The Socket.IO server, for what this service does not wrap (fetching or disconnecting
+    /// sockets across the cluster, emits with acks).
+    pub fn io(&self) -> &Io {
+        &self.io
+    }
+
     /// Emits `event` with `data` as its single argument to every socket in `room`.
     pub async fn emit_to_room<T: Serialize + ?Sized>(
         &self,

@@ -84,8 +84,8 @@ pub enum LinkState {
 }
 
 struct Link {
-    /// Where each subscribed channel's messages go, as the adapter asked.
-    handlers: RwLock<HashMap<String, mpsc::Sender<ChanItem>>>,
+    /// Where each subscribed channel's or pattern's messages go, as the adapter asked.
+    handlers: RwLock<HashMap<Topic, mpsc::Sender<ChanItem>>>,
     outbox: mpsc::Sender<Outgoing>,
     outbox_bytes: AtomicUsize,
     subscriptions: mpsc::UnboundedSender<Subscription>,
@@ -106,9 +106,17 @@ struct Outgoing {
     payload: Vec<u8>,
 }
 
+/// What a handler listens to: one channel (SUBSCRIBE), or every channel matching a glob
+/// pattern (PSUBSCRIBE; the socket.io adapter's broadcasts use one per namespace).
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Topic {
+    Channel(String),
+    Pattern(String),
+}
+
 enum Subscription {
-    Add(String),
-    Remove(String),
+    Add(Topic),
+    Remove(Topic),
 }
 
 impl ResilientDriver {
@@ -149,6 +157,31 @@ impl ResilientDriver {
             },
             lost: link.lost.load(Ordering::Relaxed),
         }
+    }
+
+    /// Like [`Driver::subscribe`] for every channel matching the glob `pattern`; each item
+    /// names the channel the message came on. Kept across reconnects like channels are.
+    pub fn subscribe_pattern(&self, pattern: String, size: usize) -> MessageStream<ChanItem> {
+        self.listen(Topic::Pattern(pattern), size)
+    }
+
+    /// Stops what [`Self::subscribe_pattern`] started.
+    pub fn unsubscribe_pattern(&self, pattern: String) {
+        self.forget(Topic::Pattern(pattern));
+    }
+
+    fn listen(&self, topic: Topic, size: usize) -> MessageStream<ChanItem> {
+        let (tx, rx) = mpsc::channel(size);
+        write(&self.link.handlers).insert(topic.clone(), tx);
+        // If the subscriber is reconnecting it subscribes to every handler's topic anyway;
+        // a topic subscribed twice is harmless.
+        let _ = self.link.subscriptions.send(Subscription::Add(topic));
+        MessageStream::new(rx)
+    }
+
+    fn forget(&self, topic: Topic) {
+        write(&self.link.handlers).remove(&topic);
+        let _ = self.link.subscriptions.send(Subscription::Remove(topic));
     }
 
     /// Gives queued messages up to `grace` to reach Redis, then stops the link's tasks.
@@ -234,17 +267,11 @@ impl Driver for ResilientDriver {
         channel: String,
         size: usize,
     ) -> Result<MessageStream<ChanItem>, Self::Error> {
-        let (tx, rx) = mpsc::channel(size);
-        write(&self.link.handlers).insert(channel.clone(), tx);
-        // If the subscriber is reconnecting it subscribes to every handler's channel anyway;
-        // a channel subscribed twice is harmless.
-        let _ = self.link.subscriptions.send(Subscription::Add(channel));
-        Ok(MessageStream::new(rx))
+        Ok(self.listen(Topic::Channel(channel), size))
     }
 
     async fn unsubscribe(&self, channel: String) -> Result<(), Self::Error> {
-        write(&self.link.handlers).remove(&channel);
-        let _ = self.link.subscriptions.send(Subscription::Remove(channel));
+        self.forget(Topic::Channel(channel));
         Ok(())
     }
 
@@ -411,8 +438,8 @@ async fn subscribe_forever(
         let (mut sink, mut messages) = pubsub.split();
         // Requests queued meanwhile are covered by subscribing to every current handler.
         while requests.try_recv().is_ok() {}
-        let channels: Vec<String> = read(&link.handlers).keys().cloned().collect();
-        if let Err(error) = subscribe_all(&mut sink, &channels).await {
+        let topics: Vec<Topic> = read(&link.handlers).keys().cloned().collect();
+        if let Err(error) = subscribe_all(&mut sink, &topics).await {
             outage.retry(&error.to_string()).await;
             continue;
         }
@@ -426,8 +453,10 @@ async fn subscribe_forever(
                 },
                 request = requests.recv() => {
                     let result = match request {
-                        Some(Subscription::Add(channel)) => sink.subscribe(&channel).await,
-                        Some(Subscription::Remove(channel)) => sink.unsubscribe(&channel).await,
+                        Some(Subscription::Add(Topic::Channel(channel))) => sink.subscribe(&channel).await,
+                        Some(Subscription::Add(Topic::Pattern(pattern))) => sink.psubscribe(&pattern).await,
+                        Some(Subscription::Remove(Topic::Channel(channel))) => sink.unsubscribe(&channel).await,
+                        Some(Subscription::Remove(Topic::Pattern(pattern))) => sink.punsubscribe(&pattern).await,
                         None => return,
                     };
                     if let Err(error) = result {
@@ -442,11 +471,24 @@ async fn subscribe_forever(
     }
 }
 
-async fn subscribe_all(sink: &mut PubSubSink, channels: &[String]) -> redis::RedisResult<()> {
-    if channels.is_empty() {
-        return Ok(());
+async fn subscribe_all(sink: &mut PubSubSink, topics: &[Topic]) -> redis::RedisResult<()> {
+    let (mut channels, mut patterns) = (Vec::new(), Vec::new());
+    for topic in topics {
+        match topic {
+            Topic::Channel(channel) => channels.push(channel),
+            Topic::Pattern(pattern) => patterns.push(pattern),
+        }
     }
-    tokio::time::timeout(CONNECT_TIMEOUT, sink.subscribe(channels))
+    let both = async {
+        if !channels.is_empty() {
+            sink.subscribe(channels).await?;
+        }
+        if !patterns.is_empty() {
+            sink.psubscribe(patterns).await?;
+        }
+        Ok(())
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, both)
         .await
         .unwrap_or_else(|_| {
             Err(redis::RedisError::from((
@@ -458,7 +500,15 @@ async fn subscribe_all(sink: &mut PubSubSink, channels: &[String]) -> redis::Red
 
 async fn deliver(link: &Link, message: redis::Msg) {
     let channel = message.get_channel_name();
-    let handler = read(&link.handlers).get(channel).cloned();
+    let topic = if message.from_pattern() {
+        match message.get_pattern::<String>() {
+            Ok(pattern) => Topic::Pattern(pattern),
+            Err(_) => return,
+        }
+    } else {
+        Topic::Channel(channel.to_owned())
+    };
+    let handler = read(&link.handlers).get(&topic).cloned();
     if let Some(handler) = handler {
         // Waits when the adapter is behind: backpressure, not loss.
         let _ = handler

@@ -1,16 +1,19 @@
 //! Scale-out: several server processes share rooms and broadcasts through Redis.
 //!
 //! Without `REDIS_URL` the server is one process and every namespace gets a plain local adapter.
-//! With it, every namespace gets socketioxide-redis's adapter over our [`ResilientDriver`], and
-//! a broadcast, a `user:<id>` push or an HTTP push received by any node reaches the sockets of
-//! all nodes. State lives in the shared database, not here; rate limits stay per process.
+//! With it, every namespace gets a Redis adapter over our [`ResilientDriver`], and a broadcast,
+//! a `user:<id>` push or an HTTP push received by any node reaches the sockets of all nodes.
+//! Which protocol it speaks on Redis is [`AdapterKind`] (`REDIS_ADAPTER`): socketioxide-redis's,
+//! or `@socket.io/redis-adapter`'s ([`socketio_adapter`]), which lets Node processes of the
+//! original share the cluster. State lives in the shared database, not here; rate limits stay
+//! per process.
 //!
 //! The adapter is kept behind this module ([`Io`] and [`Socket`] are what the rest of the server
-//! names), so an adapter speaking the Node adapter's protocol, for mixed Node and Rust clusters,
-//! could be added here alone.
+//! names).
 
 mod adapter;
 mod driver;
+pub mod socketio_adapter;
 
 use std::fmt;
 use std::time::Duration;
@@ -19,7 +22,9 @@ use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 
-pub use adapter::{AdapterChoice, AdapterInit, ClusterAdapter};
+use socketio_adapter::SocketIoAdapterCtr;
+
+pub use adapter::{AdapterChoice, AdapterInit, ClusterAdapter, ClusterAdapterError};
 pub use driver::{LinkHealth, LinkState, OUTBOX_BYTES, OUTBOX_MESSAGES, ResilientDriver};
 
 /// The Socket.IO server, whatever the adapter.
@@ -54,23 +59,40 @@ pub enum ClusterError {
     InvalidUrl(String),
 }
 
+/// The protocol the nodes speak on Redis (`REDIS_ADAPTER`). Every node of a cluster must use
+/// the same one: the two do not understand each other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AdapterKind {
+    /// socketioxide-redis's protocol: Rust nodes only. The default, so that a cluster of Rust
+    /// nodes upgraded one node at a time keeps one protocol throughout.
+    #[default]
+    #[value(name = "socketioxide")]
+    Socketioxide,
+    /// `@socket.io/redis-adapter` 8.x's protocol: Rust and Node nodes in one cluster.
+    #[value(name = "socket.io")]
+    SocketIo,
+}
+
 /// This process's place in a cluster: alone, or linked to the others through Redis.
 #[derive(Clone, Default)]
 pub struct Cluster {
-    link: Option<ResilientDriver>,
+    link: Option<(ResilientDriver, AdapterKind)>,
 }
 
 impl Cluster {
     /// Alone when `url` is `None`. Otherwise starts the Redis link without waiting for Redis.
-    pub fn start(url: Option<&RedisUrl>) -> Result<Self, ClusterError> {
+    pub fn start(url: Option<&RedisUrl>, kind: AdapterKind) -> Result<Self, ClusterError> {
         let Some(RedisUrl(url)) = url else {
             return Ok(Self::default());
         };
         let client = redis::Client::open(url.as_str())
             .map_err(|error| ClusterError::InvalidUrl(error.to_string()))?;
-        tracing::info!("cluster mode: rooms and broadcasts are shared through Redis");
+        tracing::info!(
+            adapter = ?kind,
+            "cluster mode: rooms and broadcasts are shared through Redis"
+        );
         Ok(Self {
-            link: Some(ResilientDriver::start(client)),
+            link: Some((ResilientDriver::start(client), kind)),
         })
     }
 
@@ -78,21 +100,23 @@ impl Cluster {
     pub fn adapter_choice(&self) -> AdapterChoice {
         match &self.link {
             None => AdapterChoice::Local,
-            Some(link) => AdapterChoice::Redis(RedisAdapterCtr::new_with_driver(
-                link.clone(),
-                RedisAdapterConfig::default(),
-            )),
+            Some((link, AdapterKind::Socketioxide)) => AdapterChoice::Redis(
+                RedisAdapterCtr::new_with_driver(link.clone(), RedisAdapterConfig::default()),
+            ),
+            Some((link, AdapterKind::SocketIo)) => {
+                AdapterChoice::SocketIo(SocketIoAdapterCtr::new(link.clone()))
+            }
         }
     }
 
     /// The Redis link's state, `None` for a single process.
     pub fn health(&self) -> Option<LinkHealth> {
-        self.link.as_ref().map(ResilientDriver::health)
+        self.link.as_ref().map(|(link, _)| link.health())
     }
 
     /// Lets queued cross-node messages reach Redis briefly, then closes the link.
     pub async fn shutdown(&self) {
-        if let Some(link) = &self.link {
+        if let Some((link, _)) = &self.link {
             link.shutdown(SHUTDOWN_GRACE).await;
         }
     }
@@ -105,7 +129,7 @@ mod tests {
     #[tokio::test]
     async fn a_bad_url_is_refused_without_quoting_its_password() {
         let url = RedisUrl::new("rediss-nope://:hunter2-secret@127.0.0.1:6379");
-        let error = match Cluster::start(Some(&url)) {
+        let error = match Cluster::start(Some(&url), AdapterKind::default()) {
             Err(error) => error.to_string(),
             Ok(_) => panic!("a URL with an unknown scheme must be refused"),
         };
@@ -116,7 +140,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_url_the_process_is_alone() {
-        let cluster = Cluster::start(None).expect("no URL is fine");
+        let cluster = Cluster::start(None, AdapterKind::SocketIo).expect("no URL is fine");
         assert!(cluster.health().is_none());
         assert!(matches!(cluster.adapter_choice(), AdapterChoice::Local));
     }

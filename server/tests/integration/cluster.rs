@@ -1,11 +1,11 @@
 //! Two nodes sharing a real redis-server: cross-node delivery, and every Redis fault the cluster
 //! must survive (restart, freeze, absent at start, a burst) without a restart and without silent
-//! loss.
+//! loss, in each protocol on Redis (`REDIS_ADAPTER`). Mixed Node and Rust nodes: mixed_cluster.rs.
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use realtime_server::cluster::RedisUrl;
+use realtime_server::cluster::{AdapterKind, RedisUrl};
 use serde_json::{Value, json};
 use sio_wire::client::Observed;
 use sio_wire::transport::TransportKind;
@@ -13,8 +13,36 @@ use tokio::process::{Child, Command};
 
 use crate::common::{TestServer, WAIT, connected, emit, event, free_port, scraped, settle};
 
+/// Runs each test once per protocol on Redis (`REDIS_ADAPTER`): everything the driver
+/// guarantees must hold in both.
+macro_rules! in_both_protocols {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            use super::AdapterKind;
+
+            #[tokio::test]
+            async fn socketioxide() {
+                super::$test(AdapterKind::Socketioxide).await;
+            }
+
+            #[tokio::test]
+            async fn socket_io() {
+                super::$test(AdapterKind::SocketIo).await;
+            }
+        }
+    )*};
+}
+
+in_both_protocols!(
+    broadcasts_and_pushes_reach_sockets_on_the_other_node,
+    a_redis_restart_is_survived_without_restarting_the_nodes,
+    a_frozen_redis_delays_cross_node_messages_but_never_local_ones,
+    a_node_started_while_redis_is_down_joins_when_it_comes_up,
+    a_burst_of_twenty_thousand_events_crosses_nodes_whole_and_in_order,
+);
+
 /// A redis-server on a free loopback port, in its own directory, stopped by pid.
-struct RedisProcess {
+pub struct RedisProcess {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
@@ -22,7 +50,7 @@ struct RedisProcess {
 }
 
 impl RedisProcess {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let port = free_port();
         let mut redis = Self {
             port,
@@ -34,7 +62,7 @@ impl RedisProcess {
         redis
     }
 
-    fn url(&self) -> RedisUrl {
+    pub fn url(&self) -> RedisUrl {
         RedisUrl::new(format!("redis://127.0.0.1:{}", self.port))
     }
 
@@ -69,7 +97,7 @@ impl RedisProcess {
         }
     }
 
-    fn url_text(&self) -> String {
+    pub fn url_text(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
@@ -113,21 +141,26 @@ impl Drop for RedisProcess {
     }
 }
 
-async fn node(redis: &RedisProcess) -> TestServer {
+/// A Rust node on `redis` speaking `kind`'s protocol there.
+pub async fn node(redis: &RedisProcess, kind: AdapterKind) -> TestServer {
     let url = redis.url();
-    TestServer::start_with(move |config| config.redis_url = Some(url)).await
+    TestServer::start_with(move |config| {
+        config.redis_url = Some(url);
+        config.redis_adapter = kind;
+    })
+    .await
 }
 
 /// Two nodes on `redis`, both linked.
-async fn two_nodes(redis: &RedisProcess) -> (TestServer, TestServer) {
-    let (a, b) = (node(redis).await, node(redis).await);
+async fn two_nodes(redis: &RedisProcess, kind: AdapterKind) -> (TestServer, TestServer) {
+    let (a, b) = (node(redis, kind).await, node(redis, kind).await);
     link_state(&a, "connected").await;
     link_state(&b, "connected").await;
     (a, b)
 }
 
 /// Waits until the node's Redis link reports `state`.
-async fn link_state(server: &TestServer, state: &str) -> Value {
+pub async fn link_state(server: &TestServer, state: &str) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let body = server.health().await;
@@ -143,7 +176,7 @@ async fn link_state(server: &TestServer, state: &str) -> Value {
 }
 
 /// The socket id a connected client was given.
-fn sid_of(client: &sio_wire::client::Client) -> String {
+pub fn sid_of(client: &sio_wire::client::Client) -> String {
     client
         .history()
         .iter()
@@ -155,7 +188,7 @@ fn sid_of(client: &sio_wire::client::Client) -> String {
 }
 
 /// A client of `user` on `server`, subscribed to status updates.
-async fn status_subscriber(server: &TestServer, user: &str) -> sio_wire::client::Client {
+pub async fn status_subscriber(server: &TestServer, user: &str) -> sio_wire::client::Client {
     let mut client = server.client(user, TransportKind::Websocket);
     connected(&mut client).await;
     emit(&client, "subscribe:status", vec![]);
@@ -163,7 +196,7 @@ async fn status_subscriber(server: &TestServer, user: &str) -> sio_wire::client:
     client
 }
 
-async fn push_status(server: &TestServer, service: &str, status: &str) {
+pub async fn push_status(server: &TestServer, service: &str, status: &str) {
     server
         .sockets()
         .broadcast_status_update(service, status)
@@ -172,7 +205,7 @@ async fn push_status(server: &TestServer, service: &str, status: &str) {
 }
 
 /// The `service:status` update for `service`, or a panic with what arrived.
-async fn status_update(client: &mut sio_wire::client::Client, service: &str) -> Value {
+pub async fn status_update(client: &mut sio_wire::client::Client, service: &str) -> Value {
     let seen = client
         .wait_for(WAIT, |o| {
             matches!(o, Observed::Event { event, args, .. }
@@ -188,10 +221,9 @@ async fn status_update(client: &mut sio_wire::client::Client, service: &str) -> 
     }
 }
 
-#[tokio::test]
-async fn broadcasts_and_pushes_reach_sockets_on_the_other_node() {
+async fn broadcasts_and_pushes_reach_sockets_on_the_other_node(kind: AdapterKind) {
     let redis = RedisProcess::start().await;
-    let (a, b) = two_nodes(&redis).await;
+    let (a, b) = two_nodes(&redis, kind).await;
     let mut on_b = status_subscriber(&b, "user-1").await;
 
     push_status(&a, "plex", "down").await;
@@ -227,10 +259,9 @@ async fn broadcasts_and_pushes_reach_sockets_on_the_other_node() {
     );
 }
 
-#[tokio::test]
-async fn a_redis_restart_is_survived_without_restarting_the_nodes() {
+async fn a_redis_restart_is_survived_without_restarting_the_nodes(kind: AdapterKind) {
     let mut redis = RedisProcess::start().await;
-    let (a, b) = two_nodes(&redis).await;
+    let (a, b) = two_nodes(&redis, kind).await;
     let mut on_a = status_subscriber(&a, "user-1").await;
     let mut on_b = status_subscriber(&b, "user-2").await;
 
@@ -274,10 +305,9 @@ async fn a_redis_restart_is_survived_without_restarting_the_nodes() {
     assert_eq!(status_update(&mut on_a, "lidarr").await["status"], "down");
 }
 
-#[tokio::test]
-async fn a_frozen_redis_delays_cross_node_messages_but_never_local_ones() {
+async fn a_frozen_redis_delays_cross_node_messages_but_never_local_ones(kind: AdapterKind) {
     let mut redis = RedisProcess::start().await;
-    let (a, b) = two_nodes(&redis).await;
+    let (a, b) = two_nodes(&redis, kind).await;
     let mut on_a = status_subscriber(&a, "user-1").await;
     let mut on_b = status_subscriber(&b, "user-2").await;
 
@@ -302,11 +332,10 @@ async fn a_frozen_redis_delays_cross_node_messages_but_never_local_ones() {
     assert_eq!(a.health().await["adapter"]["lost"], 0);
 }
 
-#[tokio::test]
-async fn a_node_started_while_redis_is_down_joins_when_it_comes_up() {
+async fn a_node_started_while_redis_is_down_joins_when_it_comes_up(kind: AdapterKind) {
     let mut redis = RedisProcess::start().await;
     redis.kill().await;
-    let a = node(&redis).await;
+    let a = node(&redis, kind).await;
     let body = link_state(&a, "reconnecting").await;
     assert_eq!(
         body["status"], "ok",
@@ -317,18 +346,17 @@ async fn a_node_started_while_redis_is_down_joins_when_it_comes_up() {
     assert_eq!(status_update(&mut on_a, "plex").await["status"], "up");
 
     redis.restart().await;
-    let b = node(&redis).await;
+    let b = node(&redis, kind).await;
     link_state(&a, "connected").await;
     link_state(&b, "connected").await;
     push_status(&b, "sonarr", "down").await;
     assert_eq!(status_update(&mut on_a, "sonarr").await["status"], "down");
 }
 
-#[tokio::test]
-async fn a_burst_of_twenty_thousand_events_crosses_nodes_whole_and_in_order() {
+async fn a_burst_of_twenty_thousand_events_crosses_nodes_whole_and_in_order(kind: AdapterKind) {
     const BURST: usize = 20_000;
     let redis = RedisProcess::start().await;
-    let (a, b) = two_nodes(&redis).await;
+    let (a, b) = two_nodes(&redis, kind).await;
     let mut on_b = b.client("user-1", TransportKind::Websocket);
     connected(&mut on_b).await;
     let sid = sid_of(&on_b);

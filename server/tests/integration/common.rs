@@ -92,6 +92,7 @@ impl TestServer {
             heartbeat: realtime_server::app::Heartbeat::default(),
             connect_timeout: realtime_server::app::DEFAULT_CONNECT_TIMEOUT,
             redis_url: None,
+            redis_adapter: Default::default(),
             trusted_proxies: Default::default(),
             metrics_token: None,
         };

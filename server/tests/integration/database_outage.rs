@@ -5,17 +5,15 @@
 //! server. The same checks run against the Rust server (in process) and the Node original (its
 //! built `dist/`, as a child process). The official client's view: `database_availability.rs`.
 
-use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use realtime_server::auth::JwtSecret;
 use serde_json::{Value, json};
 use sio_wire::client::{Client, Observed};
 use sio_wire::transport::TransportKind;
-use tokio::process::{Child, Command};
 
-use crate::common::{FIXTURES, TestServer, client_for, connected, emit, event, free_port, quota};
+use crate::common::{TestServer, client_for, connected, emit, event, quota};
+use crate::node_original::{self, NodeServer};
 use crate::pg::{self, Cluster};
 
 /// How long a query waits for a connection: short, so a stopped database answers quickly.
@@ -167,93 +165,23 @@ async fn the_rust_server_rides_out_a_postgresql_restart() {
 
 #[tokio::test]
 async fn the_node_original_rides_out_a_postgresql_restart() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../node-original");
-    if !root.join("dist/src/index.js").exists() || !root.join("node_modules/pg").exists() {
-        assert!(
-            std::env::var_os("SIO_REQUIRE_NODE").is_none(),
-            "node-original is not built: npm ci && npm run build there"
-        );
-        eprintln!("skipping: node-original is not built");
+    let Some(root) = node_original::built() else {
         return;
-    }
+    };
     let Some(cluster) = Cluster::start().await else {
         return;
     };
     let database = pg::create_database(&cluster.url).await;
-    let node = NodeServer::start(&root, &database).await;
-    rides_out_a_restart(&cluster, &node.endpoint).await;
-}
-
-/// The Node original as a child process on a free port, seeded with the fixtures; killed when
-/// dropped.
-struct NodeServer {
-    endpoint: Endpoint,
-    _child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl NodeServer {
-    async fn start(root: &Path, database_url: &str) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let fixtures = dir.path().join("fixtures.sql");
-        std::fs::write(&fixtures, FIXTURES).expect("write fixtures");
-        let secret_text: String = (0..4)
-            .map(|_| format!("{:016x}", rand::random::<u64>()))
-            .collect();
-        let port = free_port();
-        let command = |program: &str| {
-            let mut command = Command::new(program);
-            command
-                .current_dir(root)
-                .env("DATABASE_URL", database_url)
-                .env(
-                    "DATABASE_CONNECT_TIMEOUT_MS",
-                    CONNECT_TIMEOUT.as_millis().to_string(),
-                )
-                .env("JWT_SECRET", &secret_text)
-                .env("HOST", "127.0.0.1")
-                .env("PORT", port.to_string())
-                .stdin(Stdio::null());
-            command
-        };
-        let seeded = command("node")
-            .arg("dist/src/db/seed.js")
-            .arg(&fixtures)
-            .output()
-            .await
-            .expect("node runs");
-        assert!(
-            seeded.status.success(),
-            "{}",
-            String::from_utf8_lossy(&seeded.stderr)
-        );
-        let child = command("node")
-            .arg("dist/src/index.js")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node starts");
-        let endpoint = Endpoint {
-            url: format!("http://127.0.0.1:{port}"),
-            secret: JwtSecret::new(&secret_text).expect("long enough"),
-        };
-        // Node takes seconds to start on a busy machine.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !matches!(
-            reqwest::get(format!("{}/health", endpoint.url)).await,
-            Ok(response) if response.status().is_success()
-        ) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the Node original did not become ready"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self {
-            endpoint,
-            _child: child,
-            _dir: dir,
-        }
-    }
+    let timeout = CONNECT_TIMEOUT.as_millis().to_string();
+    let node = NodeServer::start(
+        &root,
+        &database,
+        &[("DATABASE_CONNECT_TIMEOUT_MS", timeout.as_str())],
+    )
+    .await;
+    let endpoint = Endpoint {
+        url: node.url.clone(),
+        secret: node.secret.clone(),
+    };
+    rides_out_a_restart(&cluster, &endpoint).await;
 }

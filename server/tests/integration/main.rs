@@ -2,6 +2,7 @@
 //! database, and real Socket.IO clients (the sio-wire client) over websocket and long-polling.
 
 mod common;
+mod node_original;
 mod pg;
 
 mod auth;
@@ -14,6 +15,7 @@ mod http_api;
 mod kuma;
 mod logs;
 mod metrics;
+mod mixed_cluster;
 mod notifications;
 mod page;
 mod process;
