@@ -6,7 +6,9 @@
 #   unit      the cargo tests: server (SQLite, PostgreSQL, clusters with redis-server, a real
 #             Prometheus scraping both servers' /metrics), wire client (also against the official
 #             Node socket.io), harness
-#   suites    `cargo install` of the harness into a temporary root; the scenario suites: both
+#   suites    the Engine.IO and Socket.IO protocol conformance suites (conformance/) on the
+#             official Node servers and on engineioxide/socketioxide as this workspace builds
+#             them; `cargo install` of the harness into a temporary root; the scenario suites: both
 #             servers on SQLite and on PostgreSQL, the cluster suite (two nodes of each server, and
 #             a mixed Node + Rust cluster; redis-server, their own PostgreSQL, HAProxy; Redis and
 #             database outages), a rolling migration from Node to Rust and back, the Uptime
@@ -117,6 +119,15 @@ stage_suites() {
   start_postgresql
   node_original
   build_binaries
+  step "protocol conformance: Engine.IO v4 and Socket.IO v5 suites (conformance/) on the official engine.io 6.6 / socket.io 4.8, then on conformance-server"
+  # Our own node:test suites checking what the upstream engine.io-protocol and socket.io-protocol
+  # test suites check (docs/compatibility.md); conformance-server is engineioxide and socketioxide
+  # as socketioxide's e2e servers configure them, built on this workspace's dependency graph, so
+  # the patched vendor/ crates are what is tested. Each server runs on a free loopback port and
+  # is stopped by its pid (run.mjs).
+  cargo build --quiet -p protocol-conformance
+  (cd conformance/suites && npm ci --no-audit --no-fund)
+  node conformance/suites/run.mjs --bin "$bin/conformance-server"
   step "cargo install --locked --path harness: a working sio-harness in a temporary root"
   # --debug with this target directory reuses the build above (seconds, not a release build).
   (

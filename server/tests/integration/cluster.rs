@@ -1,6 +1,6 @@
 //! Two nodes sharing a real redis-server: cross-node delivery, and every Redis fault the cluster
 //! must survive (restart, freeze, absent at start, a burst) without a restart and without silent
-//! loss.
+//! loss, in each protocol on Redis (`REDIS_ADAPTER`). Mixed Node and Rust nodes: mixed_cluster.rs.
 
 use std::process::Stdio;
 use std::time::Duration;

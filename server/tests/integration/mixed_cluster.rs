@@ -1,7 +1,7 @@
 //! A mixed cluster (issue #30): a Rust node with `REDIS_ADAPTER=socket.io`, the Node original
 //! and a bare Node probe (server/tests/node/adapter-probe.js) on one real redis-server, nothing
 //! else set. Broadcasts, rooms, `except`, fetchSockets, remote join and disconnect and
-//! broadcasts with acks must work from either side.
+//! broadcasts with acks must work from either side. Garbage on those channels must harm nothing.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -304,4 +304,117 @@ async fn broadcasts_with_acks_gather_the_acks_of_every_node() {
     let mut acks = acks.await.expect("gathered");
     acks.sort_by_key(|a| a["from"].to_string());
     assert_eq!(acks, [json!({"from": "node"}), json!({"from": "rust"})]);
+}
+
+#[tokio::test]
+async fn garbage_on_the_socket_io_channels_is_dropped_and_the_node_carries_on() {
+    let redis = RedisProcess::start().await;
+    let rust = node(&redis, AdapterKind::SocketIo).await;
+    link_state(&rust, "connected").await;
+    let mut on_rust = status_subscriber(&rust, "user-1").await;
+
+    let client = redis::Client::open(redis.url_text()).expect("url");
+    let mut publisher = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    // Each of these would crash a Node node or, read leniently, reach every socket.
+    let well_formed_packet = "83a47479706502a46461746191a3626164a36e7370a12f";
+    let garbage: Vec<(&str, Vec<u8>)> = vec![
+        ("socket.io#/#", b"not msgpack at all".to_vec()),
+        ("socket.io#/#status-updates#", b"\x93\xa6abcdef".to_vec()),
+        // [uid, packet, 3]: options that are not a map.
+        (
+            "socket.io#/#",
+            hex(&format!("93a6616263646566{well_formed_packet}03")),
+        ),
+        ("socket.io-request#/#", b"{bad json".to_vec()),
+        ("socket.io-request#/#", br#"{"uid":"x","type":99}"#.to_vec()),
+        ("socket.io-response#/#", b"\xc1".to_vec()),
+    ];
+    for (channel, payload) in garbage {
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async::<i64>(&mut publisher)
+            .await
+            .expect("published");
+    }
+    no_event(&mut on_rust, "bad", Duration::from_millis(300)).await;
+
+    // The same broadcast well formed is delivered: the node carries on.
+    let valid = hex(&format!("93a6616263646566{well_formed_packet}80"));
+    redis::cmd("PUBLISH")
+        .arg("socket.io#/#")
+        .arg(valid)
+        .query_async::<i64>(&mut publisher)
+        .await
+        .expect("published");
+    event(&mut on_rust, "bad").await;
+    assert_eq!(rust.health().await["adapter"]["state"], "connected");
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).expect("hex"))
+        .collect()
+}
+
+#[tokio::test]
+async fn requests_node_no_longer_sends_are_still_answered_as_node_answers_them() {
+    use futures_util::StreamExt;
+
+    let redis = RedisProcess::start().await;
+    let rust = node(&redis, AdapterKind::SocketIo).await;
+    link_state(&rust, "connected").await;
+    let mut on_rust = status_subscriber(&rust, "user-1").await;
+    let sid = sid_of(&on_rust);
+
+    let client = redis::Client::open(redis.url_text()).expect("url");
+    let mut responses = client.get_async_pubsub().await.expect("redis");
+    responses
+        .subscribe("socket.io-response#/#")
+        .await
+        .expect("subscribed");
+    let mut responses = responses.into_on_message();
+    let mut publisher = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let mut ask = async |request: Value| -> Value {
+        redis::cmd("PUBLISH")
+            .arg("socket.io-request#/#")
+            .arg(request.to_string())
+            .query_async::<i64>(&mut publisher)
+            .await
+            .expect("published");
+        let message = tokio::time::timeout(WAIT, responses.next())
+            .await
+            .expect("answered in time")
+            .expect("a message");
+        serde_json::from_slice(message.get_payload_bytes()).expect("a JSON answer")
+    };
+
+    // Type 0 (removed in 8.0, still answered): the ids of the sockets in the rooms.
+    let answer = ask(
+        json!({"uid": "RUSTab", "requestId": "man-00", "type": 0, "rooms": ["status-updates"]}),
+    )
+    .await;
+    assert_eq!(answer, json!({"requestId": "man-00", "sockets": [sid]}));
+    // Type 1: every room here, the sockets' own included.
+    let answer = ask(json!({"uid": "RUSTab", "requestId": "man-01", "type": 1})).await;
+    let rooms = answer["rooms"].as_array().expect("rooms");
+    assert!(
+        rooms.contains(&json!("status-updates")) && rooms.contains(&json!(sid)),
+        "{answer}"
+    );
+    // Type 2 in 7.x's form: one socket, one room, answered by the socket's node.
+    let answer = ask(json!({"uid": "RUSTab", "requestId": "man-02", "type": 2, "sid": sid, "room": "legacy-room"})).await;
+    assert_eq!(answer, json!({"requestId": "man-02"}));
+    rust.sockets()
+        .emit_to_room("legacy-room", "joined", &"yes")
+        .await
+        .expect("emit");
+    assert_eq!(event(&mut on_rust, "joined").await[0], "yes");
 }

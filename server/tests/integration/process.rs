@@ -1,4 +1,5 @@
-//! The binary itself: prints its version, refuses to start without a secret, serves, and exits 0 on SIGTERM.
+//! The binary itself: prints its version, refuses to start without a secret or with an unknown
+//! setting value, serves, and exits 0 on SIGTERM.
 
 use std::process::Stdio;
 
@@ -45,6 +46,24 @@ async fn refuses_to_start_without_a_secret_or_with_a_short_one() {
     assert!(
         !stderr.contains("short-secret"),
         "the secret must not be echoed"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_redis_adapter_is_refused_with_the_choices() {
+    let output = Command::new(BINARY)
+        .args(["serve", "--port", "0"])
+        .env("JWT_SECRET", "0123456789abcdef0123456789abcdef")
+        .env("REDIS_ADAPTER", "socketio-redis")
+        .output()
+        .await
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("socketio-redis"), "{stderr}");
+    assert!(
+        stderr.contains("socketioxide") && stderr.contains("socket.io"),
+        "{stderr}"
     );
 }
 

@@ -88,7 +88,7 @@ pub struct SocketIoAdapter {
     /// socket.io's ids (20 characters) do not fit socketioxide's 16-character [`Sid`]: a Node
     /// socket fetched here gets a made-up one, remembered so that acting on it (disconnect,
     /// join, emit) reaches the real socket. Bounded: forgotten all at once past [`FOREIGN_IDS`].
-    foreign_ids: Mutex<HashMap<Sid, String>>,
+    foreign_ids: Mutex<ForeignIds>,
 }
 
 impl DefinedAdapter for SocketIoAdapter {}
@@ -109,7 +109,7 @@ impl CoreAdapter<Emitter> for SocketIoAdapter {
             elsewhere: Uid::new(),
             channels,
             pending: Pending::default(),
-            foreign_ids: Mutex::new(HashMap::new()),
+            foreign_ids: Mutex::new(ForeignIds::default()),
         }
     }
 
@@ -246,11 +246,7 @@ impl CoreAdapter<Emitter> for SocketIoAdapter {
         opts: BroadcastOptions,
         rooms: impl RoomParam,
     ) -> Result<(), Self::Error> {
-        let rooms: Vec<Room> = rooms.into_room_iter().collect();
-        if self.reaches_here(&opts) {
-            self.local.add_sockets(opts.clone(), rooms.clone());
-        }
-        self.publish_room_change(kind::REMOTE_JOIN, &opts, &rooms)
+        self.change_rooms(RoomChange::Join, opts, rooms.into_room_iter().collect())
             .await;
         Ok(())
     }
@@ -260,11 +256,7 @@ impl CoreAdapter<Emitter> for SocketIoAdapter {
         opts: BroadcastOptions,
         rooms: impl RoomParam,
     ) -> Result<(), Self::Error> {
-        let rooms: Vec<Room> = rooms.into_room_iter().collect();
-        if self.reaches_here(&opts) {
-            self.local.del_sockets(opts.clone(), rooms.clone());
-        }
-        self.publish_room_change(kind::REMOTE_LEAVE, &opts, &rooms)
+        self.change_rooms(RoomChange::Leave, opts, rooms.into_room_iter().collect())
             .await;
         Ok(())
     }
@@ -337,7 +329,7 @@ impl SocketIoAdapter {
     fn outgoing(&self, opts: &BroadcastOptions, timeout_ms: Option<u64>) -> Msg {
         if targets_one_socket(opts)
             && let Some(sid) = opts.sid
-            && let Some(real) = lock(&self.foreign_ids).get(&sid).cloned()
+            && let Some(real) = lock(&self.foreign_ids).real.get(&sid).cloned()
         {
             let mut opts = opts.clone();
             opts.sid = None;
@@ -354,22 +346,34 @@ impl SocketIoAdapter {
             return sid;
         }
         let mut ids = lock(&self.foreign_ids);
-        if let Some((sid, _)) = ids.iter().find(|(_, real)| real.as_str() == id) {
+        if let Some(sid) = ids.made_up.get(id) {
             return *sid;
         }
-        if ids.len() >= FOREIGN_IDS {
-            ids.clear();
+        if ids.real.len() >= FOREIGN_IDS {
+            *ids = ForeignIds::default();
         }
         let sid = Sid::new();
-        ids.insert(sid, id.to_owned());
+        ids.real.insert(sid, id.to_owned());
+        ids.made_up.insert(id.to_owned(), sid);
         sid
     }
 
-    async fn publish_room_change(&self, kind: u64, opts: &BroadcastOptions, rooms: &[Room]) {
-        if self.reaches_elsewhere(opts) {
+    /// Joins or leaves here at once, and tells the other nodes (type 2 or 3).
+    async fn change_rooms(&self, change: RoomChange, opts: BroadcastOptions, rooms: Vec<Room>) {
+        if self.reaches_elsewhere(&opts) {
             let fields =
-                json!({ "opts": msgpack_json(&self.outgoing(opts, None)), "rooms": rooms });
+                json!({ "opts": msgpack_json(&self.outgoing(&opts, None)), "rooms": rooms });
+            let kind = match change {
+                RoomChange::Join => kind::REMOTE_JOIN,
+                RoomChange::Leave => kind::REMOTE_LEAVE,
+            };
             self.publish_request(kind, None, fields).await;
+        }
+        if self.reaches_here(&opts) {
+            match change {
+                RoomChange::Join => self.local.add_sockets(opts, rooms),
+                RoomChange::Leave => self.local.del_sockets(opts, rooms),
+            }
         }
     }
 
@@ -443,6 +447,10 @@ impl SocketIoAdapter {
             else {
                 return Err(WireError::Shape("a broadcast is [uid, packet, opts]"));
             };
+            // Options that are not a map would otherwise read as "every socket".
+            if !packet.is_map() || !opts.is_map() {
+                return Err(WireError::Shape("a broadcast's packet and opts are maps"));
+            }
             if uid.as_str() == Some(self.uid.as_str()) {
                 return Ok(());
             }
@@ -642,6 +650,18 @@ impl SocketIoAdapter {
             let _ = waiting.send(answer);
         }
     }
+}
+
+/// Made-up ids of other nodes' sockets, both ways.
+#[derive(Default)]
+struct ForeignIds {
+    real: HashMap<Sid, String>,
+    made_up: HashMap<String, Sid>,
+}
+
+enum RoomChange {
+    Join,
+    Leave,
 }
 
 /// Node's `opts` as JSON, for requests sent as JSON.
