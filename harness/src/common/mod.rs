@@ -8,3 +8,4 @@ pub mod control;
 pub mod metrics;
 pub mod preflight;
 pub mod users;
+pub mod virtual_client;

@@ -26,6 +26,7 @@ pub mod expect;
 pub mod http;
 pub mod network;
 pub mod parse;
+pub mod profile;
 pub mod raw;
 pub mod tokens;
 pub mod write;
