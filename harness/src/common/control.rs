@@ -122,9 +122,12 @@ async fn ready(client: &mut Client, conversation: &Conversation) -> Result<(), S
     let mut settled = None;
     let seen = client
         .wait_for(ANSWER_TIMEOUT, |o| {
-            settled = conversation
-                .milestone(o, &acks)
-                .filter(|m| matches!(m, Milestone::Ready | Milestone::Failure(_) | Milestone::Lost));
+            settled = conversation.milestone(o, &acks).filter(|m| {
+                matches!(
+                    m,
+                    Milestone::Ready | Milestone::Failure(_) | Milestone::Lost
+                )
+            });
             settled.is_some()
         })
         .await;

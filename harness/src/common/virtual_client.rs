@@ -105,7 +105,9 @@ impl VirtualClients {
         let client = &self.profile.client.value;
         let vars = self.vars();
         let render = |args: &Option<Vec<Value>>| -> Result<Option<Vec<Value>>, String> {
-            args.as_ref().map(|args| render_all(args, &vars)).transpose()
+            args.as_ref()
+                .map(|args| render_all(args, &vars))
+                .transpose()
         };
         Ok(Conversation {
             namespace: client.namespace.clone(),
@@ -280,9 +282,7 @@ impl VirtualClients {
         Ok(ControlPlan {
             client,
             steps,
-            interval: control
-                .interval
-                .map_or(Duration::from_millis(700), |i| i.0),
+            interval: control.interval.map_or(Duration::from_millis(700), |i| i.0),
         })
     }
 }
@@ -312,7 +312,11 @@ const ON_CONNECT_ACK_TIMEOUT: Duration = Duration::from_secs(10);
 impl ClientPlan {
     /// Options for this client on `endpoint` (whose path and transport are set here), with no
     /// reconnection: callers set their own policy.
-    pub fn options(&self, conversation: &Conversation, mut endpoint: EndpointOptions) -> ClientOptions {
+    pub fn options(
+        &self,
+        conversation: &Conversation,
+        mut endpoint: EndpointOptions,
+    ) -> ClientOptions {
         endpoint.path = conversation.path.clone();
         endpoint.transport = conversation.transport;
         endpoint.query.extend(self.query.iter().cloned());

@@ -128,7 +128,8 @@ pub async fn run(
     options: &ExhaustOptions,
 ) -> Result<ExhaustReport, String> {
     let conversation = profile.conversation()?;
-    let idle_clients: Arc<[ClientPlan]> = if options.phases.iter().any(|(a, _)| *a == Attack::Idle) {
+    let idle_clients: Arc<[ClientPlan]> = if options.phases.iter().any(|(a, _)| *a == Attack::Idle)
+    {
         profile.clients(1..=options.users.max(1))?.into()
     } else {
         Arc::new([])
@@ -154,8 +155,14 @@ pub async fn run(
     let mut windows = vec![(quiet_started, Instant::now())];
     let mut phases = Vec::new();
     for &(attack, count) in &options.phases {
-        let (report, window) =
-            run_phase(target, attack, count, options, (&idle_clients, &conversation)).await?;
+        let (report, window) = run_phase(
+            target,
+            attack,
+            count,
+            options,
+            (&idle_clients, &conversation),
+        )
+        .await?;
         phases.push(report);
         windows.push(window);
     }
@@ -243,7 +250,8 @@ async fn run_phase(
                 Attack::Polling => abandon_polling(&http, &base_url, released).await,
                 Attack::Idle => match idle_clients.get(index % idle_clients.len().max(1)) {
                     Some(client) => {
-                        let options = client.options(&conversation, EndpointOptions::new(&base_url));
+                        let options =
+                            client.options(&conversation, EndpointOptions::new(&base_url));
                         hold_idle_client(options, released, &retried).await
                     }
                     None => Err("no idle clients were planned".to_owned()),

@@ -126,7 +126,10 @@ mod tests {
         assert!(gaps.windows(2).all(|g| g[1] <= g[0]), "gaps shrink");
         assert!(times[99] < Duration::from_secs(10));
         assert_eq!(times[100], Duration::from_secs(10));
-        assert_eq!(times[102], Duration::from_secs(10) + Duration::from_secs_f64(2.0 / 3.0));
+        assert_eq!(
+            times[102],
+            Duration::from_secs(10) + Duration::from_secs_f64(2.0 / 3.0)
+        );
     }
 
     #[test]

@@ -28,10 +28,10 @@ use crate::common::virtual_client::{Conversation, FanoutPlan, VirtualClients};
 use crate::request::{HttpRequest, RequestBody};
 use crate::scenario::profile::Trigger;
 use crate::scenario::{EmitSpec, HttpStep};
-use crate::template::Vars;
-use crate::transport::EndpointOptions;
 use crate::shaping::Conditions;
 use crate::target::RunningTarget;
+use crate::template::Vars;
+use crate::transport::EndpointOptions;
 
 #[derive(Debug, Clone)]
 pub struct FanoutOptions {
@@ -278,7 +278,10 @@ impl Broadcast {
         let outcome = client
             .wait_for(MESSAGE_DEADLINE, |o| {
                 settled = conversation.milestone(o, &acks).filter(|m| {
-                    matches!(m, Milestone::Ready | Milestone::Failure(_) | Milestone::Lost)
+                    matches!(
+                        m,
+                        Milestone::Ready | Milestone::Failure(_) | Milestone::Lost
+                    )
                 });
                 settled.is_some()
             })

@@ -21,7 +21,8 @@ pub async fn serve() -> Result<(), String> {
     let plan: Plan = serde_json::from_str(&line).map_err(|e| format!("bad plan: {e}"))?;
     // Through a shaping proxy, a client is three descriptors here: its own and the proxy's two.
     let per_client = if plan.network.is_some() { 3 } else { 1 };
-    super::descriptors::ensure(plan.clients.len() as u64 * per_client).map_err(|e| e.to_string())?;
+    super::descriptors::ensure(plan.clients.len() as u64 * per_client)
+        .map_err(|e| e.to_string())?;
     // Rotated so that this worker's client i meets the node its global number picks.
     let mut base_urls = plan.base_urls.clone();
     if !base_urls.is_empty() {

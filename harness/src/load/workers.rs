@@ -234,7 +234,11 @@ mod tests {
                 auth: Some(serde_json::json!({"username": "load-5001"})),
                 query: Vec::new(),
                 headers: vec![("x-client".into(), "5001".into())],
-                on_connect: vec![("join".into(), vec![serde_json::json!({"room": "a"})], Some(10))],
+                on_connect: vec![(
+                    "join".into(),
+                    vec![serde_json::json!({"room": "a"})],
+                    Some(10),
+                )],
             }],
             reconnect: WirePolicy::from(&ReconnectPolicy::default()),
             ramp_concurrency: 256,

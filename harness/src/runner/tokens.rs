@@ -2,7 +2,6 @@
 //! with the target's secret (or the scenario's `jwt_secret`) or fetched from the app's own
 //! login endpoint.
 
-
 use serde_json::{Value, json};
 
 use super::{Cause, Runner};
@@ -29,10 +28,13 @@ impl Runner<'_> {
         for (name, spec) in &self.scenario.tokens {
             let token = match &spec.http {
                 Some(request) => self.fetch_token(request).await,
-                None => spec.rendered(&self.vars).map_err(Cause::from).and_then(|spec| {
-                    jwt::mint_in(&spec, secret.as_deref(), &key_dir)
-                        .map_err(|e| Cause::Invalid(e.to_string()))
-                }),
+                None => spec
+                    .rendered(&self.vars)
+                    .map_err(Cause::from)
+                    .and_then(|spec| {
+                        jwt::mint_in(&spec, secret.as_deref(), &key_dir)
+                            .map_err(|e| Cause::Invalid(e.to_string()))
+                    }),
             }
             .map_err(|cause| Cause::Token {
                 name: name.clone(),

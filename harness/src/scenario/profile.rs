@@ -294,7 +294,9 @@ fn check(profile: &Profile) -> Result<(), (Location, String)> {
         if token.http.is_some() {
             return Err((
                 client_at,
-                format!("token {name:?}: a profile mints its tokens (`http` logins are for scenarios)"),
+                format!(
+                    "token {name:?}: a profile mints its tokens (`http` logins are for scenarios)"
+                ),
             ));
         }
     }
@@ -309,7 +311,13 @@ fn check(profile: &Profile) -> Result<(), (Location, String)> {
         .count();
     let ready_at = profile.ready.as_ref().map_or(client_at, |r| r.referenced);
     // What a client waits for is the same for all: it may use `vars`, nothing of one client.
-    let shared = dry_run_vars(&Profile { tokens: BTreeMap::new(), ..profile.clone() }, &[]);
+    let shared = dry_run_vars(
+        &Profile {
+            tokens: BTreeMap::new(),
+            ..profile.clone()
+        },
+        &[],
+    );
     let mut expected: Vec<&Option<Vec<Value>>> = profile
         .client
         .value
@@ -411,10 +419,15 @@ fn check_fanout(profile: &Profile, fanout: &FanoutSpec) -> Result<(), String> {
         Trigger::Http(step) => {
             step.check()?;
             if step.node.is_some() || step.service.is_some() || step.via.is_some() {
-                return Err("a fan-out `http` trigger goes to the target: no `node`, `service` or `via`".into());
+                return Err(
+                    "a fan-out `http` trigger goes to the target: no `node`, `service` or `via`"
+                        .into(),
+                );
             }
             if !step.capture.is_empty() || step.within.is_some() {
-                return Err("a fan-out `http` trigger is sent once: no `capture` or `within`".into());
+                return Err(
+                    "a fan-out `http` trigger is sent once: no `capture` or `within`".into(),
+                );
             }
             json!({"path": step.path, "token": step.token, "headers": step.headers, "body": step.body})
         }
@@ -432,10 +445,11 @@ fn check_fanout(profile: &Profile, fanout: &FanoutSpec) -> Result<(), String> {
 
 fn mentions_seq(value: &Value) -> bool {
     match value {
-        Value::String(text) => text
-            .split("{{")
-            .skip(1)
-            .any(|rest| rest.split("}}").next().is_some_and(|name| name.trim() == "seq")),
+        Value::String(text) => text.split("{{").skip(1).any(|rest| {
+            rest.split("}}")
+                .next()
+                .is_some_and(|name| name.trim() == "seq")
+        }),
         Value::Array(items) => items.iter().any(mentions_seq),
         Value::Object(map) => map.values().any(mentions_seq),
         _ => false,
@@ -462,7 +476,12 @@ fn dry_run_vars(profile: &Profile, extra_tokens: &[&str]) -> Vars {
     }
     vars.set("client", json!({ "index": 1 }));
     vars.set("clients", json!(1));
-    for name in profile.tokens.keys().map(String::as_str).chain(extra_tokens.iter().copied()) {
+    for name in profile
+        .tokens
+        .keys()
+        .map(String::as_str)
+        .chain(extra_tokens.iter().copied())
+    {
         vars.set(name, json!("token"));
     }
     vars
