@@ -122,10 +122,16 @@ fn show_case(args: &FuzzArgs, seed: u64, target: &str, index: u64) -> Result<Exi
                 args.frames
             ))
         })?;
+    let profile = args
+        .profile
+        .as_deref()
+        .map(|path| profile_for("fuzz", Some(path)))
+        .transpose()?;
     let failure = fuzz::reproducer::Failure {
         target,
         seed,
         reason: "shown with --show-case",
+        profile: profile.as_ref().map(|p| &p.profile),
     };
     let text = fuzz::reproducer::scenario(&failure, &[case])
         .map_err(|error| CliError::Failed(error.to_string()))?;

@@ -398,6 +398,7 @@ pub async fn run(
             target: name,
             seed: options.seed,
             reason: &reason,
+            profile: Some(&profile.profile),
         };
         report.reproducer = Some(reproducer::save(&options.save_dir, &failure, &suspects)?);
     }
