@@ -88,7 +88,6 @@ impl Fleet {
             endpoint.timeout = Duration::from_secs(20);
             let mut client_options = plan.options(&options.conversation, endpoint);
             client_options.reconnect = options.reconnect.clone();
-            drop(plan);
             let (command_tx, command_rx) = mpsc::unbounded_channel();
             commands.push(command_tx);
             let reports = report_tx.clone();
