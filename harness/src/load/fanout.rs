@@ -263,7 +263,7 @@ impl Broadcast {
                 return Ok(Broadcast::Http {
                     base_url: base_url.to_owned(),
                     http: reqwest::Client::new(),
-                    step,
+                    step: *step,
                     vars: plan.vars,
                 });
             }

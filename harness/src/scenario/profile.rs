@@ -154,7 +154,7 @@ pub struct FanoutSpec {
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Trigger {
-    Http(HttpStep),
+    Http(Box<HttpStep>),
     Emit(EmitSpec),
 }
 
