@@ -33,17 +33,20 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
 fi
 
 harness=${CARGO_TARGET_DIR:-target}/release/sio-harness
+# The dashboard's flow (sign in, subscribe on connect, ready on status:current; fan-out by status
+# updates) as a load profile: every mode below speaks it.
+profile=benches/dashboard.profile.yaml
 run() { # target kind repeat args...
   local target=$1 kind=$2 i=$3; shift 3
-  "$harness" "$kind" --target "$target" --targets-file benches/targets.yaml --json "$@" > "$out/$kind-$target-$i.json" \
+  "$harness" "$kind" --profile "$profile" --target "$target" --targets-file benches/targets.yaml --json "$@" > "$out/$kind-$target-$i.json" \
     || echo "warning: $kind against $target reported failures (see $out/$kind-$target-$i.json)"
 }
 spread_run() { # the same storm, reconnects spread over about a second by the client's jitter
-  "$harness" storm --target "$1" --targets-file benches/targets.yaml --json --clients "$clients" --rounds 1 \
+  "$harness" storm --profile "$profile" --target "$1" --targets-file benches/targets.yaml --json --clients "$clients" --rounds 1 \
     --spread-ms 1000 > "$out/spread-$1-$2.json" || echo "warning: spread storm against $1 reported failures"
 }
 restart_run() { # the server restarts under its clients; they come back with the official back-off
-  "$harness" storm --target "$1" --targets-file benches/targets.yaml --json --clients "$clients" --rounds 1 \
+  "$harness" storm --profile "$profile" --target "$1" --targets-file benches/targets.yaml --json --clients "$clients" --rounds 1 \
     --cause restart --spread-ms 1000 > "$out/restart-$1-$2.json" || echo "warning: restart storm against $1 reported failures"
 }
 for i in $(seq 1 "$repeats"); do
@@ -73,7 +76,7 @@ churn_seconds=${CHURN_SECONDS:-60}
 for target in rust node; do
   for mode in clean drop malformed open-only; do
     echo "churn: $target $mode" >&2
-    "$harness" churn --target "$target" --targets-file benches/targets.yaml --json --clients 1000 \
+    "$harness" churn --profile "$profile" --target "$target" --targets-file benches/targets.yaml --json --clients 1000 \
       --rate "$churn_rate" --duration-s "$churn_seconds" --idle-s 20 --mode "$mode" > "$out/churn-$target-$mode.json" \
       || echo "warning: churn $mode against $target reported failures (see $out/churn-$target-$mode.json)"
   done

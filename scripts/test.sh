@@ -265,17 +265,45 @@ stage_load() {
   start_postgresql
   node_original
   build_binaries
+  local dashboard=(--profile benches/dashboard.profile.yaml)
   step "load mode smoke test (a few clients, loopback)"
-  "$bin/sio-harness" storm --target rust --clients 50 --rounds 1
-  "$bin/sio-harness" fanout --target rust --clients 50 --messages 5
+  "$bin/sio-harness" storm "${dashboard[@]}" --target rust --clients 50 --rounds 1
+  "$bin/sio-harness" fanout "${dashboard[@]}" --target rust --clients 50 --messages 5
   for mode in clean open-only; do
-    "$bin/sio-harness" churn --target rust --clients 50 --rate 50 --duration-s 2 --idle-s 1 --mode "$mode"
+    "$bin/sio-harness" churn "${dashboard[@]}" --target rust --clients 50 --rate 50 --duration-s 2 --idle-s 1 --mode "$mode"
   done
   # Clients spread over two nodes of each server sharing Redis (the benches' cluster targets).
   for target in rust-cluster node-cluster; do
-    "$bin/sio-harness" storm --target "$target" --targets-file benches/targets.yaml --nodes 2 --clients 50 --rounds 1
-    "$bin/sio-harness" fanout --target "$target" --targets-file benches/targets.yaml --nodes 2 --clients 50 --messages 5
+    "$bin/sio-harness" storm "${dashboard[@]}" --target "$target" --targets-file benches/targets.yaml --nodes 2 --clients 50 --rounds 1
+    "$bin/sio-harness" fanout "${dashboard[@]}" --target "$target" --targets-file benches/targets.yaml --nodes 2 --clients 50 --messages 5
   done
+  step "load profiles: storm, fan-out and churn against the chat example (official socket.io 4.8), from its profile"
+  (cd examples/chat && npm ci --no-audit --no-fund)
+  local chat=(--profile examples/chat/load.profile.yaml --target chat --targets-file examples/chat/scenarios/targets.yaml --json)
+  load_check "chat storm: all 200 back" 'r["clients"] == 200 and r["rounds"][0]["not_back"] == 0' \
+    storm "${chat[@]}" --clients 200 --rounds 1
+  load_check "chat fan-out: 10 messages to 200 subscribers, none lost" \
+    'r["clients"] == 200 and r["messages"] == 10 and r["lost"] == 0 and r["latency_ms"]["max"] > 0' \
+    fanout "${chat[@]}" --clients 200 --messages 10
+  # The profile's phases: a ramp, then a steady rate, about 10 s and 400 connections.
+  load_check "chat churn: every connection of the profile's phases finished" \
+    'r["started"] >= 350 and r["completed"] == r["started"] and r["skipped"] == 0 and not r["failures"]' \
+    churn "${chat[@]}" --clients 200 --idle-s 1
+}
+
+# Runs `sio-harness ARGS` (a load mode with --json) and checks its summary: CONDITION is Python
+# over the parsed report `r`; a failing mode fails through its exit code first.
+load_check() { # description condition args...
+  local what=$1 condition=$2 report
+  shift 2
+  report=$("$bin/sio-harness" "$@")
+  if ! python3 -c "import json, sys
+r = json.load(sys.stdin)
+assert $condition, {k: v for k, v in r.items() if k != 'samples'}" <<<"$report"; then
+    echo "load check failed: $what" >&2
+    return 1
+  fi
+  echo "ok: $what"
 }
 
 stage_fuzz() {
@@ -287,7 +315,7 @@ stage_fuzz() {
   # server exits, panics or stops answering. The full 100 000-frame runs: docs/reliability.md.
   step "protocol fuzzing: a short seeded run on each server"
   for fuzz_target in rust node; do
-    "$bin/sio-harness" fuzz --target "$fuzz_target" --seed 16 --frames 20000 --settle-s 3 \
+    "$bin/sio-harness" fuzz --profile benches/dashboard.profile.yaml --target "$fuzz_target" --seed 16 --frames 20000 --settle-s 3 \
       --save target/fuzz-failures
     fuzz_runs=$((fuzz_runs + 1))
   done

@@ -73,7 +73,8 @@ pub fn write(dir: &Path) -> Result<Vec<PathBuf>, InitError> {
         (dir.join("example.yaml"), EXAMPLE.to_owned()),
         (dir.join("README.md"), readme(dir)),
     ];
-    for kind in SchemaKind::ALL {
+    // The starter has scenarios and targets; a load profile is written later, if at all.
+    for kind in [SchemaKind::Scenario, SchemaKind::Targets] {
         files.push((dir.join(kind.file_name()), kind.generate()));
     }
     if let Some((path, _)) = files.iter().find(|(path, _)| path.exists()) {

@@ -31,11 +31,13 @@
 //!   times into stable text; [`snapshot`] compares that text with the insta `.snap` file (or,
 //!   with `--repeat`, the runs are compared with each other); [`report`] prints the results and
 //!   writes JUnit, JSON and an HTML page per run (timelines, highlighted snapshot diffs).
-//! - [`common`] holds what the modes below share, so that none imports another: the control
-//!   client timed while a mode works, the figures read from `/proc`, and the load users
-//!   (`load-N`) with their tokens and SQL.
+//! - [`common`] holds what the modes below share, so that none imports another: the virtual
+//!   clients of a load profile ([`scenario::profile`], rendered once per client), the preflight
+//!   that checks a target follows the profile, the control client timed while a mode works, the
+//!   figures read from `/proc`, and this repository's load users (`load-N`) as SQL.
 //! - [`load`] is the other way in: thousands of lightweight clients (no history, milestones
-//!   only) for reconnect storms and fan-out, with figures instead of transcripts.
+//!   only) of any app's load profile for reconnect storms, fan-out and churn, with figures
+//!   instead of transcripts.
 //! - [`record`] goes the other way: a proxy that turns live traffic into a scenario file.
 //! - [`fuzz`] is the third: seeded valid and mutated frames over many short connections, the
 //!   control client timed throughout, the server's health and memory watched, failures saved

@@ -14,6 +14,8 @@ fn the_server_drops_what_never_becomes_a_user_and_keeps_idle_users() {
     let output = Command::new(env!("CARGO_BIN_EXE_sio-harness"))
         .args([
             "exhaust",
+            "--profile",
+            "../benches/dashboard.profile.yaml",
             "--target",
             "rust-default-heartbeat",
             "--targets-file",

@@ -7,8 +7,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use sio_harness::common::virtual_client::VirtualClients;
 use sio_harness::fuzz::generate::DEFAULT_MAX_PAYLOAD;
 use sio_harness::fuzz::{self, FuzzOptions};
+use sio_harness::scenario::profile::load_profile;
 use sio_harness::target::{Target, bin_dir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -25,11 +27,19 @@ async fn a_short_seeded_run_against_the_rust_server_passes() {
     let targets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/targets.yaml");
     let target = Target::resolve("rust", &targets, None).expect("the rust target");
     let users = 20;
-    let sql = sio_harness::common::users::sql(users);
+    let profile = load_profile(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/dashboard.profile.yaml"),
+    )
+    .expect("the dashboard profile");
+    let sql = VirtualClients::new(profile.clone(), None)
+        .seed_sql(users)
+        .expect("renders")
+        .expect("the dashboard profile seeds its users");
     let mut running = target
         .start_with_sql(Some(&sql))
         .await
         .expect("the server starts");
+    let profile = VirtualClients::new(profile, running.secret.clone());
     let save_dir = tempfile::tempdir().expect("temp dir");
     let options = FuzzOptions {
         seed: 16,
@@ -38,9 +48,9 @@ async fn a_short_seeded_run_against_the_rust_server_passes() {
         settle: Duration::from_secs(1),
         save_dir: save_dir.path().to_path_buf(),
         max_payload: DEFAULT_MAX_PAYLOAD,
-        users: (1..=users).map(|i| format!("load-{i}")).collect(),
+        clients: users,
     };
-    let report = fuzz::run(&mut running, "rust", &options)
+    let report = fuzz::run(&mut running, "rust", &profile, &options)
         .await
         .expect("the run is carried out");
     running.shutdown().await;

@@ -13,7 +13,7 @@ fn a_storm_past_the_descriptor_limit_is_refused_within_seconds() {
     let output = Command::new("bash")
         .arg("-c")
         .arg(format!(
-            "ulimit -n 512 && exec {} storm --target rust --targets-file ../scenarios/targets.yaml --clients 1500",
+            "ulimit -n 512 && exec {} storm --profile ../benches/dashboard.profile.yaml --target rust --targets-file ../scenarios/targets.yaml --clients 1500",
             env!("CARGO_BIN_EXE_sio-harness")
         ))
         .output()
@@ -38,8 +38,8 @@ fn a_storm_spread_over_worker_processes_brings_every_client_back() {
     let output = Command::new("bash")
         .arg("-c")
         .arg(format!(
-            "ulimit -n 600 && exec {} storm --target rust --targets-file ../scenarios/targets.yaml \
-             --clients 300 --rounds 1 --workers 2 --deadline-s 60 --json",
+            "ulimit -n 600 && exec {} storm --profile ../benches/dashboard.profile.yaml --target rust \
+             --targets-file ../scenarios/targets.yaml --clients 300 --rounds 1 --workers 2 --deadline-s 60 --json",
             env!("CARGO_BIN_EXE_sio-harness")
         ))
         .output()

@@ -1,7 +1,9 @@
-//! The load modes against a server that does not speak the dashboard's flow: each of `storm`,
-//! `fanout`, `churn`, `exhaust` and `fuzz` says so at once and exits 2 (usage), naming what it
-//! expected (path, namespace, events), without blaming the server or printing a reproducer;
-//! against this repository's server the same preflight passes and the mode runs.
+//! The load modes and their profile: without `--profile` each of `storm`, `fanout`, `churn`,
+//! `exhaust` and `fuzz` refuses at once, naming the flag; with the dashboard's profile against a
+//! server that does not follow it, each says so and exits 2 (usage), naming what the profile
+//! expected (path, namespace, what marks a client ready), without blaming the server or
+//! printing a reproducer; a profile written for that other app drives it; against this
+//! repository's server the dashboard profile's preflight passes and the mode runs.
 //!
 //! The other app is a few lines of socketioxide in this process, reached as a URL target. The
 //! run against our server needs `realtime-server` built beside this test (skipped without it,
@@ -53,6 +55,8 @@ async fn load_mode(mode: &str, target: &str, args: &[&str]) -> (Option<i32>, Str
     )
 }
 
+const DASHBOARD: &str = "benches/dashboard.profile.yaml";
+
 /// Small settings for each mode, so that a mode that did start would stop soon.
 const MODES: [(&str, &[&str]); 5] = [
     ("storm", &["--clients", "3", "--rounds", "1"]),
@@ -96,17 +100,41 @@ const MODES: [(&str, &[&str]); 5] = [
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_load_mode_against_another_app_exits_2_naming_what_it_expected() {
+async fn without_a_profile_every_load_mode_exits_2_naming_the_flag() {
     let url = another_app("/socket.io").await;
     let runs = MODES.map(|(mode, args)| {
         let url = url.clone();
         async move { (mode, load_mode(mode, &url, args).await) }
     });
     for (mode, (code, stdout, stderr)) in futures_util::future::join_all(runs).await {
+        assert_eq!(code, Some(2), "{mode}:\n{stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!("error: {mode} needs --profile FILE"))
+                && stderr.contains("examples/chat/load.profile.yaml"),
+            "{mode}:\n{stderr}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_load_mode_against_another_app_exits_2_naming_what_the_profile_expected() {
+    let url = another_app("/socket.io").await;
+    let runs = MODES.map(|(mode, args)| {
+        let url = url.clone();
+        async move {
+            let args: Vec<&str> = ["--profile", DASHBOARD]
+                .iter()
+                .chain(args)
+                .copied()
+                .collect();
+            (mode, load_mode(mode, &url, &args).await)
+        }
+    });
+    for (mode, (code, stdout, stderr)) in futures_util::future::join_all(runs).await {
         let all = format!("{stdout}{stderr}");
         assert_eq!(code, Some(2), "{mode}:\n{all}");
         assert!(
-            stderr.contains(&format!("error: {mode} cannot drive {url}: it speaks this repository's dashboard flow (Engine.IO path /socket.io/, namespace / with a JWT in auth.token, `subscribe:status` answered by `status:current`), and `subscribe:status` got no `status:current` within 5s (events received: `welcome`).")),
+            stderr.contains(&format!("error: {mode} cannot drive {url} with the profile {DASHBOARD} (Engine.IO path /socket.io/, namespace /, ready on `status:current`): the client was not ready within 5s (events received: `welcome`).")),
             "{mode}:\n{all}"
         );
         assert!(
@@ -122,13 +150,39 @@ async fn every_load_mode_against_another_app_exits_2_naming_what_it_expected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_on_another_engine_io_path_is_told_apart_from_a_broken_one() {
     let url = another_app("/rt").await;
-    let (code, stdout, stderr) = load_mode("storm", &url, MODES[0].1).await;
+    let args: Vec<&str> = ["--profile", DASHBOARD]
+        .iter()
+        .chain(MODES[0].1)
+        .copied()
+        .collect();
+    let (code, stdout, stderr) = load_mode("storm", &url, &args).await;
     assert_eq!(code, Some(2), "{stdout}{stderr}");
     assert!(
-        stderr.contains("storm cannot drive")
-            && stderr.contains("and connecting / at /socket.io/ "),
+        stderr.contains("storm cannot drive") && stderr.contains(": connecting / at /socket.io/ "),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_written_for_the_other_app_drives_it() {
+    let url = another_app("/rt").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let profile = dir.path().join("welcome.profile.yaml");
+    std::fs::write(
+        &profile,
+        "name: welcome\nclient: { path: /rt/ }\nready: { event: welcome, args: [{ motd: $string }] }\n",
+    )
+    .expect("write the profile");
+    let profile = profile.display().to_string();
+    let args: Vec<&str> = ["--profile", &profile, "--json"]
+        .iter()
+        .chain(MODES[0].1)
+        .copied()
+        .collect();
+    let (code, stdout, stderr) = load_mode("storm", &url, &args).await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON report");
+    assert_eq!(report["rounds"][0]["not_back"], 0, "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,7 +199,12 @@ async fn against_this_repositorys_server_the_preflight_passes_and_the_mode_runs(
         eprintln!("skipping: missing {}", server.display());
         return;
     }
-    let (code, stdout, stderr) = load_mode("storm", "rust", MODES[0].1).await;
+    let args: Vec<&str> = ["--profile", DASHBOARD]
+        .iter()
+        .chain(MODES[0].1)
+        .copied()
+        .collect();
+    let (code, stdout, stderr) = load_mode("storm", "rust", &args).await;
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(!stderr.contains("cannot drive"), "{stderr}");
 }

@@ -86,12 +86,13 @@ fn yaml_files(dir: &Path, into: &mut Vec<PathBuf>) {
 }
 
 #[test]
-fn every_scenario_and_targets_file_in_the_repository_is_valid() {
+fn every_scenario_targets_and_profile_file_in_the_repository_is_valid() {
     let mut files = Vec::new();
     yaml_files(&repository(), &mut files);
     let scenario = validator(SchemaKind::Scenario);
     let targets = validator(SchemaKind::Targets);
-    let (mut scenarios, mut target_files) = (0, 0);
+    let profile = validator(SchemaKind::Profile);
+    let (mut scenarios, mut target_files, mut profiles) = (0, 0, 0);
     for file in &files {
         let document = yaml(file);
         // What a file is, by its top-level keys: other YAML (e.g. the differential fuzzer's
@@ -99,6 +100,10 @@ fn every_scenario_and_targets_file_in_the_repository_is_valid() {
         let validator = if document.get("targets").is_some() {
             target_files += 1;
             &targets
+        } else if document.get("client").is_some() && document.get("name").is_some() {
+            sio_harness::scenario::profile::load_profile(file).unwrap_or_else(|e| panic!("{e}"));
+            profiles += 1;
+            &profile
         } else if document.get("steps").is_some() || document.get("scenarios").is_some() {
             sio_harness::scenario::load_file(file).unwrap_or_else(|e| panic!("{e}"));
             scenarios += 1;
@@ -115,8 +120,8 @@ fn every_scenario_and_targets_file_in_the_repository_is_valid() {
         );
     }
     assert!(
-        scenarios >= 20 && target_files >= 3,
-        "{scenarios} scenario files, {target_files} targets files"
+        scenarios >= 20 && target_files >= 3 && profiles >= 2,
+        "{scenarios} scenario files, {target_files} targets files, {profiles} load profiles"
     );
 }
 

@@ -52,8 +52,8 @@ pub async fn run(args: ExhaustArgs) -> Result<ExitCode, CliError> {
     };
     // Phases run one after another, so the largest one sets the descriptor budget.
     let largest = options.phases.iter().map(|(_, n)| *n).max().unwrap_or(0);
-    let (target, mut running) = load.start("exhaust", largest + 16).await?;
-    let result = exhaust::run(&mut running, target.name(), &options).await;
+    let (target, mut running, profile) = load.start("exhaust", largest + 16).await?;
+    let result = exhaust::run(&mut running, target.name(), &profile, &options).await;
     running.shutdown().await;
     let report = result.map_err(CliError::Target)?;
     load.print(&report, exhaust::table(&report));

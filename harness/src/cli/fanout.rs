@@ -22,7 +22,7 @@ pub struct FanoutArgs {
 
 pub async fn run(args: FanoutArgs) -> Result<ExitCode, CliError> {
     let load = &args.load;
-    let (target, mut running) = load.start("fanout", load.clients).await?;
+    let (target, mut running, profile) = load.start("fanout", load.clients).await?;
     let options = FanoutOptions {
         clients: load.clients,
         messages: args.messages,
@@ -31,7 +31,7 @@ pub async fn run(args: FanoutArgs) -> Result<ExitCode, CliError> {
         workers: load.workers()?,
         network: load.network,
     };
-    let result = fanout::run(&mut running, target.name(), &options).await;
+    let result = fanout::run(&mut running, target.name(), &profile, &options).await;
     running.shutdown().await;
     let report = result.map_err(CliError::Target)?;
     load.print(&report, fanout::table(&report));

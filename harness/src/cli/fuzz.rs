@@ -7,25 +7,29 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use sio_harness::common::users;
 use sio_harness::fuzz::differential::known::KnownDifferences;
 use sio_harness::fuzz::differential::{self, DifferentialOptions};
 use sio_harness::fuzz::{self, FuzzOptions};
 use sio_harness::runner::RunSettings;
 use sio_harness::target::Target;
 
-use super::load::start_with_load_users;
+use super::load::{profile_for, start_with_profile};
 use super::{CliError, on_worker, print_report, verdict};
 
-/// Users a launched fuzz target gets (`load-1` … `load-N`).
+/// Virtual clients of the profile a launched fuzz target's connections sign in as.
 pub const FUZZ_USERS: usize = 200;
 
 #[derive(Args)]
 pub struct FuzzArgs {
-    /// A URL (fuzz connections sign in as user-2, the control client as user-1) or a name in
-    /// the targets file; twice (e.g. `--target node --target rust`) for differential fuzzing.
+    /// A URL (fuzz connections are the profile's client 1, the control client its `control`)
+    /// or a name in the targets file; twice (e.g. `--target node --target rust`) for
+    /// differential fuzzing.
     #[arg(long = "target", num_args = 1, required = true)]
     targets: Vec<String>,
+    /// Protocol fuzzing: the load profile whose client the fuzz connections sign in as and
+    /// whose `control` flow is timed (harness/README.md, "Load profiles").
+    #[arg(long)]
+    profile: Option<PathBuf>,
     /// Differential: event sequences to generate.
     #[arg(long, default_value_t = 300)]
     sequences: u64,
@@ -118,10 +122,16 @@ fn show_case(args: &FuzzArgs, seed: u64, target: &str, index: u64) -> Result<Exi
                 args.frames
             ))
         })?;
+    let profile = args
+        .profile
+        .as_deref()
+        .map(|path| profile_for("fuzz", Some(path)))
+        .transpose()?;
     let failure = fuzz::reproducer::Failure {
         target,
         seed,
         reason: "shown with --show-case",
+        profile: profile.as_ref().map(|p| &p.profile),
     };
     let text = fuzz::reproducer::scenario(&failure, &[case])
         .map_err(|error| CliError::Failed(error.to_string()))?;
@@ -130,6 +140,7 @@ fn show_case(args: &FuzzArgs, seed: u64, target: &str, index: u64) -> Result<Exi
 }
 
 async fn protocol(args: FuzzArgs, seed: u64, target: String) -> Result<ExitCode, CliError> {
+    let profile = profile_for("fuzz", args.profile.as_deref())?;
     let target = args.resolve(&target)?;
     let launched = matches!(target, Target::Launch { .. });
     let options = FuzzOptions {
@@ -139,18 +150,20 @@ async fn protocol(args: FuzzArgs, seed: u64, target: String) -> Result<ExitCode,
         settle: Duration::from_secs(args.settle_s),
         save_dir: args.save_dir,
         max_payload: args.max_payload,
-        // A launched server gets users of its own, so the rate limit spreads the fuzz over many
-        // allowances; a URL target has the fixtures' user-2 only.
-        users: if launched {
-            (1..=FUZZ_USERS).map(users::name).collect()
-        } else {
-            vec!["user-2".to_owned()]
-        },
+        // A launched server gets the profile's users for many clients, so the rate limit spreads
+        // the fuzz over many allowances; a URL target may have its client 1 only.
+        clients: if launched { FUZZ_USERS } else { 1 },
     };
     // Cases in flight plus the control client, one descriptor each, and the usual margin.
-    let mut running =
-        start_with_load_users("fuzz", &target, options.concurrency + 16, FUZZ_USERS).await?;
-    let result = fuzz::run(&mut running, target.name(), &options).await;
+    let (mut running, profile) = start_with_profile(
+        "fuzz",
+        &target,
+        options.concurrency + 16,
+        profile,
+        options.clients,
+    )
+    .await?;
+    let result = fuzz::run(&mut running, target.name(), &profile, &options).await;
     running.shutdown().await;
     let report = result.map_err(|e| CliError::Target(e.to_string()))?;
     print_report(args.json, &report, fuzz::table(&report));

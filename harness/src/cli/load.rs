@@ -1,13 +1,18 @@
-//! The options every load-style command shares (`storm`, `fanout`, `churn`, `exhaust`), how such
-//! a command starts its target within the open-files budget with the load users created, and the
-//! two small load commands: `load-users` (their SQL) and the hidden `load-worker`.
+//! The options every load-style command shares (`storm`, `fanout`, `churn`, `exhaust`), the load
+//! profile they all take (`--profile`), how such a command starts its target within the
+//! open-files budget with the profile's `seed_sql` loaded and its preflight passed, and the two
+//! small load commands: `load-users` (this repository's users, as SQL) and the hidden
+//! `load-worker`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use sio_harness::common::{preflight, users};
+use sio_harness::common::preflight;
+use sio_harness::common::users;
+use sio_harness::common::virtual_client::VirtualClients;
 use sio_harness::load::{descriptors, workers};
+use sio_harness::scenario::profile::{ProfileFile, load_profile};
 use sio_harness::shaping::Conditions;
 use sio_harness::target::{RunningTarget, Target};
 
@@ -15,7 +20,11 @@ use super::{CliError, print_report};
 
 #[derive(Args)]
 pub struct LoadArgs {
-    /// A URL (its users `load-1`… must exist: see `load-users`) or a name in the targets file.
+    /// The load profile: how one virtual client connects, what marks it ready, and what fan-out,
+    /// churn and the control client do (harness/README.md, "Load profiles").
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// A URL (the users the profile's tokens name must exist) or a name in the targets file.
     #[arg(long)]
     target: String,
     #[arg(long, default_value = "scenarios/targets.yaml")]
@@ -47,13 +56,14 @@ pub struct LoadArgs {
 }
 
 impl LoadArgs {
-    /// Checks the descriptor budget for `connections`, then starts (or resolves) the target and
-    /// checks that it speaks the flow of `mode` ([`preflight`]).
+    /// Checks the profile and the descriptor budget for `connections`, then starts (or
+    /// resolves) the target and checks that it follows the profile ([`preflight`]).
     pub async fn start(
         &self,
         mode: &str,
         connections: usize,
-    ) -> Result<(Target, RunningTarget), CliError> {
+    ) -> Result<(Target, RunningTarget, VirtualClients), CliError> {
+        let profile = profile_for(mode, self.profile.as_deref())?;
         let target = Target::resolve(&self.target, &self.targets_file, self.jwt_secret.clone())
             .and_then(|target| target.with_nodes(self.nodes))
             .map_err(|e| CliError::Target(e.to_string()))?;
@@ -70,8 +80,9 @@ impl LoadArgs {
         let launched = matches!(target, Target::Launch { .. });
         let per_node = connections.div_ceil(self.nodes.max(1));
         let needed = here.max(if launched { per_node } else { 0 });
-        let running = start_with_load_users(mode, &target, needed, self.clients).await?;
-        Ok((target, running))
+        let (running, profile) =
+            start_with_profile(mode, &target, needed, profile, self.clients).await?;
+        Ok((target, running, profile))
     }
 
     fn worker_count(&self) -> usize {
@@ -103,31 +114,73 @@ impl LoadArgs {
     }
 }
 
+/// The profile `--profile` names, parsed and checked, with the sections `mode` needs; a
+/// missing `--profile` is a usage error that says what a profile is and where two are.
+pub fn profile_for(mode: &str, path: Option<&Path>) -> Result<ProfileFile, CliError> {
+    let path = path.ok_or_else(|| {
+        CliError::Usage(format!(
+            "{mode} needs --profile FILE: a load profile says how one virtual client of your app \
+             connects and what marks it ready (see harness/README.md, \"Load profiles\"; \
+             examples/chat/load.profile.yaml is one, benches/dashboard.profile.yaml is this \
+             repository's dashboard)"
+        ))
+    })?;
+    let file = load_profile(path).map_err(|e| CliError::Usage(e.to_string()))?;
+    let missing = match mode {
+        "fanout" if file.profile.fanout.is_none() => Some("fanout"),
+        "exhaust" | "fuzz" if file.profile.control.is_none() => Some("control"),
+        _ => None,
+    };
+    match missing {
+        Some(section) => Err(CliError::Usage(format!(
+            "{mode} needs a `{section}` section in the profile {}",
+            file.path
+        ))),
+        None => Ok(file),
+    }
+}
+
 /// Checks that `connections` fit in the open-files budget, then starts (or resolves) `target`;
-/// a launched one gets the load users `load-1` … `load-<users>`. Before any load, one client
-/// runs the flow `mode` speaks as `load-1`: a target that does not follow it is a usage error
-/// (exit 2) naming what was expected, and is stopped.
-pub async fn start_with_load_users(
+/// a launched one gets the profile's `seed_sql` for `clients` clients. Before any load, virtual
+/// client 1 connects and must become ready: a target that does not follow the profile is a
+/// usage error (exit 2) naming what was expected, and is stopped.
+pub async fn start_with_profile(
     mode: &str,
     target: &Target,
     connections: usize,
-    users: usize,
-) -> Result<RunningTarget, CliError> {
+    profile: ProfileFile,
+    clients: usize,
+) -> Result<(RunningTarget, VirtualClients), CliError> {
     descriptors::ensure(connections as u64).map_err(|e| CliError::Usage(e.to_string()))?;
-    let sql = users::sql(users.max(1));
+    let seed = VirtualClients::new(profile.clone(), None)
+        .seed_sql(clients)
+        .map_err(|e| CliError::Usage(format!("{}: seed_sql: {e}", profile.path)))?;
+    let launched = matches!(target, Target::Launch { .. });
     let running = target
-        .start_with_sql(matches!(target, Target::Launch { .. }).then_some(sql.as_str()))
+        .start_with_sql(seed.as_deref().filter(|_| launched))
         .await
         .map_err(|e| CliError::Target(e.to_string()))?;
-    let flow = preflight::Flow::dashboard();
-    let checked = match users::token(&running, &users::name(1)) {
-        Ok(token) => preflight::check(&running.base_url, &token, &flow)
-            .await
-            .map_err(|what| preflight::refusal(mode, target.name(), &flow, &what)),
-        Err(error) => Err(error),
+    let profile = VirtualClients::new(profile, running.secret.clone());
+    let conversation = match profile.conversation() {
+        Ok(conversation) => conversation,
+        Err(error) => {
+            running.shutdown().await;
+            return Err(CliError::Usage(format!("{}: {error}", profile.path)));
+        }
+    };
+    let checked = match profile.clients([1]) {
+        Ok(first) => match first.first() {
+            Some(client) => preflight::check(&running.base_url, client, &conversation)
+                .await
+                .map_err(|what| {
+                    preflight::refusal(mode, target.name(), &profile.path, &conversation, &what)
+                }),
+            None => Err("the profile gave no client".to_owned()),
+        },
+        Err(error) => Err(format!("{}: {error}", profile.path)),
     };
     match checked {
-        Ok(()) => Ok(running),
+        Ok(()) => Ok((running, profile)),
         Err(message) => {
             running.shutdown().await;
             Err(CliError::Usage(message))

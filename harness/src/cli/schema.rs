@@ -1,4 +1,5 @@
-//! `schema KIND`: the JSON Schema of a scenario file or a targets file, printed on stdout.
+//! `schema KIND`: the JSON Schema of a scenario file, a targets file or a load profile, printed
+//! on stdout.
 
 use std::process::ExitCode;
 

@@ -1,4 +1,4 @@
-//! `storm`: N subscribed clients lose their connection at once (or the server restarts) and
+//! `storm`: N ready clients lose their connection at once (or the server restarts) and
 //! come back, round after round; exit 1 if any client is not back by the deadline.
 
 use std::process::ExitCode;
@@ -25,7 +25,7 @@ pub struct StormArgs {
 
 pub async fn run(args: StormArgs) -> Result<ExitCode, CliError> {
     let load = &args.load;
-    let (target, mut running) = load.start("storm", load.clients).await?;
+    let (target, mut running, profile) = load.start("storm", load.clients).await?;
     let options = StormOptions {
         clients: load.clients,
         rounds: args.rounds,
@@ -36,7 +36,7 @@ pub async fn run(args: StormArgs) -> Result<ExitCode, CliError> {
         workers: load.workers()?,
         network: load.network,
     };
-    let result = storm::run(&mut running, target.name(), &options).await;
+    let result = storm::run(&mut running, target.name(), &profile, &options).await;
     running.shutdown().await;
     let report = result.map_err(CliError::Target)?;
     load.print(&report, storm::table(&report));

@@ -1,31 +1,35 @@
-//! The control client: while the fuzzer throws garbage at the server, one well-behaved client
-//! runs the seed's flow (sign in as `user-1`, `subscribe:status` for `status:current`, read its
-//! notification for `notification:read:success`) and times every answer. A server that stays
+//! The control client: while the fuzzer throws garbage at the server (or `exhaust` holds its
+//! connections), one well-behaved client runs the load profile's `control` flow (its emits and
+//! the events that answer them) round after round and times every answer. A server that stays
 //! up but stops serving real users fails here, not in the crash check.
 
 use std::time::Duration;
 
+use std::sync::atomic::AtomicUsize;
+
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::metrics::Percentiles;
-use crate::client::{Client, ClientOptions, NamespaceOptions, Observed, ReconnectPolicy};
+use super::virtual_client::{ControlPlan, Conversation};
+use crate::client::{Client, Observed};
+use crate::load::reports::Milestone;
+use crate::matcher;
+use crate::scenario::profile::ControlStep;
+use crate::transport::EndpointOptions;
 
 /// How long any one answer may take before the round counts as failed.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
-/// A fixture notification of `user-1` (scenarios/fixtures.sql).
-const NOTIFICATION: &str = "n-alice-1";
 
 #[derive(Debug, Clone)]
 pub struct ControlOptions {
     pub base_url: String,
-    /// A token for `user-1`.
-    pub token: String,
-    /// Pause between rounds. Each round sends each event once, so this keeps the client under
-    /// the targets' rate limit (5 per event per 2 s) with room to spare.
-    pub interval: Duration,
+    /// The profile's control flow (its pause between rounds keeps the client under the app's
+    /// rate limit) and the client it runs as.
+    pub plan: ControlPlan,
+    pub conversation: Conversation,
     /// Rounds on one connection before a fresh one (so handshakes are timed too).
     pub rounds_per_connection: u32,
 }
@@ -41,7 +45,7 @@ pub struct ControlReport {
     pub first_failure_after_s: Option<f64>,
     /// Request to answer, for every event of every round.
     pub latency: Percentiles,
-    /// Engine.IO handshake to Socket.IO connect.
+    /// Connecting until ready, as the profile says.
     pub connect_latency: Percentiles,
     /// Every answer's time, with when it was asked, so a run can tell busy from quiet.
     #[serde(skip)]
@@ -61,23 +65,18 @@ pub async fn run(options: ControlOptions, mut stop: watch::Receiver<bool>) -> Co
             report.first_failure_after_s = Some(started.elapsed().as_secs_f64());
         }
     };
+    let interval = options.plan.interval;
     'connections: while !*stop.borrow() {
         let mut client = connect(&options);
         report.connections += 1;
         let asked = Instant::now();
-        match client
-            .wait_for(ANSWER_TIMEOUT, |o| {
-                matches!(o, Observed::Connect { .. } | Observed::ConnectError { .. })
-            })
-            .await
-            .map(|o| o.what)
-        {
-            Some(Observed::Connect { .. }) => connects.push(asked.elapsed()),
-            other => {
-                fail(&mut report, format!("connect: got {other:?}"));
+        match ready(&mut client, &options.conversation).await {
+            Ok(()) => connects.push(asked.elapsed()),
+            Err(what) => {
+                fail(&mut report, format!("connect: {what}"));
                 client.close();
                 // Not too fast: a server in trouble should not be hammered by its own check.
-                tokio::time::sleep(options.interval).await;
+                tokio::time::sleep(interval).await;
                 continue;
             }
         }
@@ -86,52 +85,22 @@ pub async fn run(options: ControlOptions, mut stop: watch::Receiver<bool>) -> Co
                 client.close();
                 break 'connections;
             }
-            let steps: [(&str, Vec<Value>, &str); 2] = [
-                ("subscribe:status", Vec::new(), "status:current"),
-                (
-                    "notification:read",
-                    vec![json!(NOTIFICATION)],
-                    "notification:read:success",
-                ),
-            ];
-            let mut round_ok = true;
-            for (event, args, answer) in steps {
-                let asked = Instant::now();
-                if client.emit("/", event, args, None).is_err() {
-                    fail(&mut report, format!("{event}: the connection is gone"));
-                    round_ok = false;
-                    break;
-                }
-                let seen = client
-                    .wait_for(ANSWER_TIMEOUT, |o| match o {
-                        Observed::Event { event, .. } => event == answer || event == "error",
-                        Observed::Disconnect { .. } => true,
-                        _ => false,
-                    })
-                    .await
-                    .map(|o| o.what);
-                match seen {
-                    Some(Observed::Event { event, .. }) if event == answer => {
-                        answers.push(asked.elapsed());
-                        report.samples.push((asked, asked.elapsed()));
-                    }
-                    other => {
-                        fail(
-                            &mut report,
-                            format!("{event}: expected {answer}, got {other:?}"),
-                        );
-                        round_ok = false;
-                        break;
+            match round(&mut client, &options).await {
+                Ok(timed) => {
+                    for (at, took) in timed {
+                        answers.push(took);
+                        report.samples.push((at, took));
                     }
                 }
-            }
-            if !round_ok {
-                client.close();
-                continue 'connections;
+                Err(what) => {
+                    fail(&mut report, what);
+                    client.close();
+                    continue 'connections;
+                }
             }
             report.rounds += 1;
             // Sleep the interval, or less if the run ends meanwhile.
-            let _ = tokio::time::timeout(options.interval, stop.changed()).await;
+            let _ = tokio::time::timeout(interval, stop.changed()).await;
         }
         client.close();
         client.pump_for(Duration::from_millis(20)).await;
@@ -142,15 +111,114 @@ pub async fn run(options: ControlOptions, mut stop: watch::Receiver<bool>) -> Co
 }
 
 fn connect(options: &ControlOptions) -> Client {
-    let mut client_options = ClientOptions::new(options.base_url.clone());
-    client_options.endpoint.timeout = ANSWER_TIMEOUT;
-    client_options.namespaces = vec![NamespaceOptions {
-        auth: Some(json!({ "token": options.token })),
-        ..NamespaceOptions::new("/")
-    }];
-    client_options.reconnect = ReconnectPolicy {
-        enabled: false,
-        ..ReconnectPolicy::default()
-    };
-    Client::connect(client_options)
+    let mut endpoint = EndpointOptions::new(options.base_url.clone());
+    endpoint.timeout = ANSWER_TIMEOUT;
+    Client::connect(options.plan.client.options(&options.conversation, endpoint))
+}
+
+/// Waits until the fresh client is ready, as the profile says.
+async fn ready(client: &mut Client, conversation: &Conversation) -> Result<(), String> {
+    let acks = AtomicUsize::new(0);
+    let mut settled = None;
+    let seen = client
+        .wait_for(ANSWER_TIMEOUT, |o| {
+            settled = conversation.milestone(o, &acks).filter(|m| {
+                matches!(
+                    m,
+                    Milestone::Ready | Milestone::Failure(_) | Milestone::Lost
+                )
+            });
+            settled.is_some()
+        })
+        .await;
+    match (settled, seen) {
+        (Some(Milestone::Ready), _) => Ok(()),
+        (_, Some(observation)) => Err(crate::transcript::describe(&observation.what)),
+        (_, None) => Err(format!("not ready within {ANSWER_TIMEOUT:?}")),
+    }
+}
+
+/// One round of the control flow: each answer (an ack, or an expected event) with when its
+/// emit was sent and how long it took; `Err` names the step that failed.
+async fn round(
+    client: &mut Client,
+    options: &ControlOptions,
+) -> Result<Vec<(Instant, Duration)>, String> {
+    let namespace = &options.conversation.namespace;
+    // What arrived since the last round (a broadcast, a late answer) answers nothing of this one.
+    client.drain();
+    while client.wait_for(Duration::ZERO, |_| true).await.is_some() {}
+    let mut timed = Vec::new();
+    let mut asked = Instant::now();
+    for step in &options.plan.steps {
+        match step {
+            ControlStep::Emit(emit) => {
+                asked = Instant::now();
+                let ack = emit
+                    .ack
+                    .as_ref()
+                    .map(|a| a.timeout.map_or(ANSWER_TIMEOUT, |t| t.0));
+                client
+                    .emit(namespace, &emit.event, emit.args.clone(), ack)
+                    .map_err(|_| format!("{}: the connection is gone", emit.event))?;
+                let Some(expected) = emit.ack.as_ref() else {
+                    continue;
+                };
+                let seen = client
+                    .wait_for(ANSWER_TIMEOUT, |o| {
+                        matches!(
+                            o,
+                            Observed::Ack { .. }
+                                | Observed::AckError { .. }
+                                | Observed::Disconnect { .. }
+                        )
+                    })
+                    .await
+                    .map(|o| o.what);
+                match seen {
+                    Some(Observed::Ack { args, .. })
+                        if expected.args.as_ref().is_none_or(|want| {
+                            matcher::check(&json!(want), &json!(args), false).is_ok()
+                        }) =>
+                    {
+                        timed.push((asked, asked.elapsed()));
+                    }
+                    other => {
+                        return Err(format!(
+                            "{}: expected its ack, got {}",
+                            emit.event,
+                            other.map_or("nothing".into(), |o| crate::transcript::describe(&o))
+                        ));
+                    }
+                }
+            }
+            ControlStep::Expect(wanted) => {
+                let seen = client
+                    .wait_for(ANSWER_TIMEOUT, |o| match o {
+                        Observed::Event { event, .. } => *event == wanted.event,
+                        Observed::Disconnect { .. } => true,
+                        _ => false,
+                    })
+                    .await
+                    .map(|o| o.what);
+                match seen {
+                    Some(Observed::Event { args, .. })
+                        if wanted.args.as_ref().is_none_or(|want| {
+                            matcher::check(&json!(want), &json!(args), wanted.partial).is_ok()
+                        }) =>
+                    {
+                        timed.push((asked, asked.elapsed()));
+                    }
+                    other => {
+                        return Err(format!(
+                            "expected {}, got {}",
+                            wanted.event,
+                            other.map_or("nothing".into(), |o| crate::transcript::describe(&o))
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(timed)
 }

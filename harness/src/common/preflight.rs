@@ -1,122 +1,66 @@
-//! The load modes' preflight: before any load, one client runs the flow the modes speak (this
-//! repository's dashboard: connect a namespace with a JWT in `auth.token`, emit the subscribe
-//! event, receive its answer). A server that does not follow it is another app, not a broken
-//! server: the mode stops at once with a usage error naming what it expected, and sends no load.
-//! [`Flow`] is the one description of what is expected, so a load profile (issue #29) can hand
-//! the preflight its own.
+//! The load modes' preflight: before any load, one virtual client of the load profile connects
+//! and waits until it is ready as the profile says. A server that does not follow the profile
+//! is another app (or another profile's), not a broken server: the mode stops at once with a
+//! usage error naming what the profile expected, and sends no load.
 
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::client::{Client, ClientOptions, NamespaceOptions, Observed, ReconnectPolicy};
+use super::virtual_client::{ClientPlan, Conversation};
+use crate::client::{Client, Observed};
+use crate::load::reports::Milestone;
+use crate::transport::EndpointOptions;
 
-/// How long the preflight waits for each answer.
+/// How long the preflight waits for the client to be ready.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The conversation a load mode's clients hold with the server.
-#[derive(Debug, Clone)]
-pub struct Flow {
-    /// The Engine.IO path.
-    pub path: String,
-    pub namespace: String,
-    /// Emitted once connected.
-    pub subscribe: String,
-    /// The event that answers `subscribe`.
-    pub answer: String,
-}
-
-impl Flow {
-    /// The dashboard's flow, which `storm`, `fanout`, `churn`, `exhaust` and `fuzz` speak.
-    pub fn dashboard() -> Self {
-        Self {
-            path: "/socket.io/".into(),
-            namespace: "/".into(),
-            subscribe: "subscribe:status".into(),
-            answer: "status:current".into(),
-        }
-    }
-
-    /// What the flow expects of a server, for messages.
-    pub fn describe(&self) -> String {
-        format!(
-            "Engine.IO path {}, namespace {} with a JWT in auth.token, `{}` answered by `{}`",
-            self.path, self.namespace, self.subscribe, self.answer
-        )
-    }
-}
-
-/// Runs `flow` once against `base_url` as the holder of `token`; `Err` says which part the
-/// server did not follow and what it did instead.
-pub async fn check(base_url: &str, token: &str, flow: &Flow) -> Result<(), String> {
-    let mut options = ClientOptions::new(base_url.to_owned());
-    options.endpoint.path = flow.path.clone();
-    options.endpoint.timeout = ANSWER_TIMEOUT;
-    options.namespaces = vec![NamespaceOptions {
-        auth: Some(json!({ "token": token })),
-        ..NamespaceOptions::new(&flow.namespace)
-    }];
-    options.reconnect = ReconnectPolicy {
-        enabled: false,
-        ..ReconnectPolicy::default()
-    };
-    let mut client = Client::connect(options);
-    let result = converse(&mut client, flow).await;
+/// Connects `client` to `base_url` once and waits until it is ready as `conversation` says;
+/// `Err` says which part the server did not follow and what it did instead.
+pub async fn check(
+    base_url: &str,
+    client: &ClientPlan,
+    conversation: &Conversation,
+) -> Result<(), String> {
+    let mut endpoint = EndpointOptions::new(base_url.to_owned());
+    endpoint.timeout = ANSWER_TIMEOUT;
+    let mut client = Client::connect(client.options(conversation, endpoint));
+    let result = converse(&mut client, conversation).await;
     client.close();
     result
 }
 
-async fn converse(client: &mut Client, flow: &Flow) -> Result<(), String> {
-    let connected = client
+async fn converse(client: &mut Client, conversation: &Conversation) -> Result<(), String> {
+    let acks = AtomicUsize::new(0);
+    let mut connected = false;
+    let mut settled = None;
+    let seen = client
         .wait_for(ANSWER_TIMEOUT, |o| {
+            settled = conversation.milestone(o, &acks);
+            connected |= matches!(settled, Some(Milestone::Connected | Milestone::Ready));
             matches!(
-                o,
-                Observed::Connect { .. }
-                    | Observed::ConnectError { .. }
-                    | Observed::Disconnect { .. }
-                    | Observed::ReconnectFailed
+                settled,
+                Some(Milestone::Ready | Milestone::Failure(_) | Milestone::Lost)
             )
         })
         .await
         .map(|o| o.what);
-    match connected {
-        Some(Observed::Connect { .. }) => {}
-        Some(Observed::ConnectError { message, .. }) => {
-            return Err(format!(
-                "connecting {} at {} was refused: {message}",
-                flow.namespace, flow.path
-            ));
+    let at = format!("{} at {}", conversation.namespace, conversation.path);
+    match (settled, seen) {
+        (Some(Milestone::Ready), _) => Ok(()),
+        (Some(Milestone::Failure(message)), _) if connected => {
+            Err(format!("once connected: {message}"))
         }
-        Some(other) => {
-            return Err(format!(
-                "connecting {} at {} failed: {}",
-                flow.namespace,
-                flow.path,
-                brief(&other)
-            ));
+        (_, Some(Observed::ConnectError { message, .. })) => {
+            Err(format!("connecting {at} was refused: {message}"))
         }
-        None => {
-            return Err(format!(
-                "connecting {} at {} got no answer within {ANSWER_TIMEOUT:?}",
-                flow.namespace, flow.path
-            ));
-        }
-    }
-    client
-        .emit(&flow.namespace, &flow.subscribe, Vec::new(), None)
-        .map_err(|_| format!("the connection closed before `{}` was sent", flow.subscribe))?;
-    let answered = client
-        .wait_for(ANSWER_TIMEOUT, |o| match o {
-            Observed::Event { event, .. } => *event == flow.answer,
-            Observed::Disconnect { .. } => true,
-            _ => false,
-        })
-        .await
-        .map(|o| o.what);
-    match answered {
-        Some(Observed::Event { .. }) => Ok(()),
-        Some(other) => Err(format!("after `{}`: {}", flow.subscribe, brief(&other))),
-        None => {
+        (_, Some(other)) if !connected => Err(format!("connecting {at} failed: {}", brief(&other))),
+        (_, Some(other)) => Err(format!("once connected: {}", brief(&other))),
+        (_, None) if !connected => Err(format!(
+            "connecting {at} got no answer within {ANSWER_TIMEOUT:?}"
+        )),
+        (_, None) => {
             let seen: Vec<String> = client
                 .unconsumed()
                 .filter_map(|o| match &o.what {
@@ -125,9 +69,7 @@ async fn converse(client: &mut Client, flow: &Flow) -> Result<(), String> {
                 })
                 .collect();
             Err(format!(
-                "`{}` got no `{}` within {ANSWER_TIMEOUT:?} (events received: {})",
-                flow.subscribe,
-                flow.answer,
+                "the client was not ready within {ANSWER_TIMEOUT:?} (events received: {})",
                 if seen.is_empty() {
                     "none".to_owned()
                 } else {
@@ -152,13 +94,19 @@ fn brief(observed: &Observed) -> String {
     }
 }
 
-/// The message of a load mode that cannot speak to the target: what it expected, what happened,
-/// and that this says nothing about the server.
-pub fn refusal(mode: &str, target: &str, flow: &Flow, what_happened: &str) -> String {
+/// The message of a load mode that cannot drive the target with its profile: what the profile
+/// expected, what happened, and that this says nothing about the server.
+pub fn refusal(
+    mode: &str,
+    target: &str,
+    profile: &str,
+    conversation: &Conversation,
+    what_happened: &str,
+) -> String {
     format!(
-        "{mode} cannot drive {target}: it speaks this repository's dashboard flow ({}), and {what_happened}.\n\
-         This is not a verdict on the server: the load modes cannot drive another app's flow yet \
-         (load profiles, issue #29). No load was sent.",
-        flow.describe()
+        "{mode} cannot drive {target} with the profile {profile} ({}): {what_happened}.\n\
+         This is not a verdict on the server: its flow is not the profile's. Check the profile's \
+         `client` and `ready` against the app. No load was sent.",
+        conversation.describe()
     )
 }

@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::client::{Client, ClientOptions, NamespaceOptions, Observed, ReconnectPolicy};
+use crate::client::{Client, ClientOptions, Observed};
 
 /// How long an idle user's connect may take (handshake, then the namespace's answer).
 const IDLE_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -156,24 +156,23 @@ pub(super) async fn abandon_polling(
     })
 }
 
-/// An authenticated socket that connects and waits; the server should keep it.
+/// A virtual client of the profile that connects and waits; the server should keep it.
 pub(super) async fn hold_idle_client(
-    base_url: &str,
-    token: &str,
+    options: ClientOptions,
     released: watch::Receiver<bool>,
     retried: &std::sync::Mutex<Vec<String>>,
 ) -> Result<Ended, String> {
     let opened_at = Instant::now();
     // A user whose first connect fails tries once more, as a real one would; the first failure
     // is reported (`open_retries`), so a server that drops connects still shows.
-    let mut client = match connect_idle_client(base_url, token).await {
+    let mut client = match connect_idle_client(options.clone()).await {
         Ok(client) => client,
         Err(first) => {
             retried
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(first);
-            connect_idle_client(base_url, token).await?
+            connect_idle_client(options).await?
         }
     };
     while !*released.borrow() {
@@ -191,18 +190,9 @@ pub(super) async fn hold_idle_client(
 }
 
 /// A signed-in client, or what it saw instead of the namespace's answer.
-async fn connect_idle_client(base_url: &str, token: &str) -> Result<Client, String> {
-    let mut options = ClientOptions::new(base_url);
+async fn connect_idle_client(mut options: ClientOptions) -> Result<Client, String> {
     // Generous: a connect that is merely slow on a loaded machine is not what is measured.
     options.endpoint.timeout = IDLE_CONNECT_TIMEOUT;
-    options.namespaces = vec![NamespaceOptions {
-        auth: Some(serde_json::json!({ "token": token })),
-        ..NamespaceOptions::new("/")
-    }];
-    options.reconnect = ReconnectPolicy {
-        enabled: false,
-        ..ReconnectPolicy::default()
-    };
     let mut client = Client::connect(options);
     let answer = client
         .wait_for(IDLE_CONNECT_TIMEOUT, |o| {

@@ -24,8 +24,9 @@ mod connections;
 
 use crate::common::control::{self, ControlOptions};
 use crate::common::metrics::{Percentiles, open_files, sample};
-use crate::common::users;
+use crate::common::virtual_client::{ClientPlan, Conversation, VirtualClients};
 use crate::target::RunningTarget;
+use crate::transport::EndpointOptions;
 use connections::{
     Ended, abandon_polling, hold_idle_client, hold_stream, slowloris, websocket_upgrade,
 };
@@ -66,7 +67,7 @@ pub struct ExhaustOptions {
     pub hold: Duration,
     /// The control client alone, before the first phase.
     pub quiet: Duration,
-    /// Users `load-1` … the idle sockets sign in as, in turn.
+    /// Virtual clients 1 … N of the profile the idle sockets are, in turn.
     pub users: usize,
 }
 
@@ -123,16 +124,22 @@ impl ExhaustReport {
 pub async fn run(
     target: &mut RunningTarget,
     name: &str,
+    profile: &VirtualClients,
     options: &ExhaustOptions,
 ) -> Result<ExhaustReport, String> {
-    let control_token = users::token(target, "user-1")?;
+    let conversation = profile.conversation()?;
+    let idle_clients: Arc<[ClientPlan]> = if options.phases.iter().any(|(a, _)| *a == Attack::Idle)
+    {
+        profile.clients(1..=options.users.max(1))?.into()
+    } else {
+        Arc::new([])
+    };
     let (stop_control, stop_rx) = watch::channel(false);
     let control = tokio::spawn(control::run(
         ControlOptions {
             base_url: target.base_url.clone(),
-            token: control_token,
-            // Within the servers' default rate limit (5 per event per 2 s), as the fuzzer's.
-            interval: Duration::from_millis(700),
+            plan: profile.control()?,
+            conversation: conversation.clone(),
             rounds_per_connection: 10,
         },
         stop_rx,
@@ -148,7 +155,14 @@ pub async fn run(
     let mut windows = vec![(quiet_started, Instant::now())];
     let mut phases = Vec::new();
     for &(attack, count) in &options.phases {
-        let (report, window) = run_phase(target, attack, count, options).await?;
+        let (report, window) = run_phase(
+            target,
+            attack,
+            count,
+            options,
+            (&idle_clients, &conversation),
+        )
+        .await?;
         phases.push(report);
         windows.push(window);
     }
@@ -187,6 +201,7 @@ async fn run_phase(
     attack: Attack,
     count: usize,
     options: &ExhaustOptions,
+    (idle_clients, conversation): (&Arc<[ClientPlan]>, &Conversation),
 ) -> Result<(PhaseReport, (Instant, Instant)), String> {
     let pid = target.pid();
     let mut report = PhaseReport {
@@ -199,11 +214,7 @@ async fn run_phase(
     };
     let addr = target.addr;
     let base_url = target.base_url.clone();
-    let tokens = match attack {
-        Attack::Idle => users::tokens(target, options.users.max(1))?,
-        _ => Vec::new(),
-    };
-    let tokens = Arc::new(tokens);
+    let conversation = Arc::new(conversation.clone());
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
@@ -227,7 +238,8 @@ async fn run_phase(
         let first_failure = first_failure.clone();
         let opened = opened.clone();
         let retried = retried.clone();
-        let tokens = tokens.clone();
+        let idle_clients = idle_clients.clone();
+        let conversation = conversation.clone();
         let base_url = base_url.clone();
         let http = http.clone();
         connections.spawn(async move {
@@ -236,10 +248,14 @@ async fn run_phase(
                 Attack::Websocket => hold_stream(addr, &websocket_upgrade(index), released).await,
                 Attack::Slowloris => slowloris(addr, released).await,
                 Attack::Polling => abandon_polling(&http, &base_url, released).await,
-                Attack::Idle => {
-                    let token = &tokens[index % tokens.len().max(1)];
-                    hold_idle_client(&base_url, token, released, &retried).await
-                }
+                Attack::Idle => match idle_clients.get(index % idle_clients.len().max(1)) {
+                    Some(client) => {
+                        let options =
+                            client.options(&conversation, EndpointOptions::new(&base_url));
+                        hold_idle_client(options, released, &retried).await
+                    }
+                    None => Err("no idle clients were planned".to_owned()),
+                },
             };
             match outcome {
                 Ok(ended) => {

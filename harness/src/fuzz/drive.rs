@@ -33,16 +33,17 @@ pub struct CaseOutcome {
     pub handshake_failed: Option<String>,
 }
 
-/// Runs `case` against `base_url` (`http://host:port`), connecting with `token` when it plans
-/// to; every failure of the server's making is part of the outcome, not an error.
+/// Runs `case` against `base_url` (`http://host:port`), sending `connect` (a virtual client's
+/// Socket.IO connect packet) when it plans to; every failure of the server's making is part of
+/// the outcome, not an error.
 pub async fn run_case(
     base_url: &str,
     http: &reqwest::Client,
     case: &Case,
-    token: &str,
+    connect: &str,
 ) -> CaseOutcome {
     let connect = match case.connect {
-        ConnectPlan::Authenticated => Some(format!("40{}", serde_json::json!({ "token": token }))),
+        ConnectPlan::Authenticated => Some(connect.to_owned()),
         ConnectPlan::BadToken => Some(r#"40{"token":"not.a.jwt"}"#.to_owned()),
         ConnectPlan::EngineOnly => None,
     };

@@ -32,7 +32,7 @@ use tokio::time::Instant;
 
 use crate::common::control::{self, ControlOptions, ControlReport};
 use crate::common::metrics::{Percentiles, sample};
-use crate::common::users;
+use crate::common::virtual_client::VirtualClients;
 use crate::target::RunningTarget;
 use generate::{Case, CaseTransport, FrameClass, Generator};
 
@@ -41,7 +41,7 @@ use generate::{Case, CaseTransport, FrameClass, Generator};
 pub enum FuzzError {
     #[error("handshake refused: {0}")]
     Handshake(String),
-    #[error("cannot mint tokens: {0}")]
+    #[error("the load profile: {0}")]
     Tokens(String),
     #[error("cannot write the reproducer {path}: {source}")]
     Save {
@@ -63,8 +63,9 @@ pub struct FuzzOptions {
     pub save_dir: PathBuf,
     /// The server's largest packet.
     pub max_payload: usize,
-    /// The users fuzz connections sign in as, in turn (each has its own rate-limit allowance).
-    pub users: Vec<String>,
+    /// Virtual clients 1 … N of the profile the fuzz connections sign in as, in turn (each has
+    /// its own rate-limit allowance).
+    pub clients: usize,
 }
 
 /// Resident memory of a launched server.
@@ -172,15 +173,17 @@ impl Health {
 pub async fn run(
     target: &mut RunningTarget,
     name: &str,
+    profile: &VirtualClients,
     options: &FuzzOptions,
 ) -> Result<FuzzReport, FuzzError> {
-    let tokens = options
-        .users
+    let conversation = profile.conversation().map_err(FuzzError::Tokens)?;
+    let connects: Vec<String> = profile
+        .clients(1..=options.clients.max(1))
+        .map_err(FuzzError::Tokens)?
         .iter()
-        .map(|user| users::token(target, user))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(FuzzError::Tokens)?;
-    let control_token = users::token(target, "user-1").map_err(FuzzError::Tokens)?;
+        .map(|client| client.connect_packet(&conversation))
+        .collect();
+    let control_plan = profile.control().map_err(FuzzError::Tokens)?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(options.concurrency)
         .build()
@@ -202,8 +205,8 @@ pub async fn run(
     let control = tokio::spawn(control::run(
         ControlOptions {
             base_url: target.base_url.clone(),
-            token: control_token,
-            interval: Duration::from_millis(700),
+            plan: control_plan,
+            conversation,
             rounds_per_connection: 20,
         },
         stop_rx,
@@ -237,7 +240,7 @@ pub async fn run(
         options.seed,
         options.frames,
         options.max_payload,
-        tokens.len(),
+        connects.len(),
     );
     let mut in_flight: BTreeMap<u64, (Case, Instant)> = BTreeMap::new();
     let mut recent: VecDeque<(Case, Instant)> = VecDeque::new();
@@ -267,10 +270,10 @@ pub async fn run(
                     }
                     let base_url = target.base_url.clone();
                     let http = http.clone();
-                    let token = tokens[case.user % tokens.len()].clone();
+                    let connect = connects[case.user % connects.len()].clone();
                     in_flight.insert(case.index, (case.clone(), Instant::now()));
                     running.spawn(async move {
-                        let outcome = drive::run_case(&base_url, &http, &case, &token).await;
+                        let outcome = drive::run_case(&base_url, &http, &case, &connect).await;
                         (case.index, outcome)
                     });
                     continue;
@@ -395,6 +398,7 @@ pub async fn run(
             target: name,
             seed: options.seed,
             reason: &reason,
+            profile: Some(&profile.profile),
         };
         report.reproducer = Some(reproducer::save(&options.save_dir, &failure, &suspects)?);
     }

@@ -1,50 +1,43 @@
-//! Connection churn: short-lived connections opened at a steady rate, each closed in one of the
-//! ways real clients leave, with the server's memory sampled every second, during the run and
+//! Connection churn: short-lived connections of the load profile's client, arriving in phases
+//! (a rate held or ramped, see [`super::arrivals`]), each closed in one of the ways real clients
+//! leave, with the server's memory sampled every second, during the run and
 //! while it idles after, to see whether closed connections are released and how soon.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::AtomicUsize;
+
 use serde::Serialize;
-use serde_json::json;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
+use super::arrivals::Arrivals;
 use super::fleet::source_addresses;
-use crate::client::{Client, ClientOptions, Command, NamespaceOptions, Observed, ReconnectPolicy};
+use super::reports::Milestone;
+use crate::client::{Client, ClientOptions, Command, Observed};
 use crate::codec::engine::Frame;
 use crate::common::metrics::{open_files, sample, threads};
-use crate::common::users;
+use crate::common::virtual_client::{ClientPlan, Conversation, VirtualClients};
+use crate::scenario::profile::ArrivalPhase;
 use crate::target::RunningTarget;
-use crate::transport::{self, EndpointOptions, TransportKind};
+use crate::transport::{self, EndpointOptions};
 
-/// How each short connection ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ChurnMode {
-    /// Connect with a token, subscribe, get `status:current`, disconnect cleanly.
-    Clean,
-    /// The same, then reset the TCP connection without a disconnect packet.
-    Drop,
-    /// Connect, then send a malformed packet, which makes the server drop the connection.
-    Malformed,
-    /// Engine.IO handshake only, closed before any Socket.IO connect (an abandoned handshake).
-    OpenOnly,
-}
+/// How each short connection ends (the profile's `churn.end`, or `--mode`).
+pub use crate::scenario::profile::ChurnEnd as ChurnMode;
 
 #[derive(Debug, Clone)]
 pub struct ChurnOptions {
-    /// Connections started per second.
-    pub rate: u32,
-    pub duration: Duration,
+    /// When connections start: rates held or ramped, phase after phase.
+    pub phases: Vec<ArrivalPhase>,
     pub mode: ChurnMode,
-    /// Users `load-1` … `load-N` the connections sign in as, in turn.
+    /// Virtual clients 1 … N of the profile the connections are, in turn.
     pub users: usize,
     /// Memory keeps being sampled this long after the last connection started.
     pub idle: Duration,
-    /// How long each connection stays after its `status:current` before it ends: with `rate`,
-    /// how many clients are connected at once (a soak keeps thousands churning).
+    /// How long each connection stays once ready before it ends: with the rate, how many
+    /// clients are connected at once (a soak keeps thousands churning).
     pub hold: Duration,
     /// How often the server is sampled.
     pub sample_every: Duration,
@@ -66,8 +59,10 @@ pub struct MemorySample {
 pub struct ChurnReport {
     pub target: String,
     pub mode: ChurnMode,
+    /// The highest arrival rate of any phase, connections per second.
     pub rate: u32,
     pub duration_s: f64,
+    pub phases: Vec<ArrivalPhase>,
     pub started: u64,
     pub completed: u64,
     /// Connections not started because too many were still in flight (the server fell behind).
@@ -91,15 +86,17 @@ pub const MAX_IN_FLIGHT: usize = 2_500;
 const CYCLE_TIMEOUT: Duration = Duration::from_secs(10);
 const WARM_UP: Duration = Duration::from_secs(5);
 
-/// Runs the churn against `target` (whose users `load-1` … `load-N` exist).
+/// Runs the churn against `target` with the clients of `profile`.
 pub async fn run(
     target: &RunningTarget,
     name: &str,
+    profile: &VirtualClients,
     options: &ChurnOptions,
 ) -> Result<ChurnReport, String> {
-    let rate = options.rate.max(1);
-    let tokens = users::tokens(target, options.users.max(1))?;
-    let planned = (u64::from(rate) as f64 * options.duration.as_secs_f64()).ceil() as usize;
+    let clients: Arc<[ClientPlan]> = profile.clients(1..=options.users.max(1))?.into();
+    let conversation = Arc::new(profile.conversation()?);
+    let mut arrivals = Arrivals::new(&options.phases);
+    let planned = arrivals.planned() as usize;
     let sources = source_addresses(&target.base_url, planned.max(1));
     let http = reqwest::Client::new();
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
@@ -108,15 +105,14 @@ pub async fn run(
     let pid = target.pid();
     let start_rss = sample(pid).map(|s| s.rss_kib);
     let t0 = Instant::now();
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut sampler = tokio::time::interval(options.sample_every.max(Duration::from_millis(100)));
     let cycle_timeout = CYCLE_TIMEOUT + options.hold;
     let mut report = ChurnReport {
         target: name.to_owned(),
         mode: options.mode,
-        rate,
-        duration_s: options.duration.as_secs_f64(),
+        rate: arrivals.peak_rate().round() as u32,
+        duration_s: arrivals.total().as_secs_f64(),
+        phases: options.phases.clone(),
         started: 0,
         completed: 0,
         skipped: 0,
@@ -128,11 +124,14 @@ pub async fn run(
         idle_rss_kib: None,
         samples: Vec::new(),
     };
-    let run_until = t0 + options.duration;
+    let run_until = t0 + arrivals.total();
     let idle_until = run_until + options.idle;
+    let mut next_arrival = arrivals.next_due().map(|due| t0 + due);
     loop {
         tokio::select! {
-            _ = ticker.tick(), if Instant::now() < run_until => {
+            _ = tokio::time::sleep_until(next_arrival.unwrap_or(idle_until)), if next_arrival.is_some() => {
+                // Late arrivals come at once, so the phases' count holds on a busy machine.
+                next_arrival = arrivals.next_due().map(|due| t0 + due);
                 let Ok(permit) = in_flight.clone().try_acquire_owned() else {
                     report.skipped += 1;
                     continue;
@@ -140,16 +139,18 @@ pub async fn run(
                 let index = report.started as usize;
                 report.started += 1;
                 let mut endpoint = EndpointOptions::with_http(target.base_url.clone(), http.clone());
-                endpoint.transport = TransportKind::Websocket;
                 endpoint.ws_read_buffer = 1024;
                 endpoint.local_address = sources.get(index % sources.len().max(1)).copied();
                 endpoint.timeout = CYCLE_TIMEOUT;
-                let token = tokens[index % tokens.len()].clone();
+                let clients = clients.clone();
+                let conversation = conversation.clone();
                 let mode = options.mode;
                 let hold = options.hold;
                 let done_tx = done_tx.clone();
                 tokio::spawn(async move {
-                    let outcome = tokio::time::timeout(cycle_timeout, cycle(endpoint, token, mode, hold))
+                    let client = &clients[index % clients.len()];
+                    let options = client.options(&conversation, endpoint);
+                    let outcome = tokio::time::timeout(cycle_timeout, cycle(options, &conversation, mode, hold))
                         .await
                         .unwrap_or_else(|_| Err("timeout".to_owned()));
                     drop(permit);
@@ -164,7 +165,8 @@ pub async fn run(
             }
             _ = sampler.tick() => {
                 let now = Instant::now();
-                if now >= idle_until {
+                // Every connection started is counted, finished or failed (each has a timeout).
+                if now >= idle_until && report.completed == report.started {
                     break;
                 }
                 let Some(rss) = sample(pid).map(|s| s.rss_kib) else { continue };
@@ -192,46 +194,38 @@ pub async fn run(
 
 /// One short connection, ended as `mode` says; `Err` names what went wrong.
 async fn cycle(
-    endpoint: EndpointOptions,
-    token: String,
+    options: ClientOptions,
+    conversation: &Conversation,
     mode: ChurnMode,
     hold: Duration,
 ) -> Result<(), String> {
     if mode == ChurnMode::OpenOnly {
-        let link = transport::open(&endpoint)
+        let link = transport::open(&options.endpoint)
             .await
             .map_err(|e| e.client_message())?;
         link.close();
         return Ok(());
     }
-    let options = ClientOptions {
-        endpoint,
-        namespaces: vec![NamespaceOptions {
-            auth: Some(json!({ "token": token })),
-            on_connect: vec![("subscribe:status".to_owned(), Vec::new(), None)],
-            ..NamespaceOptions::new("/")
-        }],
-        reconnect: ReconnectPolicy {
-            enabled: false,
-            ..ReconnectPolicy::default()
-        },
-        observe_heartbeat: false,
-    };
     let mut client = Client::connect(options);
-    let wanted: fn(&Observed) -> bool = match mode {
-        ChurnMode::Malformed => |o| matches!(o, Observed::Connect { .. }),
-        _ => |o| matches!(o, Observed::Event { event, .. } if event == "status:current"),
-    };
-    let refused = |o: &Observed| matches!(o, Observed::ConnectError { .. });
-    match client
-        .wait_for(CYCLE_TIMEOUT, |o| wanted(o) || refused(o))
-        .await
-    {
-        Some(observation) if refused(&observation.what) => {
-            return Err(crate::transcript::describe(&observation.what));
-        }
-        Some(_) => {}
-        None => return Err("no answer".to_owned()),
+    let acks = AtomicUsize::new(0);
+    let mut settled = None;
+    let seen = client
+        .wait_for(CYCLE_TIMEOUT, |o| {
+            settled = match (mode, conversation.milestone(o, &acks)) {
+                // A malformed packet needs a connected namespace only.
+                (ChurnMode::Malformed, Some(Milestone::Connected)) => Some(Milestone::Ready),
+                (_, Some(m @ (Milestone::Ready | Milestone::Failure(_) | Milestone::Lost))) => {
+                    Some(m)
+                }
+                _ => None,
+            };
+            settled.is_some()
+        })
+        .await;
+    match (settled, seen) {
+        (Some(Milestone::Ready), _) => {}
+        (_, Some(observation)) => return Err(crate::transcript::describe(&observation.what)),
+        (_, None) => return Err("no answer".to_owned()),
     }
     if !hold.is_zero() {
         // Answers pings meanwhile; a disconnect by the server is a failure of the cycle.
@@ -261,7 +255,7 @@ pub fn table(report: &ChurnReport) -> String {
         })
     };
     format!(
-        "churn ({:?}) on {}: {} connections/s for {:.0} s; started {}, finished {}, skipped {}, failures {:?}\n  server RSS: start {}, warm {}, peak {}, at the end {}, after idling {}\n",
+        "churn ({:?}) on {}: up to {} connections/s for {:.0} s; started {}, finished {}, skipped {}, failures {:?}\n  server RSS: start {}, warm {}, peak {}, at the end {}, after idling {}\n",
         report.mode,
         report.target,
         report.rate,

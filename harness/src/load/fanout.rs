@@ -1,7 +1,7 @@
-//! Fan-out: one event to N subscribers, repeated. Each message is a `PUT /api/v1/status/<label>`
-//! (status `up`) whose service names the message, so every delivery's latency is measured from
-//! its request. The label rides in the service because the API accepts only the statuses the
-//! page knows.
+//! Fan-out: one event to N subscribers, repeated. Each message is the load profile's trigger
+//! (an `http` request, or an `emit` from a broadcaster client) with its `{{seq}}`; each delivery
+//! is matched to its message by the sequence field the profile names (or by arrival order), so
+//! its latency is measured from that trigger.
 //! A message is sent once the previous one has reached every subscriber (or given up on the
 //! rest) and the interval has passed: each latency is then that of one fan-out, not of a queue
 //! of them behind a load generator that shares the server's cores.
@@ -11,20 +11,27 @@
 //! reported apart.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::fleet::{Collected, Fleet};
 use super::reports::{FleetCommand, FleetOptions, Milestone, Report};
 use super::workers::Workers;
-use crate::client::ReconnectPolicy;
+use crate::client::{Client, ReconnectPolicy};
 use crate::common::metrics::{Percentiles, sample_all};
-use crate::common::users;
+use crate::common::virtual_client::{Conversation, FanoutPlan, VirtualClients};
+use crate::request::{HttpRequest, RequestBody};
+use crate::scenario::profile::Trigger;
+use crate::scenario::{EmitSpec, HttpStep};
 use crate::shaping::Conditions;
 use crate::target::RunningTarget;
+use crate::template::Vars;
+use crate::transport::EndpointOptions;
 
 #[derive(Debug, Clone)]
 pub struct FanoutOptions {
@@ -62,13 +69,16 @@ pub struct FanoutReport {
 pub async fn run(
     target: &mut RunningTarget,
     name: &str,
+    profile: &VirtualClients,
     options: &FanoutOptions,
 ) -> Result<FanoutReport, String> {
-    let admin = users::token(target, "admin-1")?;
+    let plan = profile.fanout()?;
+    let conversation = Arc::new(profile.conversation()?);
     let before = sample_all(&target.pids());
     let mut fleet = Fleet::launch(
-        users::tokens(target, options.clients)?,
+        profile.clients(1..=options.clients)?,
         &FleetOptions {
+            conversation: conversation.clone(),
             base_urls: target.node_urls(),
             reconnect: ReconnectPolicy {
                 enabled: false,
@@ -91,10 +101,7 @@ pub async fn run(
         })
         .await;
     if ready < options.clients {
-        return Err(format!(
-            "only {ready} of {} clients subscribed",
-            options.clients
-        ));
+        return Err(format!("only {ready} of {} clients ready", options.clients));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = match (before, sample_all(&target.pids())) {
@@ -102,29 +109,18 @@ pub async fn run(
         _ => None,
     };
 
+    let mut trigger = Broadcast::start(&target.base_url, plan, &conversation).await?;
     let cpu_before = sample_all(&target.pids());
-    let http = reqwest::Client::new();
-    let mut deliveries = Deliveries::default();
-    for k in 0..options.messages {
-        let label = format!("fanout-m{k}");
-        let url = format!("{}/api/v1/status/{label}", target.base_url);
-        deliveries.sent(&label);
-        let response = http
-            .put(&url)
-            .bearer_auth(&admin)
-            .json(&json!({ "status": "up" }))
-            .send()
-            .await
-            .map_err(|e| format!("PUT {url}: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("PUT {url}: {}", response.status()));
-        }
+    let mut deliveries = Deliveries::new(options.clients);
+    for seq in 1..=options.messages {
+        deliveries.sent(seq);
+        trigger.send(seq).await?;
         fleet
             .collect(Instant::now() + MESSAGE_DEADLINE, |collected| {
                 if let Collected::Report(report) = collected {
                     deliveries.take(report);
                 }
-                deliveries.delivered(&label) >= options.clients
+                deliveries.delivered(seq) >= options.clients
             })
             .await;
         fleet
@@ -136,6 +132,7 @@ pub async fn run(
             })
             .await;
     }
+    trigger.close();
     let cpu_after = sample_all(&target.pids());
     fleet.broadcast(FleetCommand::Close);
     let expected = options.clients * options.messages;
@@ -176,11 +173,13 @@ fn latency_of(deliveries: &[&(usize, Duration)]) -> Percentiles {
 const MESSAGE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Latency of every delivery, and per message when it was sent and how it went.
-#[derive(Default)]
 struct Deliveries {
-    messages: HashMap<String, MessageDeliveries>,
+    /// By sequence number.
+    messages: HashMap<usize, MessageDeliveries>,
     /// Each delivery's client and latency.
     latencies: Vec<(usize, Duration)>,
+    /// Deliveries each client had, for matching by arrival order: its k-th is message k.
+    arrived: Vec<usize>,
 }
 
 struct MessageDeliveries {
@@ -190,9 +189,17 @@ struct MessageDeliveries {
 }
 
 impl Deliveries {
-    fn sent(&mut self, label: &str) {
+    fn new(clients: usize) -> Self {
+        Self {
+            messages: HashMap::new(),
+            latencies: Vec::new(),
+            arrived: vec![0; clients],
+        }
+    }
+
+    fn sent(&mut self, seq: usize) {
         self.messages.insert(
-            label.to_owned(),
+            seq,
             MessageDeliveries {
                 sent: Instant::now(),
                 delivered: 0,
@@ -201,22 +208,171 @@ impl Deliveries {
         );
     }
 
-    fn delivered(&self, label: &str) -> usize {
-        self.messages.get(label).map_or(0, |m| m.delivered)
+    fn delivered(&self, seq: usize) -> usize {
+        self.messages.get(&seq).map_or(0, |m| m.delivered)
     }
 
-    /// Records `report` if it delivers a message.
+    /// Records `report` if it delivers a message (one whose sequence value is not a message
+    /// of this run is not counted).
     fn take(&mut self, report: &Report) {
         let Milestone::Message(label) = &report.milestone else {
             return;
         };
-        let Some(message) = self.messages.get_mut(label) else {
+        let seq = match label {
+            Some(label) => label.parse::<usize>().ok(),
+            None => self.arrived.get_mut(report.client).map(|count| {
+                *count += 1;
+                *count
+            }),
+        };
+        let Some(message) = seq.and_then(|seq| self.messages.get_mut(&seq)) else {
             return;
         };
         let latency = report.at.saturating_duration_since(message.sent);
         message.delivered += 1;
         message.slowest = message.slowest.max(latency);
         self.latencies.push((report.client, latency));
+    }
+}
+
+/// What causes each broadcast: the profile's `http` request, or its `emit` from a broadcaster
+/// client connected (and ready) before the first; each with the variables it renders from.
+enum Broadcast {
+    Http {
+        base_url: String,
+        http: reqwest::Client,
+        step: HttpStep,
+        vars: Vars,
+    },
+    Emit {
+        client: Client,
+        namespace: String,
+        emit: EmitSpec,
+        vars: Vars,
+    },
+}
+
+impl Broadcast {
+    async fn start(
+        base_url: &str,
+        plan: FanoutPlan,
+        conversation: &Conversation,
+    ) -> Result<Self, String> {
+        let emit = match plan.trigger {
+            Trigger::Http(step) => {
+                return Ok(Broadcast::Http {
+                    base_url: base_url.to_owned(),
+                    http: reqwest::Client::new(),
+                    step: *step,
+                    vars: plan.vars,
+                });
+            }
+            Trigger::Emit(emit) => emit,
+        };
+        let options = plan
+            .broadcaster
+            .options(conversation, EndpointOptions::new(base_url));
+        let mut client = Client::connect(options);
+        let acks = AtomicUsize::new(0);
+        let mut settled = None;
+        let outcome = client
+            .wait_for(MESSAGE_DEADLINE, |o| {
+                settled = conversation.milestone(o, &acks).filter(|m| {
+                    matches!(
+                        m,
+                        Milestone::Ready | Milestone::Failure(_) | Milestone::Lost
+                    )
+                });
+                settled.is_some()
+            })
+            .await;
+        match (settled, outcome) {
+            (Some(Milestone::Ready), _) => Ok(Broadcast::Emit {
+                client,
+                namespace: conversation.namespace.clone(),
+                emit,
+                vars: plan.vars,
+            }),
+            (_, Some(observation)) => {
+                client.close();
+                Err(format!(
+                    "the broadcaster was not ready: {}",
+                    crate::transcript::describe(&observation.what)
+                ))
+            }
+            (_, None) => {
+                client.close();
+                Err(format!(
+                    "the broadcaster was not ready within {MESSAGE_DEADLINE:?} ({})",
+                    conversation.describe()
+                ))
+            }
+        }
+    }
+
+    /// Sends trigger `seq`.
+    async fn send(&mut self, seq: usize) -> Result<(), String> {
+        let text = |vars: &Vars, text: &str| vars.text(text).map_err(|e| e.to_string());
+        let render = |vars: &Vars, value: &Value| vars.value(value).map_err(|e| e.to_string());
+        match self {
+            Broadcast::Http {
+                base_url,
+                http,
+                step,
+                vars,
+            } => {
+                vars.set("seq", json!(seq.to_string()));
+                let path = text(vars, &step.path)?;
+                let mut request = HttpRequest::new(&step.method, format!("{base_url}{path}"));
+                for (key, value) in &step.headers {
+                    request.headers.push((key.clone(), text(vars, value)?));
+                }
+                request.bearer = step.token.as_deref().map(|t| text(vars, t)).transpose()?;
+                request.body = match (&step.body, &step.raw_body) {
+                    (Some(body), _) => RequestBody::Json(render(vars, body)?),
+                    (None, Some(raw)) => RequestBody::RawJson(text(vars, raw)?),
+                    (None, None) => RequestBody::None,
+                };
+                let what = format!("{} {path}", step.method);
+                let answer = request
+                    .exchange(http)
+                    .await
+                    .map_err(|e| format!("{what}: {e}"))?;
+                let expected = step
+                    .status
+                    .map_or((200..300).contains(&answer.status), |s| s == answer.status);
+                if !expected {
+                    return Err(format!("{what} answered {}", answer.status));
+                }
+                Ok(())
+            }
+            Broadcast::Emit {
+                client,
+                namespace,
+                emit,
+                vars,
+            } => {
+                vars.set("seq", json!(seq.to_string()));
+                let args = emit
+                    .args
+                    .iter()
+                    .map(|arg| render(vars, arg))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let ack = emit
+                    .ack
+                    .as_ref()
+                    .map(|a| a.timeout.map_or(MESSAGE_DEADLINE, |t| t.0));
+                client
+                    .emit(namespace, &emit.event, args, ack)
+                    .map_err(|_| "the broadcaster's connection is gone".to_owned())
+            }
+        }
+    }
+
+    fn close(&self) {
+        if let Broadcast::Emit { client, .. } = self {
+            client.close();
+        }
     }
 }
 

@@ -1,22 +1,23 @@
 //! Many clients at once, each driven in its own task that reports only milestones: connected,
-//! lost, a reconnect attempt, back and re-subscribed (`status:current`), a failure, or a
-//! `service:status` message (fan-out). With network conditions, the fleet's clients reach each
+//! lost, a reconnect attempt, ready (as the load profile's [`Conversation`] says), a failure,
+//! or a fan-out delivery. With network conditions, the fleet's clients reach each
 //! node through one shaping [`Proxy`] in front of it, each connection shaped on its own.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::reports::{FleetCommand, FleetOptions, Milestone, Report};
 use super::workers::{Worker, WorkerError, Workers};
-use crate::client::{self, ClientOptions, Command, NamespaceOptions, Observation, Observed};
+use crate::client::{self, Command, Observation};
+use crate::common::virtual_client::ClientPlan;
 use crate::proxy::Proxy;
 use crate::shaping::Conditions;
-use crate::transport::{EndpointOptions, TransportKind};
+use crate::transport::EndpointOptions;
 
 pub struct Fleet {
     members: Members,
@@ -66,48 +67,38 @@ enum Members {
 }
 
 impl Fleet {
-    /// Connects one client per token; each subscribes to status and its notifications on
-    /// every connect, like the seed's browser client.
-    pub fn start(tokens: Vec<String>, options: &FleetOptions) -> Self {
+    /// Connects one client per plan; each emits the profile's on-connect events on every
+    /// connect and reports when it is ready.
+    pub fn start(clients: Vec<ClientPlan>, options: &FleetOptions) -> Self {
         let (report_tx, reports) = mpsc::unbounded_channel();
         let http = reqwest::Client::new();
         let ramp = std::sync::Arc::new(Semaphore::new(options.ramp_concurrency.max(1)));
-        let mut commands = Vec::with_capacity(tokens.len());
+        let mut commands = Vec::with_capacity(clients.len());
         let first_url = options.base_urls.first().map_or("", String::as_str);
-        let sources = source_addresses(first_url, tokens.len());
-        for (index, token) in tokens.into_iter().enumerate() {
+        let sources = source_addresses(first_url, clients.len());
+        for (index, plan) in clients.into_iter().enumerate() {
             let url = options
                 .base_urls
                 .get(index % options.base_urls.len().max(1))
                 .cloned()
                 .unwrap_or_default();
             let mut endpoint = EndpointOptions::with_http(url, http.clone());
-            endpoint.transport = TransportKind::Websocket;
             endpoint.ws_read_buffer = 1024;
             endpoint.local_address = sources.get(index % sources.len().max(1)).copied();
             endpoint.timeout = Duration::from_secs(20);
-            let client_options = ClientOptions {
-                endpoint,
-                namespaces: vec![NamespaceOptions {
-                    auth: Some(json!({ "token": token })),
-                    on_connect: vec![
-                        ("subscribe:status".to_owned(), Vec::new(), None),
-                        ("subscribe:notifications".to_owned(), Vec::new(), None),
-                    ],
-                    ..NamespaceOptions::new("/")
-                }],
-                reconnect: options.reconnect.clone(),
-                observe_heartbeat: false,
-            };
+            let mut client_options = plan.options(&options.conversation, endpoint);
+            client_options.reconnect = options.reconnect.clone();
             let (command_tx, command_rx) = mpsc::unbounded_channel();
             commands.push(command_tx);
             let reports = report_tx.clone();
             let ramp = ramp.clone();
+            let conversation = options.conversation.clone();
             tokio::spawn(async move {
                 // Held until the first connect is settled, so the ramp bounds attempts in flight.
                 let permit = Mutex::new(ramp.acquire_owned().await.ok());
+                let acks = AtomicUsize::new(0);
                 let observer = move |observation: Observation| {
-                    if let Some(milestone) = milestone(observation.what) {
+                    if let Some(milestone) = conversation.milestone(&observation.what, &acks) {
                         if matches!(milestone, Milestone::Ready | Milestone::Failure(_))
                             && let Ok(mut held) = permit.lock()
                         {
@@ -134,7 +125,7 @@ impl Fleet {
     /// as `load-worker`) when there are more than one, for more clients than one process may
     /// hold.
     pub async fn launch(
-        tokens: Vec<String>,
+        clients: Vec<ClientPlan>,
         options: &FleetOptions,
         workers: Option<&Workers>,
     ) -> Result<Self, WorkerError> {
@@ -142,7 +133,7 @@ impl Fleet {
             Some(workers) if workers.count > 1 => {
                 let (report_tx, reports) = mpsc::unbounded_channel();
                 let workers =
-                    super::workers::start(&workers.exe, tokens, options, workers.count, report_tx)
+                    super::workers::start(&workers.exe, clients, options, workers.count, report_tx)
                         .await?;
                 Ok(Self {
                     members: Members::Workers(workers),
@@ -160,11 +151,11 @@ impl Fleet {
                         network: None,
                         ..options.clone()
                     };
-                    let mut fleet = Self::start(tokens, &shaped);
+                    let mut fleet = Self::start(clients, &shaped);
                     fleet._shaping = proxies;
                     Ok(fleet)
                 }
-                None => Ok(Self::start(tokens, options)),
+                None => Ok(Self::start(clients, options)),
             },
         }
     }
@@ -262,30 +253,6 @@ pub(crate) fn source_addresses(base_url: &str, clients: usize) -> Vec<IpAddr> {
     (0..clients.div_ceil(CLIENTS_PER_SOURCE).clamp(1, 1 << 16) as u32)
         .map(|offset| IpAddr::V4(Ipv4Addr::from(first + offset)))
         .collect()
-}
-
-/// What a load test wants to know of an observation.
-fn milestone(observed: Observed) -> Option<Milestone> {
-    match observed {
-        Observed::Event { event, .. } if event == "status:current" => Some(Milestone::Ready),
-        Observed::Event { event, args, .. } if event == "service:status" => {
-            // Fan-out's messages are labelled by the service they update (see `fanout`).
-            let label = args
-                .first()
-                .and_then(|a| a.get("service"))
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            Some(Milestone::Message(label.to_owned()))
-        }
-        Observed::Connect { .. } => Some(Milestone::Connected),
-        Observed::Disconnect { .. } => Some(Milestone::Lost),
-        Observed::ReconnectAttempt { .. } => Some(Milestone::Attempt),
-        Observed::ConnectError { message, .. } | Observed::ReconnectError { message, .. } => {
-            Some(Milestone::Failure(message))
-        }
-        Observed::ReconnectFailed => Some(Milestone::GaveUp),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

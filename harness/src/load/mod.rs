@@ -8,9 +8,11 @@
 //! drive the fleet; [`churn`] opens and closes short connections at a steady rate and follows
 //! the server's memory; [`descriptors`] checks, before a run starts, that its connections fit in
 //! the open-files limit; [`phase`] prints progress and stops a phase that local failures (the
-//! machine's own limits) keep from finishing. Figures come from [`crate::common::metrics`], and
-//! the clients sign in as the load users of [`crate::common::users`].
+//! machine's own limits) keep from finishing; [`arrivals`] times churn's arrival phases. Figures
+//! come from [`crate::common::metrics`]; every client is a virtual client of the load profile
+//! ([`crate::common::virtual_client`]).
 
+pub mod arrivals;
 pub mod churn;
 pub mod descriptors;
 pub mod fanout;

@@ -5,22 +5,27 @@
 
 use tokio::time::Instant;
 
+use std::sync::Arc;
+
 use crate::client::ReconnectPolicy;
+use crate::common::virtual_client::Conversation;
 use crate::shaping::Conditions;
 
 /// What a fleet member reports.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Milestone {
-    /// Subscribed (`status:current` after a connect).
+    /// Ready, as the load profile says (connected, its on-connect acks in, or an event).
     Ready,
-    /// The namespace accepted the connection (subscription still to come).
+    /// The namespace accepted the connection (readiness still to come).
     Connected,
     /// The connection was lost.
     Lost,
     Attempt,
     Failure(String),
     GaveUp,
-    Message(String),
+    /// A fan-out delivery, labelled by its sequence value when the profile names where it is
+    /// (`None`: matched by arrival order).
+    Message(Option<String>),
 }
 
 impl Milestone {
@@ -57,6 +62,8 @@ pub enum FleetCommand {
 /// How the fleet's clients connect and reconnect.
 #[derive(Debug, Clone)]
 pub struct FleetOptions {
+    /// What every client says and waits for (from the load profile).
+    pub conversation: Arc<Conversation>,
     /// The nodes' URLs: client `i` connects to `base_urls[i % len]`.
     pub base_urls: Vec<String>,
     pub reconnect: ReconnectPolicy,

@@ -1,5 +1,6 @@
-//! Reconnect storms: N authenticated, subscribed clients all lose their connection at once and
-//! come back, either all at t=0 or spread by the official client's jitter.
+//! Reconnect storms: N ready clients (as the load profile defines ready) all lose their
+//! connection at once and come back, either all at t=0 or spread by the official client's
+//! jitter.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use crate::client::ReconnectPolicy;
 use crate::common::metrics::{
     NetCounters, Percentiles, ProcessSample, quantiles_ms, sample_all, sample_self,
 };
-use crate::common::users;
+use crate::common::virtual_client::VirtualClients;
 use crate::shaping::Conditions;
 use crate::target::RunningTarget;
 
@@ -49,10 +50,10 @@ pub struct StormOptions {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RoundReport {
-    /// From the loss (or the restarted server being ready) until every client is re-subscribed.
+    /// From the loss (or the restarted server being ready) until every client is ready again.
     pub all_back_ms: f64,
     pub reconnects_per_sec: f64,
-    /// Per client, from the reconnect attempt that succeeded to `status:current`.
+    /// Per client, from the reconnect attempt that succeeded to ready.
     pub latency_ms: Percentiles,
     /// For charts: the time from the loss until k % of all clients were back, k = 0 … 100
     /// (shorter when some never came back).
@@ -62,7 +63,7 @@ pub struct RoundReport {
     pub failures: BTreeMap<String, u64>,
     pub not_back: usize,
     /// A few clients that were not back, with the last thing each reported, to tell a
-    /// reconnect that never happened from one that never got its subscription answered.
+    /// reconnect that never happened from one that never became ready.
     pub not_back_examples: Vec<String>,
     pub server_cpu_us_per_reconnect: Option<f64>,
     pub server_peak_rss_kib: Option<u64>,
@@ -83,7 +84,7 @@ pub struct StormReport {
     pub spread_ms: u64,
     pub cause: Cause,
     pub connect_all_ms: f64,
-    /// Server memory per authenticated, subscribed connection, from RSS before and after.
+    /// Server memory per ready connection, from RSS before and after.
     pub idle_kib_per_connection: Option<f64>,
     pub rounds: Vec<RoundReport>,
 }
@@ -152,6 +153,7 @@ async fn all_ready(fleet: &mut Fleet, options: &StormOptions) -> Result<Duration
 pub async fn run(
     target: &mut RunningTarget,
     name: &str,
+    profile: &VirtualClients,
     options: &StormOptions,
 ) -> Result<StormReport, String> {
     let nodes = target.node_urls().len();
@@ -160,11 +162,12 @@ pub async fn run(
             "--cause restart restarts the one server; on {nodes} nodes use --cause drop"
         ));
     }
-    let tokens = users::tokens(target, options.clients)?;
+    let clients = profile.clients(1..=options.clients)?;
     let before_connect = sample_all(&target.pids());
     let mut fleet = Fleet::launch(
-        tokens,
+        clients,
         &FleetOptions {
+            conversation: std::sync::Arc::new(profile.conversation()?),
             base_urls: target.node_urls(),
             reconnect: policy(options.spread),
             ramp_concurrency: 256,

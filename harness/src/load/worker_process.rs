@@ -21,7 +21,8 @@ pub async fn serve() -> Result<(), String> {
     let plan: Plan = serde_json::from_str(&line).map_err(|e| format!("bad plan: {e}"))?;
     // Through a shaping proxy, a client is three descriptors here: its own and the proxy's two.
     let per_client = if plan.network.is_some() { 3 } else { 1 };
-    super::descriptors::ensure(plan.tokens.len() as u64 * per_client).map_err(|e| e.to_string())?;
+    super::descriptors::ensure(plan.clients.len() as u64 * per_client)
+        .map_err(|e| e.to_string())?;
     // Rotated so that this worker's client i meets the node its global number picks.
     let mut base_urls = plan.base_urls.clone();
     if !base_urls.is_empty() {
@@ -29,12 +30,13 @@ pub async fn serve() -> Result<(), String> {
         base_urls.rotate_left(shift);
     }
     let options = FleetOptions {
+        conversation: std::sync::Arc::new(plan.conversation),
         base_urls,
         reconnect: ReconnectPolicy::from(&plan.reconnect),
         ramp_concurrency: plan.ramp_concurrency,
         network: plan.network,
     };
-    let mut fleet = Fleet::launch(plan.tokens, &options, None)
+    let mut fleet = Fleet::launch(plan.clients, &options, None)
         .await
         .map_err(|e| e.to_string())?;
     let mut output = BufWriter::new(tokio::io::stdout());

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::reports::{FleetCommand, FleetOptions, Milestone, Report};
 use crate::client::ReconnectPolicy;
+use crate::common::virtual_client::{ClientPlan, Conversation};
 use crate::shaping::Conditions;
 
 /// Worker processes for a fleet: how many, and the executable that serves as one (this
@@ -39,7 +40,8 @@ pub struct Plan {
     pub base_urls: Vec<String>,
     /// The global number of this worker's first client.
     pub first_client: usize,
-    pub tokens: Vec<String>,
+    pub conversation: Conversation,
+    pub clients: Vec<ClientPlan>,
     pub reconnect: WirePolicy,
     pub ramp_concurrency: usize,
     /// `--network`: the worker shapes its clients' connections through its own proxies.
@@ -112,22 +114,23 @@ impl Worker {
     }
 }
 
-/// Starts one worker per share of `tokens` (`shares` of them, as even as possible), all reporting
-/// into `reports` with global client numbers.
+/// Starts one worker per share of `clients` (`shares` of them, as even as possible), all
+/// reporting into `reports` with global client numbers.
 pub async fn start(
     exe: &Path,
-    tokens: Vec<String>,
+    clients: Vec<ClientPlan>,
     options: &FleetOptions,
     shares: usize,
     reports: mpsc::UnboundedSender<Report>,
 ) -> Result<Vec<Worker>, WorkerError> {
-    let per_worker = tokens.len().div_ceil(shares.max(1)).max(1);
+    let per_worker = clients.len().div_ceil(shares.max(1)).max(1);
     let mut workers = Vec::new();
-    for (share, chunk) in tokens.chunks(per_worker).enumerate() {
+    for (share, chunk) in clients.chunks(per_worker).enumerate() {
         let plan = Plan {
             base_urls: options.base_urls.clone(),
             first_client: share * per_worker,
-            tokens: chunk.to_vec(),
+            conversation: (*options.conversation).clone(),
+            clients: chunk.to_vec(),
             reconnect: WirePolicy::from(&options.reconnect),
             ramp_concurrency: options.ramp_concurrency,
             network: options.network,
@@ -217,7 +220,26 @@ mod tests {
         let plan = Plan {
             base_urls: vec!["http://127.0.0.1:1".into()],
             first_client: 5000,
-            tokens: vec!["a".into(), "b".into()],
+            conversation: Conversation {
+                namespace: "/chat".into(),
+                path: "/socket.io/".into(),
+                transport: crate::transport::TransportKind::Websocket,
+                ready: crate::common::virtual_client::ReadySignal::Acks {
+                    count: 1,
+                    expected: vec![Some(vec![serde_json::json!({"ok": true})])],
+                },
+                delivery: None,
+            },
+            clients: vec![ClientPlan {
+                auth: Some(serde_json::json!({"username": "load-5001"})),
+                query: Vec::new(),
+                headers: vec![("x-client".into(), "5001".into())],
+                on_connect: vec![(
+                    "join".into(),
+                    vec![serde_json::json!({"room": "a"})],
+                    Some(10),
+                )],
+            }],
             reconnect: WirePolicy::from(&ReconnectPolicy::default()),
             ramp_concurrency: 256,
             network: Some(Conditions::parse("3g").expect("a profile")),

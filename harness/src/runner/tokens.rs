@@ -2,15 +2,13 @@
 //! with the target's secret (or the scenario's `jwt_secret`) or fetched from the app's own
 //! login endpoint.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use super::{Cause, Runner};
 use crate::jwt;
 use crate::matcher::select;
 use crate::request::{HttpRequest, RequestBody};
-use crate::scenario::{TokenRequest, TokenSpec};
+use crate::scenario::TokenRequest;
 
 impl Runner<'_> {
     pub(super) async fn prepare_vars(&mut self) -> Result<(), Cause> {
@@ -30,10 +28,13 @@ impl Runner<'_> {
         for (name, spec) in &self.scenario.tokens {
             let token = match &spec.http {
                 Some(request) => self.fetch_token(request).await,
-                None => self.render_token(spec).and_then(|spec| {
-                    jwt::mint_in(&spec, secret.as_deref(), &key_dir)
-                        .map_err(|e| Cause::Invalid(e.to_string()))
-                }),
+                None => spec
+                    .rendered(&self.vars)
+                    .map_err(Cause::from)
+                    .and_then(|spec| {
+                        jwt::mint_in(&spec, secret.as_deref(), &key_dir)
+                            .map_err(|e| Cause::Invalid(e.to_string()))
+                    }),
             }
             .map_err(|cause| Cause::Token {
                 name: name.clone(),
@@ -42,25 +43,6 @@ impl Runner<'_> {
             self.vars.set(name.clone(), Value::String(token));
         }
         Ok(())
-    }
-
-    /// The token spec with its strings rendered (`user: "alice-{{run.id}}"`).
-    fn render_token(&self, spec: &TokenSpec) -> Result<TokenSpec, Cause> {
-        let text = |t: &Option<String>| t.as_deref().map(|t| self.text(t)).transpose();
-        let map = |m: &BTreeMap<String, Value>| {
-            m.iter()
-                .map(|(k, v)| Ok((k.clone(), self.render(v)?)))
-                .collect::<Result<BTreeMap<_, _>, Cause>>()
-        };
-        Ok(TokenSpec {
-            user: text(&spec.user)?,
-            sub: text(&spec.sub)?,
-            iss: text(&spec.iss)?,
-            aud: spec.aud.as_ref().map(|a| self.render(a)).transpose()?,
-            claims: map(&spec.claims)?,
-            header: map(&spec.header)?,
-            ..spec.clone()
-        })
     }
 
     /// A token from the app's own login endpoint. Neither the request nor the answer goes in

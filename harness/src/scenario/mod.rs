@@ -11,8 +11,10 @@
 //! out) how it is written: [`connect`], [`emit`] (`emit`, `ack`), [`expect`] (`expect`,
 //! `expect_none`), [`http`], [`cut`] (`cut`, `restore`), [`network`], [`cluster`] (`server`,
 //! `redis`, `move`, `cluster`), [`database`], [`disconnect`], [`raw`], [`broadcast`]
-//! (`broadcaster`, `deliveries`); `sleep` takes a [`Millis`] from
-//! [`duration`]. [`tokens`] holds the `tokens:` section. [`Step`] is the single list of what a
+//! (`broadcaster`, `deliveries`); `sleep` takes a [`Millis`] from [`duration`]. [`tokens`]
+//! holds the `tokens:` section. [`profile`] is the load profile, a file of its own built from
+//! the same pieces (a connect's keys, `on_connect` emits, tokens, templates, matchers, an `http`
+//! step, `emit` and `expect`), which the load modes take. [`Step`] is the single list of what a
 //! file may say; only its methods and the runner's dispatch go through every variant.
 
 pub mod broadcast;
@@ -28,6 +30,7 @@ pub mod expect;
 pub mod http;
 pub mod network;
 pub mod parse;
+pub mod profile;
 pub mod raw;
 pub mod tokens;
 pub mod write;

@@ -154,7 +154,7 @@ pub fn parse_str(file: &str, source: &str) -> Result<ScenarioFile, ParseError> {
 }
 
 /// serde-saphyr's message without its own location prefix and snippet (we render those).
-fn serde_message(display: &str) -> String {
+pub(crate) fn serde_message(display: &str) -> String {
     let first = display.lines().next().unwrap_or(display);
     let first = first.strip_prefix("error: ").unwrap_or(first);
     match first.split_once(": ") {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::SignedMillis;
+use crate::template::{TemplateError, Vars};
 
 /// A JWT to mint, deliberately bad ones included, or one fetched from the app's own login
 /// endpoint (`http`, which then takes no other key). Strings are templates (`{{run.id}}`).
@@ -91,6 +92,27 @@ fn default_post() -> String {
 
 fn is_post(method: &str) -> bool {
     method == "POST"
+}
+
+impl TokenSpec {
+    /// The spec with its strings rendered from `vars` (`user: "alice-{{run.id}}"`).
+    pub fn rendered(&self, vars: &Vars) -> Result<TokenSpec, TemplateError> {
+        let text = |t: &Option<String>| t.as_deref().map(|t| vars.text(t)).transpose();
+        let map = |m: &BTreeMap<String, Value>| {
+            m.iter()
+                .map(|(k, v)| Ok((k.clone(), vars.value(v)?)))
+                .collect::<Result<BTreeMap<_, _>, TemplateError>>()
+        };
+        Ok(TokenSpec {
+            user: text(&self.user)?,
+            sub: text(&self.sub)?,
+            iss: text(&self.iss)?,
+            aud: self.aud.as_ref().map(|a| vars.value(a)).transpose()?,
+            claims: map(&self.claims)?,
+            header: map(&self.header)?,
+            ..self.clone()
+        })
+    }
 }
 
 impl Default for TokenSpec {
