@@ -187,7 +187,11 @@ impl Server {
             .max_payload(MAX_PAYLOAD)
             .ws_max_message_size(MAX_PAYLOAD as usize)
             .ws_max_frame_size(MAX_PAYLOAD as usize)
-            .ws_read_buffer_size(1024)
+            // tungstenite allocates this read buffer up front for every websocket connection
+            // and keeps it for the connection's life; every event a client of this server
+            // sends fits in 256 bytes, and a larger frame grows the buffer as it needs
+            // (docs/benchmarks.md, "Memory per connection").
+            .ws_read_buffer_size(256)
             .with_state(state.clone())
             .with_adapter::<ClusterAdapter>(cluster.adapter_choice())
             .build_layer();

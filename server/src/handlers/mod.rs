@@ -1,7 +1,7 @@
 //! Socket.IO handlers: the handshake (authentication) and the events of the seed.
 //!
 //! [`register`] installs everything on the Socket.IO server ([`Io`]). The connect middleware authenticates,
-//! attaches an [`AuthUser`] to the socket and registers the event handlers before the client is
+//! attaches an [`AuthUser`] to the socket and installs its event handler before the client is
 //! told it is connected; every event then passes the per-user rate limiter before its handler
 //! runs, in arrival order, and answers bad input with an error event instead of failing.
 //!
@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
-use socketioxide::extract::{State, TryData};
+use socketioxide::extract::{Event, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 
@@ -64,13 +64,10 @@ async fn authenticate(
             socket.extensions.insert(Arc::new(Turnstile::default()));
             // Here, not in the connect handler: socketioxide sends the CONNECT reply and then
             // spawns the connect handler, so a client that emits at once (the seed's browser
-            // client subscribes in its `connect` listener) could beat handlers registered there,
+            // client subscribes in its `connect` listener) could beat a handler registered there,
             // and its events would be dropped. Middleware finishes before the reply is sent.
-            status::register(&socket);
-            notifications::register(&socket);
-            socket.on_fallback(async |State(app): State<AppState>| {
-                app.metrics.event_received(metrics::OTHER);
-            });
+            // One handler for every event name, see [`on_event`].
+            socket.on_fallback(on_event);
             socket.on_disconnect(async |socket: Socket, reason: DisconnectReason| {
                 let user_id = socket.extensions.get::<AuthUser>().map(|u| u.id);
                 tracing::info!(user_id = user_id.map(tracing::field::display), socket_id = %socket.id, %reason, "client disconnected");
@@ -167,27 +164,72 @@ impl EventContext {
     }
 }
 
-/// Registers `handler` for `event` behind the rate limiter, in the socket's arrival order. The
-/// handler gets the event's first argument (if any) unvalidated, so it can answer bad input.
-fn on_event<F, Fut>(socket: &Socket, event: &'static str, handler: F)
-where
-    F: Fn(EventContext, Option<Value>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    socket.on(
-        event,
-        async move |ticket: Ticket,
-                    socket: Socket,
-                    State(app): State<AppState>,
-                    TryData(arg): TryData<Value>| {
-            app.metrics.event_received(event);
-            let _turn = ticket.turn().await;
-            until_connected(&socket).await;
-            if let Some(ctx) = EventContext::admit(socket, app, event) {
-                handler(ctx, arg.ok()).await;
-            }
-        },
-    );
+/// Every event of a socket: counted, then in the socket's arrival order, behind the rate
+/// limiter, to its handler with its first argument (if any) unvalidated, so the handler can
+/// answer bad input. A name this server does not handle is only counted.
+///
+/// One fallback handler, not one `socket.on` per event: socketioxide keeps a socket's handlers
+/// in a map of its own, a boxed handler per event, for every connected socket (about half a KiB
+/// of each idle connection; docs/benchmarks.md, "Memory per connection").
+async fn on_event(
+    ticket: Ticket,
+    socket: Socket,
+    State(app): State<AppState>,
+    Event(name): Event,
+    TryData(arg): TryData<Value>,
+) {
+    let event = ClientEvent::from_name(&name);
+    app.metrics
+        .event_received(event.map_or(metrics::OTHER, ClientEvent::name));
+    // Every event took a ticket, so every event takes its turn, or later ones would wait forever.
+    let _turn = ticket.turn().await;
+    let Some(event) = event else {
+        return;
+    };
+    until_connected(&socket).await;
+    if let Some(ctx) = EventContext::admit(socket, app, event.name()) {
+        let arg = arg.ok();
+        match event {
+            ClientEvent::SubscribeStatus => status::subscribe(ctx).await,
+            ClientEvent::UnsubscribeStatus => status::unsubscribe(ctx),
+            ClientEvent::RefreshStatus => status::refresh(ctx).await,
+            ClientEvent::SubscribeNotifications => notifications::subscribe(ctx),
+            ClientEvent::ReadNotification => notifications::mark_read(ctx, arg).await,
+        }
+    }
+}
+
+/// The events a client may send ([`metrics::RECEIVED_EVENTS`] names them for the counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientEvent {
+    SubscribeStatus,
+    UnsubscribeStatus,
+    RefreshStatus,
+    SubscribeNotifications,
+    ReadNotification,
+}
+
+impl ClientEvent {
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "subscribe:status" => Self::SubscribeStatus,
+            "unsubscribe:status" => Self::UnsubscribeStatus,
+            "admin:refresh-status" => Self::RefreshStatus,
+            "subscribe:notifications" => Self::SubscribeNotifications,
+            "notification:read" => Self::ReadNotification,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::SubscribeStatus => "subscribe:status",
+            Self::UnsubscribeStatus => "unsubscribe:status",
+            Self::RefreshStatus => "admin:refresh-status",
+            Self::SubscribeNotifications => "subscribe:notifications",
+            Self::ReadNotification => "notification:read",
+        }
+    }
 }
 
 /// How long an event waits for its socket to be marked connected; see [`until_connected`].
@@ -203,5 +245,19 @@ async fn until_connected(socket: &Socket) {
     let deadline = tokio::time::Instant::now() + CONNECTED_WAIT;
     while !socket.connected() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counted_event_name_has_its_handler() {
+        for name in metrics::RECEIVED_EVENTS {
+            let event = ClientEvent::from_name(name);
+            assert_eq!(event.map(ClientEvent::name), Some(name));
+        }
+        assert_eq!(ClientEvent::from_name("subscribe"), None);
     }
 }

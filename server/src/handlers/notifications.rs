@@ -2,53 +2,44 @@
 
 use serde_json::{Value, json};
 
-use super::{EventContext, on_event};
-use crate::cluster::Socket;
+use super::EventContext;
 use crate::rooms::user_room;
 use crate::store::MarkRead;
 
 /// Longest notification id accepted; real ids are 36-character UUIDs.
 pub const MAX_NOTIFICATION_ID_LEN: usize = 128;
 
-pub(super) fn register(socket: &Socket) {
-    on_event(
-        socket,
-        "subscribe:notifications",
-        async |ctx: EventContext, _| {
-            ctx.socket.join(user_room(&ctx.user.id));
-        },
-    );
+/// `subscribe:notifications`: joins the user's personal room.
+pub(super) fn subscribe(ctx: EventContext) {
+    ctx.socket.join(user_room(&ctx.user.id));
+}
 
-    on_event(
-        socket,
-        "notification:read",
-        async |ctx: EventContext, arg: Option<Value>| {
-            let id = match valid_notification_id(arg.as_ref()) {
-                Ok(id) => id,
-                Err(echo) => {
-                    ctx.emit(
-                        "notification:read:error",
-                        &json!({ "id": echo, "error": "Invalid notification id" }),
-                    );
-                    return;
-                }
-            };
-            match ctx.app.store.mark_read(id, &ctx.user.id).await {
-                Ok(MarkRead::Marked) => ctx.emit("notification:read:success", id),
-                Ok(MarkRead::NotFound) => ctx.emit(
-                    "notification:read:error",
-                    &json!({ "id": id, "error": "Notification not found" }),
-                ),
-                Err(error) => {
-                    tracing::error!(%error, user_id = %ctx.user.id, "could not mark notification read");
-                    ctx.emit(
-                        "notification:read:error",
-                        &json!({ "id": id, "error": "Could not mark notification as read" }),
-                    );
-                }
-            }
-        },
-    );
+/// `notification:read`: marks one of the user's notifications read and says how that went.
+pub(super) async fn mark_read(ctx: EventContext, arg: Option<Value>) {
+    let id = match valid_notification_id(arg.as_ref()) {
+        Ok(id) => id,
+        Err(echo) => {
+            ctx.emit(
+                "notification:read:error",
+                &json!({ "id": echo, "error": "Invalid notification id" }),
+            );
+            return;
+        }
+    };
+    match ctx.app.store.mark_read(id, &ctx.user.id).await {
+        Ok(MarkRead::Marked) => ctx.emit("notification:read:success", id),
+        Ok(MarkRead::NotFound) => ctx.emit(
+            "notification:read:error",
+            &json!({ "id": id, "error": "Notification not found" }),
+        ),
+        Err(error) => {
+            tracing::error!(%error, user_id = %ctx.user.id, "could not mark notification read");
+            ctx.emit(
+                "notification:read:error",
+                &json!({ "id": id, "error": "Could not mark notification as read" }),
+            );
+        }
+    }
 }
 
 /// The id if `arg` is a non-empty string of at most [`MAX_NOTIFICATION_ID_LEN`] characters.

@@ -65,6 +65,7 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
         .ok_or(Error::InvalidWebSocketKey)?
         .clone();
 
+    let parts = session_parts(parts);
     tokio::spawn(async move {
         let conn = hyper::upgrade::on(req)
             .await
@@ -96,6 +97,37 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
     });
 
     Ok(ws_response(&ws_key))
+}
+
+/// The head of the upgrade request as a websocket session keeps it for its life
+/// ([`Socket::req_parts`]), without what only the upgrade needed.
+///
+/// Patched (realtime-server vendor/README.md, "what the session keeps"): upstream keeps the
+/// request's parts whole: the websocket handshake's own headers (`Connection`, `Upgrade`,
+/// `Sec-WebSocket-Key`, `-Version`, `-Extensions`), in a header map sized for all of them, and
+/// a clone of hyper's upgrade handle in the extensions, whose shared state then lives as long as
+/// the session. They mean nothing once the connection is a websocket; the other headers (those
+/// an application reads: `Authorization`, `Cookie`, `Origin`, ...) are kept, in a map of their
+/// own size.
+fn session_parts(mut parts: Parts) -> Parts {
+    const HANDSHAKE_HEADERS: [http::HeaderName; 5] = [
+        http::header::CONNECTION,
+        http::header::UPGRADE,
+        http::header::SEC_WEBSOCKET_KEY,
+        http::header::SEC_WEBSOCKET_VERSION,
+        http::header::SEC_WEBSOCKET_EXTENSIONS,
+    ];
+    let kept = |name: &http::HeaderName| !HANDSHAKE_HEADERS.contains(name);
+    let count = parts.headers.iter().filter(|(name, _)| kept(name)).count();
+    let mut headers = http::HeaderMap::with_capacity(count);
+    for (name, value) in &parts.headers {
+        if kept(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    parts.headers = headers;
+    parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    parts
 }
 
 /// Handle a websocket connection upgrade
