@@ -1,6 +1,7 @@
 //! docs/promises.md cannot rot: every promise in its table is pinned by at least one scenario,
-//! every `# promise:` comment in scenarios/ names a promise of the table, and the table's
-//! "pinned by" column is what those comments say. `PROMISES_UPDATE=1` rewrites that column.
+//! every `# promise:` comment in scenarios/ and every mutant's `promise:` in mutants/ names a
+//! promise of the table, and the table's "pinned by" column is what those comments say.
+//! `PROMISES_UPDATE=1` rewrites that column.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -120,6 +121,20 @@ fn every_promise_is_pinned_and_every_pin_names_a_promise() {
                 "{}: names {id}, which docs/promises.md does not have",
                 scenarios[0]
             ));
+        }
+    }
+    for list in ["mutants/node.yaml", "mutants/rust.yaml"] {
+        let text = fs::read_to_string(repo().join(list)).expect("a mutant list");
+        for (index, line) in text.lines().enumerate() {
+            if let Some(id) = line.trim_start().strip_prefix("promise:") {
+                let id = id.trim();
+                if !ids.iter().any(|known| known == id) {
+                    problems.push(format!(
+                        "{list}:{}: a mutant of {id}, which docs/promises.md does not have",
+                        index + 1
+                    ));
+                }
+            }
         }
     }
     if std::env::var_os("PROMISES_UPDATE").is_some() {
