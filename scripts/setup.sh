@@ -17,6 +17,7 @@
 #   prometheus  Debian's Prometheus server, which the metrics test starts on a free loopback
 #               port to scrape both servers (server/tests/integration/prometheus.rs); only the
 #               binary is used, its packaged service is never started here
+#   mutants     PyYAML for scripts/mutants.py (the mutants stage; not in the default groups)
 set -euo pipefail
 
 updated=
@@ -78,6 +79,12 @@ need_prometheus() {
   fi
 }
 
+need_mutants() {
+  if ! python3 -c 'import yaml' 2>/dev/null; then
+    install python3-yaml
+  fi
+}
+
 need_systemd() {
   if ! command -v systemd-analyze >/dev/null; then
     install systemd
@@ -88,9 +95,9 @@ groups=("$@")
 [[ ${#groups[@]} -gt 0 ]] || groups=(toolchain node cluster postgresql chromium systemd prometheus)
 for group in "${groups[@]}"; do
   case $group in
-    toolchain | node | cluster | postgresql | chromium | systemd | prometheus) "need_$group" ;;
+    toolchain | node | cluster | postgresql | chromium | systemd | prometheus | mutants) "need_$group" ;;
     *)
-      echo "setup.sh: unknown group '$group' (toolchain, node, cluster, postgresql, chromium, systemd, prometheus)" >&2
+      echo "setup.sh: unknown group '$group' (toolchain, node, cluster, postgresql, chromium, systemd, prometheus, mutants)" >&2
       exit 2
       ;;
   esac

@@ -21,6 +21,12 @@
 #   load      a smoke run of the load mode (storm, fanout, churn; single servers and clusters)
 #   fuzz      protocol fuzzing on each server, differential fuzzing of the two
 #
+# Not part of the default run (heavy: run it before a release, `bash scripts/test.sh mutants`):
+#
+#   mutants   mutation testing (docs/mutation.md): the hand-written mutants of mutants/node.yaml
+#             and mutants/rust.yaml, each applied alone and the scenario suite run against it;
+#             fails when a mutant survives. MUTANTS_SIDES=node or rust runs one side only.
+#
 # Each stage installs what it needs (scripts/setup.sh: only what is missing), builds the binaries
 # it runs and starts the services it needs. Every server is started on a free loopback port by the
 # test or the harness and stopped by its pid; so is the throwaway PostgreSQL cluster
@@ -31,6 +37,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 bin=${CARGO_TARGET_DIR:-target}/debug
 stages=(lint unit suites browsers flake load fuzz)
+extra_stages=(mutants)
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -330,13 +337,25 @@ stage_fuzz() {
   fuzz_runs=$((fuzz_runs + 1))
 }
 
+stage_mutants() {
+  setup toolchain mutants
+  node_original
+  build_binaries
+  local side status=0
+  for side in ${MUTANTS_SIDES:-node rust}; do
+    step "mutation testing, $side: each mutant of mutants/$side.yaml against the scenario suite"
+    nice -n 10 python3 scripts/mutants.py --side "$side" --report "target/mutants-$side.json" || status=1
+  done
+  return "$status"
+}
+
 # ---- the run --------------------------------------------------------------------------------
 
 selected=("$@")
 [[ ${#selected[@]} -gt 0 ]] || selected=("${stages[@]}")
 for stage in "${selected[@]}"; do
-  if [[ " ${stages[*]} " != *" $stage "* ]]; then
-    echo "unknown stage '$stage'; the stages: ${stages[*]}" >&2
+  if [[ " ${stages[*]} ${extra_stages[*]} " != *" $stage "* ]]; then
+    echo "unknown stage '$stage'; the stages: ${stages[*]} ${extra_stages[*]}" >&2
     exit 2
   fi
 done

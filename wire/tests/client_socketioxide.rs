@@ -256,7 +256,8 @@ async fn a_server_that_stops_pinging_is_a_ping_timeout() {
         lost,
         Observed::Disconnect {
             nsp: "/".into(),
-            reason: "ping timeout".into()
+            reason: "ping timeout".into(),
+            closed_by_server: false,
         }
     );
     silent.abort();
@@ -295,7 +296,8 @@ async fn a_session_closed_before_the_connect_is_answered_is_a_disconnect() {
         seen,
         Observed::Disconnect {
             nsp: "/".into(),
-            reason: "transport close".into()
+            reason: "transport close".into(),
+            closed_by_server: true,
         }
     );
     server.await.expect("server task");
@@ -326,7 +328,7 @@ async fn socketioxides_connect_timeout_is_a_disconnect_on_every_transport() {
         })
         .await;
         assert!(
-            matches!(&seen, Observed::Disconnect { nsp, reason }
+            matches!(&seen, Observed::Disconnect { nsp, reason, .. }
                 if nsp == "/" && (reason == "transport close" || reason == "transport error")),
             "{transport:?}: {seen:?}"
         );

@@ -99,12 +99,29 @@ async fn expect(runner: &mut Runner<'_>, name: &str, step: &ExpectStep) -> Resul
                 None => slot.matched_last(shape),
             }
         }
-        (Observed::Disconnect { reason, .. }, _, Some(want)) => {
+        (
+            Observed::Disconnect {
+                reason,
+                closed_by_server,
+                ..
+            },
+            _,
+            Some(want),
+        ) => {
             if let Some(expected) = &want.reason
                 && expected != reason
             {
                 return Err(Cause::Unmet(format!(
                     "disconnect reason: expected {expected:?}, got {reason:?}"
+                )));
+            }
+            if let Some(expected) = want.closed_by_server
+                && expected != *closed_by_server
+            {
+                return Err(Cause::Unmet(format!(
+                    "disconnect closed_by_server: expected {expected}, got {closed_by_server} \
+                     (true: a websocket close frame or an Engine.IO close packet; false: the \
+                     connection dropped)"
                 )));
             }
         }

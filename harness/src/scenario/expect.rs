@@ -178,6 +178,10 @@ pub struct ConnectErrorMatch {
 pub struct DisconnectMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// `true`: the server ended the transport on purpose (a websocket close frame, an Engine.IO
+    /// close packet), as a graceful shutdown does; `false`: the connection just dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_by_server: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]

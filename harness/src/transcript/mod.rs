@@ -344,13 +344,13 @@ fn line(
             )
         }
         Observed::AckError { nsp, id, message } => format!("ack_error {nsp} {id} {message}"),
-        Observed::Disconnect { nsp, reason }
+        Observed::Disconnect { nsp, reason, .. }
             if recording.merge_transport_reasons
                 && (reason == "transport close" || reason == "transport error") =>
         {
             format!("disconnect {nsp} transport lost")
         }
-        Observed::Disconnect { nsp, reason } => format!("disconnect {nsp} {reason}"),
+        Observed::Disconnect { nsp, reason, .. } => format!("disconnect {nsp} {reason}"),
         Observed::ReconnectAttempt { attempt } if attempts => {
             format!("reconnect_attempt {attempt}")
         }

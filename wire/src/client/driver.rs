@@ -47,7 +47,21 @@ struct BufferedEmit {
 enum SessionEnd {
     /// The user closed the client, or no namespace is left to serve.
     Finished,
-    Lost(&'static str),
+    /// The transport is gone; `closed_by_server` as in [`Observed::Disconnect`].
+    Lost {
+        reason: &'static str,
+        closed_by_server: bool,
+    },
+}
+
+impl SessionEnd {
+    /// Lost without the server saying so.
+    fn lost(reason: &'static str) -> Self {
+        SessionEnd::Lost {
+            reason,
+            closed_by_server: false,
+        }
+    }
 }
 
 /// Where a driver's observations go, in order.
@@ -123,7 +137,10 @@ impl Driver {
                     attempt = 0;
                     match self.session(link).await {
                         SessionEnd::Finished => return,
-                        SessionEnd::Lost(reason) => self.mark_lost(reason),
+                        SessionEnd::Lost {
+                            reason,
+                            closed_by_server,
+                        } => self.mark_lost(reason, closed_by_server),
                     }
                 }
                 Err(error) if attempt == 0 => {
@@ -163,7 +180,7 @@ impl Driver {
     /// client's `Socket.onclose` tells every socket of its Manager (socket.io-client 4.8): without
     /// it a session closed before the answer (a ping timeout, the server's connect timeout) left
     /// a client with reconnection off silent, which read as a connect never answered (issue 26).
-    fn mark_lost(&mut self, reason: &str) {
+    fn mark_lost(&mut self, reason: &str, closed_by_server: bool) {
         let mut lost = Vec::new();
         for ns in &mut self.namespaces {
             if ns.state != NsState::Down {
@@ -176,6 +193,7 @@ impl Driver {
             self.observe(Observed::Disconnect {
                 nsp,
                 reason: reason.to_owned(),
+                closed_by_server,
             });
         }
     }
@@ -263,16 +281,19 @@ impl Driver {
                         LinkEvent::Packet(packet) => {
                             if let Some(end) = self.on_engine_packet(&mut link, &mut assembler, packet) { break end; }
                         }
-                        LinkEvent::Malformed(_) => break SessionEnd::Lost("parse error"),
-                        LinkEvent::Closed { reason, .. } => break SessionEnd::Lost(reason),
+                        LinkEvent::Malformed(_) => break SessionEnd::lost("parse error"),
+                        LinkEvent::Closed { reason, handshake, .. } => break SessionEnd::Lost { reason, closed_by_server: handshake },
                     }
                 }
-                () = &mut heartbeat => break SessionEnd::Lost("ping timeout"),
+                () = &mut heartbeat => break SessionEnd::lost("ping timeout"),
                 () = sleep_until_option(ack_deadline) => self.expire_acks(),
             }
         };
         match end {
-            SessionEnd::Lost("transport error") if self.network_lost => link.abort(),
+            SessionEnd::Lost {
+                reason: "transport error",
+                ..
+            } if self.network_lost => link.abort(),
             _ => link.close(),
         }
         self.network_lost = false;
@@ -304,6 +325,7 @@ impl Driver {
                     self.observe(Observed::Disconnect {
                         nsp,
                         reason: "io client disconnect".into(),
+                        closed_by_server: false,
                     });
                 }
                 for ns in &mut self.namespaces {
@@ -364,6 +386,7 @@ impl Driver {
                     self.observe(Observed::Disconnect {
                         nsp,
                         reason: "io client disconnect".into(),
+                        closed_by_server: false,
                     });
                 }
                 (!self.any_active()).then_some(SessionEnd::Finished)
@@ -374,7 +397,7 @@ impl Driver {
             }
             Some(Command::SimulateNetworkLoss) => {
                 self.network_lost = true;
-                Some(SessionEnd::Lost("transport error"))
+                Some(SessionEnd::lost("transport error"))
             }
         }
     }
@@ -420,7 +443,12 @@ impl Driver {
         let decoded = match packet {
             EnginePacket::Message(text) => assembler.text(&text),
             EnginePacket::Binary(bytes) => assembler.binary(bytes),
-            EnginePacket::Close => return Some(SessionEnd::Lost("transport close")),
+            EnginePacket::Close => {
+                return Some(SessionEnd::Lost {
+                    reason: "transport close",
+                    closed_by_server: true,
+                });
+            }
             EnginePacket::Pong(_) => {
                 if self.options.observe_heartbeat {
                     self.observe(Observed::Pong);
@@ -435,7 +463,7 @@ impl Driver {
         match decoded {
             Ok(Some(packet)) => self.on_socket_packet(link, packet),
             Ok(None) => None,
-            Err(_) => Some(SessionEnd::Lost("parse error")),
+            Err(_) => Some(SessionEnd::lost("parse error")),
         }
     }
 
@@ -494,6 +522,7 @@ impl Driver {
                 self.observe(Observed::Disconnect {
                     nsp,
                     reason: "io server disconnect".into(),
+                    closed_by_server: false,
                 });
                 (!self.any_active()).then_some(SessionEnd::Finished)
             }

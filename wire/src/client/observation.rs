@@ -85,6 +85,10 @@ pub enum Observed {
     Disconnect {
         nsp: String,
         reason: String,
+        /// The server ended the transport on purpose: a websocket close frame or an Engine.IO
+        /// close packet, as a graceful shutdown sends, not a connection that just dropped. The
+        /// official client hands this over as the `disconnect` event's details (the close code).
+        closed_by_server: bool,
     },
     ReconnectAttempt {
         attempt: u32,

@@ -120,10 +120,13 @@ pub enum LinkEvent {
     Packet(EnginePacket),
     /// Bytes that are not an Engine.IO packet.
     Malformed(String),
-    /// The transport is gone: `transport close` or `transport error`.
+    /// The transport is gone: `transport close` or `transport error`. `handshake`: the peer
+    /// ended it on purpose (a websocket close frame, an Engine.IO close packet), not by dropping
+    /// the connection.
     Closed {
         reason: &'static str,
         detail: String,
+        handshake: bool,
     },
 }
 
@@ -166,6 +169,7 @@ impl Link {
                 events.recv().await.unwrap_or_else(|| LinkEvent::Closed {
                     reason: "transport close",
                     detail: String::new(),
+                    handshake: false,
                 })
             }
         }

@@ -126,6 +126,7 @@ pub(super) async fn poll_loop(
                 let _ = events.send(LinkEvent::Closed {
                     reason: "transport error",
                     detail: e.to_string(),
+                    handshake: false,
                 });
                 return false;
             }
@@ -136,6 +137,7 @@ pub(super) async fn poll_loop(
                     let _ = events.send(LinkEvent::Closed {
                         reason: "transport close",
                         detail: "close packet".into(),
+                        handshake: true,
                     });
                     return false;
                 }
@@ -197,6 +199,7 @@ pub(super) fn spawn_link(
                         let _ = event_tx.send(LinkEvent::Closed {
                             reason: "transport error",
                             detail: e.to_string(),
+                            handshake: false,
                         });
                     }
                     reader.abort();

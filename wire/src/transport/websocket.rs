@@ -63,6 +63,7 @@ impl WsLink {
             return Poll::Ready(LinkEvent::Closed {
                 reason: ws_close_reason(Some(&e)),
                 detail: e.to_string(),
+                handshake: false,
             });
         }
         loop {
@@ -79,15 +80,18 @@ impl WsLink {
                     detail: frame
                         .map(|f| format!("close frame {}", f.code))
                         .unwrap_or_default(),
+                    handshake: true,
                 },
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => LinkEvent::Closed {
                     reason: ws_close_reason(Some(&e)),
                     detail: e.to_string(),
+                    handshake: false,
                 },
                 None => LinkEvent::Closed {
                     reason: "transport close",
                     detail: "stream ended".into(),
+                    handshake: false,
                 },
             };
             return Poll::Ready(event);

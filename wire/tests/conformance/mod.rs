@@ -225,7 +225,8 @@ pub async fn server_disconnect_is_final_and_not_retried(addr: SocketAddr) {
         seen,
         Observed::Disconnect {
             nsp: "/".into(),
-            reason: "io server disconnect".into()
+            reason: "io server disconnect".into(),
+            closed_by_server: false,
         }
     );
     let retried = client

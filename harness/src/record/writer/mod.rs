@@ -179,6 +179,7 @@ impl Writer<'_> {
                     namespace: nsp.clone(),
                     disconnect: Some(DisconnectMatch {
                         reason: Some("io server disconnect".to_owned()),
+                        closed_by_server: None,
                     }),
                     ..ExpectStep::of(client)
                 }));
