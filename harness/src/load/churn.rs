@@ -18,7 +18,7 @@ use super::fleet::source_addresses;
 use super::reports::Milestone;
 use crate::client::{Client, ClientOptions, Command, Observed};
 use crate::codec::engine::Frame;
-use crate::common::metrics::{open_files, sample, threads};
+use crate::common::metrics::{Percentiles, open_files, sample, threads};
 use crate::common::virtual_client::{ClientPlan, Conversation, VirtualClients};
 use crate::scenario::profile::ArrivalPhase;
 use crate::target::RunningTarget;
@@ -68,6 +68,9 @@ pub struct ChurnReport {
     /// Connections not started because too many were still in flight (the server fell behind).
     pub skipped: u64,
     pub failures: BTreeMap<String, u64>,
+    /// From a connection's start until it was ready (the profile's `ready`; for `open-only`,
+    /// until the Engine.IO session opened), over the connections that got there.
+    pub ready_ms: Percentiles,
     /// Before the first connection.
     pub start_rss_kib: Option<u64>,
     /// After the first 5 s of churn, when per-process caches and pools have warmed up.
@@ -100,7 +103,8 @@ pub async fn run(
     let sources = source_addresses(&target.base_url, planned.max(1));
     let http = reqwest::Client::new();
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let (done_tx, mut done) = mpsc::unbounded_channel::<Result<(), String>>();
+    let (done_tx, mut done) = mpsc::unbounded_channel::<Result<Duration, String>>();
+    let mut ready_times = Vec::with_capacity(planned);
 
     let pid = target.pid();
     let start_rss = sample(pid).map(|s| s.rss_kib);
@@ -117,6 +121,7 @@ pub async fn run(
         completed: 0,
         skipped: 0,
         failures: BTreeMap::new(),
+        ready_ms: Percentiles::default(),
         start_rss_kib: start_rss,
         warm_rss_kib: None,
         peak_rss_kib: start_rss,
@@ -159,8 +164,9 @@ pub async fn run(
             }
             Some(outcome) = done.recv() => {
                 report.completed += 1;
-                if let Err(kind) = outcome {
-                    *report.failures.entry(kind).or_default() += 1;
+                match outcome {
+                    Ok(ready_after) => ready_times.push(ready_after),
+                    Err(kind) => *report.failures.entry(kind).or_default() += 1,
                 }
             }
             _ = sampler.tick() => {
@@ -189,22 +195,25 @@ pub async fn run(
         }
     }
     report.idle_rss_kib = sample(pid).map(|s| s.rss_kib);
+    report.ready_ms = Percentiles::of(&mut ready_times);
     Ok(report)
 }
 
-/// One short connection, ended as `mode` says; `Err` names what went wrong.
+/// One short connection, ended as `mode` says: how long it took to be ready, or what went wrong.
 async fn cycle(
     options: ClientOptions,
     conversation: &Conversation,
     mode: ChurnMode,
     hold: Duration,
-) -> Result<(), String> {
+) -> Result<Duration, String> {
+    let started = Instant::now();
     if mode == ChurnMode::OpenOnly {
         let link = transport::open(&options.endpoint)
             .await
             .map_err(|e| e.client_message())?;
+        let opened_after = started.elapsed();
         link.close();
-        return Ok(());
+        return Ok(opened_after);
     }
     let mut client = Client::connect(options);
     let acks = AtomicUsize::new(0);
@@ -222,6 +231,7 @@ async fn cycle(
             settled.is_some()
         })
         .await;
+    let ready_after = started.elapsed();
     match (settled, seen) {
         (Some(Milestone::Ready), _) => {}
         (_, Some(observation)) => return Err(crate::transcript::describe(&observation.what)),
@@ -244,7 +254,7 @@ async fn cycle(
     client.send(ending).map_err(|e| e.to_string())?;
     // The driver ends once the connection is gone; wait for it so the cycle counts whole.
     while client.pump_for(Duration::from_millis(200)).await {}
-    Ok(())
+    Ok(ready_after)
 }
 
 /// The report as a few lines for a terminal.
@@ -255,7 +265,7 @@ pub fn table(report: &ChurnReport) -> String {
         })
     };
     format!(
-        "churn ({:?}) on {}: up to {} connections/s for {:.0} s; started {}, finished {}, skipped {}, failures {:?}\n  server RSS: start {}, warm {}, peak {}, at the end {}, after idling {}\n",
+        "churn ({:?}) on {}: up to {} connections/s for {:.0} s; started {}, finished {}, skipped {}, failures {:?}\n  ready after p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n  server RSS: start {}, warm {}, peak {}, at the end {}, after idling {}\n",
         report.mode,
         report.target,
         report.rate,
@@ -264,6 +274,9 @@ pub fn table(report: &ChurnReport) -> String {
         report.completed,
         report.skipped,
         report.failures,
+        report.ready_ms.p50,
+        report.ready_ms.p99,
+        report.ready_ms.max,
         mib(report.start_rss_kib),
         mib(report.warm_rss_kib),
         mib(report.peak_rss_kib),
