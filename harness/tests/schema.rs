@@ -104,7 +104,10 @@ fn every_scenario_targets_and_profile_file_in_the_repository_is_valid() {
             sio_harness::scenario::profile::load_profile(file).unwrap_or_else(|e| panic!("{e}"));
             profiles += 1;
             &profile
-        } else if document.get("steps").is_some() || document.get("scenarios").is_some() {
+        } else if (document.get("steps").is_some() || document.get("scenarios").is_some())
+            // An Artillery script (benches/artillery/) also has `scenarios`, beside its `config`.
+            && document.get("config").is_none()
+        {
             sio_harness::scenario::load_file(file).unwrap_or_else(|e| panic!("{e}"));
             scenarios += 1;
             &scenario
