@@ -2,7 +2,7 @@
 # Reconnect storms, fan-out and churn, Rust server against the Node original, in one run; the
 # all-at-once storm also on PostgreSQL (a throwaway cluster from scripts/pg.sh, or the server
 # TEST_DATABASE_URL names), so the real database's cost is measured, and storm and fan-out on two
-# nodes sharing a redis-server the harness starts.
+# nodes sharing a redis-server the harness starts (Rust, Node, and one of each).
 # Each target runs the same measurements ROUNDS times (alternating, so drift hits both); the
 # table gives medians and the Rust/Node ratios. Loopback only; every server is launched by the
 # harness on a free port and stopped by its pid.
@@ -61,6 +61,11 @@ for i in $(seq 1 "$repeats"); do
     run "$target-cluster" storm "$i" --clients "$clients" --rounds 1 --nodes 2
     run "$target-cluster" fanout "$i" --clients "$clients" --messages 20 --nodes 2
   done
+  # The same two nodes mixed: a Node original node and a Rust node speaking
+  # @socket.io/redis-adapter's protocol (docs/migration.md).
+  echo "repeat $i: mixed-cluster" >&2
+  run mixed-cluster storm "$i" --clients "$clients" --rounds 1 --nodes 2
+  run mixed-cluster fanout "$i" --clients "$clients" --messages 20 --nodes 2
 done
 python3 benches/summarise.py "$out" "$clients" "$repeats"
 # The first repeat's storms, all at once and spread, as a chart of clients back over time and of

@@ -79,14 +79,25 @@ def fanout_figures(reports):
 
 
 def table(title, figures):
-    rust, node = figures["rust"], figures["node"]
+    """Columns: the targets in `figures` (rust, node, and mixed where there is one), then Rust/Node."""
+    names = list(figures)
     print(f"\n{title} ({clients} clients, median of {repeats})")
-    print(f"{'':22} {'rust':>12} {'node':>12} {'rust/node':>10}")
-    for key in rust:
-        r, n = rust[key], node.get(key)
+    print(f"{'':22} " + " ".join(f"{n:>12}" for n in names) + f" {'rust/node':>10}")
+    fmt = lambda v: "-" if v is None else f"{v:,.1f}"
+    for key in figures["rust"]:
+        r, n = figures["rust"][key], figures["node"].get(key)
         ratio = f"{r / n:.2f}" if r is not None and n else "-"
-        fmt = lambda v: "-" if v is None else f"{v:,.1f}"
-        print(f"{key:22} {fmt(r):>12} {fmt(n):>12} {ratio:>10}")
+        cells = " ".join(f"{fmt(figures[name].get(key)):>12}" for name in names)
+        print(f"{key:22} {cells} {ratio:>10}")
+
+
+def cluster(kind, figures_of):
+    """Two nodes sharing Redis: Rust, Node, and mixed (a Node node and a Rust node speaking
+    @socket.io/redis-adapter's protocol) when compare.sh measured it."""
+    columns = {t: figures_of(load(kind, f"{t}-cluster")) for t in ("rust", "node")}
+    if load(kind, "mixed-cluster"):
+        columns["mixed"] = figures_of(load(kind, "mixed-cluster"))
+    return columns
 
 
 table("reconnect storm, all at once", {t: storm_figures(load("storm", t)) for t in ("rust", "node")})
@@ -99,9 +110,9 @@ table(
 table("fan-out, 20 messages", {t: fanout_figures(load("fanout", t)) for t in ("rust", "node")})
 table(
     "reconnect storm, all at once, two nodes sharing Redis (PostgreSQL)",
-    {t: storm_figures(load("storm", f"{t}-cluster")) for t in ("rust", "node")},
+    cluster("storm", storm_figures),
 )
 table(
     "fan-out, 20 messages, two nodes sharing Redis (PostgreSQL)",
-    {t: fanout_figures(load("fanout", f"{t}-cluster")) for t in ("rust", "node")},
+    cluster("fanout", fanout_figures),
 )
