@@ -93,8 +93,8 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
         }
     });
     tokio::spawn(async move {
-        if let Some((engine, open)) = handshake.await {
-            run_session(engine, open).await;
+        if let Some(open) = handshake.await {
+            run_session(open).await;
             #[cfg(feature = "tracing")]
             tracing::debug!(?sid, "ws closed");
         }
@@ -153,14 +153,15 @@ where
     // `new_req`.
     let handshake = Box::pin(open_session(engine, conn, protocol, sid, req_data));
     async move {
-        let (engine, open) = handshake.await?;
-        run_session(engine, open).await;
+        let open = handshake.await?;
+        run_session(open).await;
         Ok(())
     }
 }
 
 /// A websocket session past its handshake: what its connection's task keeps for its life.
 struct OpenSession<H: EngineIoHandler, S> {
+    engine: Arc<EngineIo<H>>,
     socket: Arc<Socket<H::Data>>,
     rx: SplitStream<WebSocketStream<S>>,
     tx: SplitSink<WebSocketStream<S>, Message>,
@@ -180,7 +181,7 @@ async fn open_session<H: EngineIoHandler, S>(
     protocol: ProtocolVersion,
     sid: Option<Sid>,
     req_data: Parts,
-) -> Result<(Arc<EngineIo<H>>, OpenSession<H, S>), Error>
+) -> Result<OpenSession<H, S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -230,20 +231,22 @@ where
     };
     let (tx, rx) = ws.split();
     let open = OpenSession {
+        engine,
         socket,
         rx,
         tx,
         runs_heartbeat,
     };
-    Ok((engine, open))
+    Ok(open)
 }
 
 /// Read, write and beat the heart until the session closes.
-async fn run_session<H: EngineIoHandler, S>(engine: Arc<EngineIo<H>>, open: OpenSession<H, S>)
+async fn run_session<H: EngineIoHandler, S>(open: OpenSession<H, S>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let OpenSession {
+        engine,
         socket,
         rx,
         tx,
