@@ -66,33 +66,37 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
         .clone();
 
     let parts = session_parts(parts);
-    tokio::spawn(async move {
-        let conn = hyper::upgrade::on(req)
-            .await
-            .map(hyper_util::rt::TokioIo::new);
-
-        let res = match conn {
-            Ok(conn) => on_init(engine.clone(), conn, protocol, sid, parts).await,
+    // Patched (realtime-server vendor/README.md, "the handshake in a box of its own"): the
+    // upgrade and the engine.io handshake run in a boxed future that is freed once the session
+    // is open, so the connection's task keeps only what the open connection needs, not the
+    // request, the upgrade and the handshake's state, for the connection's life.
+    let handshake = Box::pin(async move {
+        let conn = match hyper::upgrade::on(req).await {
+            Ok(conn) => hyper_util::rt::TokioIo::new(conn),
             Err(_e) => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!("ws upgrade error: {}", _e);
-                return;
+                return None;
             }
         };
-
-        match res {
-            Ok(_) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(?sid, "ws closed")
-            }
-            Err(Error::MultipleWebsocketRequests) => {}
+        match open_session(engine.clone(), conn, protocol, sid, parts).await {
+            Ok(open) => Some(open),
+            Err(Error::MultipleWebsocketRequests) => None,
             Err(_e) => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!(?sid, "ws closed with error: {_e}");
                 if let Some(sid) = sid {
                     engine.close_session(sid, DisconnectReason::TransportError);
                 }
+                None
             }
+        }
+    });
+    tokio::spawn(async move {
+        if let Some(open) = handshake.await {
+            run_session(open).await;
+            #[cfg(feature = "tracing")]
+            tracing::debug!(?sid, "ws closed");
         }
     });
 
@@ -135,17 +139,49 @@ fn session_parts(mut parts: Parts) -> Parts {
 /// Sends an open packet if it is not an upgrade from a polling request
 ///
 /// Read packets from the websocket and handle them, it will block until the connection is closed
-#[cfg_attr(
-    feature = "tracing",
-    tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
-)]
-pub async fn on_init<H: EngineIoHandler, S>(
+pub fn on_init<H: EngineIoHandler, S>(
     engine: Arc<EngineIo<H>>,
     conn: S,
     protocol: ProtocolVersion,
     sid: Option<Sid>,
     req_data: Parts,
-) -> Result<(), Error>
+) -> impl Future<Output = Result<(), Error>> + Send + 'static
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // Patched (realtime-server vendor/README.md, "the handshake in a box of its own"): see
+    // `new_req`.
+    let handshake = Box::pin(open_session(engine, conn, protocol, sid, req_data));
+    async move {
+        let open = handshake.await?;
+        run_session(open).await;
+        Ok(())
+    }
+}
+
+/// A websocket session past its handshake: what its connection's task keeps for its life.
+struct OpenSession<H: EngineIoHandler, S> {
+    engine: Arc<EngineIo<H>>,
+    socket: Arc<Socket<H::Data>>,
+    rx: SplitStream<WebSocketStream<S>>,
+    tx: SplitSink<WebSocketStream<S>, Message>,
+    /// Whether this connection runs the session's heartbeat: a session upgraded from polling
+    /// already has it in a task of its own.
+    runs_heartbeat: bool,
+}
+
+/// The websocket handshake, and the engine.io one (an open packet) or the upgrade from polling.
+#[cfg_attr(
+    feature = "tracing",
+    tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
+)]
+async fn open_session<H: EngineIoHandler, S>(
+    engine: Arc<EngineIo<H>>,
+    conn: S,
+    protocol: ProtocolVersion,
+    sid: Option<Sid>,
+    req_data: Parts,
+) -> Result<OpenSession<H, S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -155,8 +191,6 @@ where
         .max_frame_size(Some(engine.config.ws_max_frame_size));
 
     let ws_init = move || WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config));
-    // Whether this connection runs the session's heartbeat: a session upgraded from polling
-    // already has it in a task of its own.
     let (socket, ws, runs_heartbeat) = if let Some(sid) = sid {
         match engine.get_socket(sid) {
             None => return Err(Error::UnknownSessionID(sid)),
@@ -196,7 +230,28 @@ where
         (socket, ws, true)
     };
     let (tx, rx) = ws.split();
+    let open = OpenSession {
+        engine,
+        socket,
+        rx,
+        tx,
+        runs_heartbeat,
+    };
+    Ok(open)
+}
 
+/// Read, write and beat the heart until the session closes.
+async fn run_session<H: EngineIoHandler, S>(open: OpenSession<H, S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let OpenSession {
+        engine,
+        socket,
+        rx,
+        tx,
+        runs_heartbeat,
+    } = open;
     // pipe between internal socket channel and websocket
     let reader = async {
         match forward_to_handler(&engine, rx, &socket)
@@ -245,7 +300,6 @@ where
         reader_and_heartbeat,
         forward_to_socket::<H, S>(socket.clone(), tx)
     );
-    Ok(())
 }
 
 /// Forwards all packets received from a websocket to a EngineIo [`Socket`]
