@@ -4,6 +4,7 @@
 //! servers, and `--repeat` finding a planted scheduling-dependent transcript.
 
 use serde_json::Value;
+use sio_harness::runner::StepFailure;
 use sio_harness::scenario::parse_str;
 use sio_harness::snapshot::{self, UpdateMode};
 use sio_harness::suite::{self, Outcome, SuiteOptions};
@@ -441,14 +442,21 @@ async fn deliveries_count_every_tick_sent_while_each_client_listened() {
     task.abort();
 }
 
-#[tokio::test]
-async fn a_tick_lost_by_the_server_fails_deliveries_naming_it() {
-    let (url, task) = ticking_server(3, 0).await;
+/// Runs the ticks scenario against a ticking server that drops tick `drop` and fails request
+/// `fail` (0: none), which must fail it.
+async fn ticks_failure(drop: u64, fail: u64) -> (StepFailure, tokio::task::JoinHandle<()>) {
+    let (url, task) = ticking_server(drop, fail).await;
     let file = parse_str("ticks.yaml", TICKS).expect("parses");
     let results = suite::run(std::slice::from_ref(&file), &target(&url), &options(None)).await;
-    let Outcome::Failed(failure) = &results[0].outcome else {
-        panic!("expected a failure, got {:?}", results[0].outcome);
-    };
+    match &results[0].outcome {
+        Outcome::Failed(failure) => (failure.clone(), task),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_tick_lost_by_the_server_fails_deliveries_naming_it() {
+    let (failure, task) = ticks_failure(3, 0).await;
     assert_eq!((failure.keyword, failure.line), ("deliveries", 9));
     // Alice listened from the start and misses it; bob connected after tick 3, so owed it not.
     assert!(
@@ -462,12 +470,7 @@ async fn a_tick_lost_by_the_server_fails_deliveries_naming_it() {
 
 #[tokio::test]
 async fn a_broadcast_request_that_fails_fails_deliveries() {
-    let (url, task) = ticking_server(0, 4).await;
-    let file = parse_str("ticks.yaml", TICKS).expect("parses");
-    let results = suite::run(std::slice::from_ref(&file), &target(&url), &options(None)).await;
-    let Outcome::Failed(failure) = &results[0].outcome else {
-        panic!("expected a failure, got {:?}", results[0].outcome);
-    };
+    let (failure, task) = ticks_failure(0, 4).await;
     assert!(
         failure
             .message
